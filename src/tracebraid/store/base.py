@@ -1,0 +1,86 @@
+"""The interface every span store implements (SQLite embedded, ClickHouse at scale).
+
+A store is append-only and idempotent on (trace ID, span ID): writing a span that is
+already stored is a no-op, so an exporter's retry never duplicates anything.
+``write`` returns only once the spans are durable (committed).
+
+Example::
+
+    >>> from tracebraid.store import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> store.write([]).inserted
+    0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
+
+__all__ = ["SpanStore", "TraceSummary", "WriteResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a ``write`` did: spans newly stored and spans already present (replays)."""
+
+    inserted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """One trace, as listed by ``recent_traces``."""
+
+    trace_id: TraceId
+    root_name: str
+    root_service: str
+    start_ns: int
+    end_ns: int
+    span_count: int
+    error_count: int
+    correlation_ids: tuple[CorrelationId, ...]
+
+
+@runtime_checkable
+class SpanStore(Protocol):
+    """Where finished spans live. Implementations: ``SqliteStore``, ``ClickHouseStore``."""
+
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        """Store ``spans`` durably; a span already stored (same trace and span ID) is skipped."""
+        ...
+
+    def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
+        """Every span of one trace, in start order."""
+        ...
+
+    def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
+        """Every span carrying this correlation ID, in start order."""
+        ...
+
+    def spans_by_event(self, event_id: EventId) -> list[Span]:
+        """Every span whose event ID (``messaging.message.id``) or causation ID is ``event_id``."""
+        ...
+
+    def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
+        """Every span holding a link to (``trace_id``, ``span_id``)."""
+        ...
+
+    def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
+        """The most recently started traces, newest first, started before ``before_ns``."""
+        ...
+
+    def iter_trace_ids(self) -> Iterator[TraceId]:
+        """Every stored trace ID, streamed (for fleet-wide passes such as lint)."""
+        ...
+
+    def span_count(self) -> int:
+        """How many spans are stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        ...

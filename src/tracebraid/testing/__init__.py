@@ -1,0 +1,1 @@
+"""Testing helpers for users' own suites: capture spans, assert causality."""

@@ -1,0 +1,39 @@
+"""The ``tracebraid`` command: one sub-command per question an operator asks.
+
+Each sub-command lives in its own module that exposes ``register(subparsers)``;
+``register`` adds a parser and sets ``handler`` (a ``Command``) as its default.
+The modules are listed in ``COMMAND_MODULES`` and imported lazily, so a missing
+optional extra breaks only the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable, Sequence
+
+__all__ = ["COMMAND_MODULES", "Command", "main"]
+
+Command = Callable[[argparse.Namespace], int]
+"""A sub-command's handler: parsed arguments in, process exit code out."""
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracebraid",
+        description="Causal tracing for asynchronous, event-driven systems.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Command = args.handler
+    return handler(args)
