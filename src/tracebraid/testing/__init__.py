@@ -1,1 +1,16 @@
-"""Testing helpers for users' own suites: capture spans, assert causality."""
+"""Testing helpers for users' own suites: capture spans, assert causality.
+
+Example::
+
+    >>> from tracebraid.testing import capture_spans
+    >>> with capture_spans() as captured:
+    ...     pass
+    >>> captured.spans
+    []
+"""
+
+from __future__ import annotations
+
+from tracebraid.testing.capture import SpanCapture, capture_spans
+
+__all__ = ["SpanCapture", "capture_spans"]

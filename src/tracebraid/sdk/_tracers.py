@@ -1,0 +1,96 @@
+"""Which TracerProvider tracebraid's spans go to, and the tracers it caches per provider.
+
+tracebraid adds spans to whatever provider the application configured and never sets
+OpenTelemetry's global provider itself. ``configure(tracer_provider=...)`` picks one for
+tracebraid only (tests use it through ``tracebraid.testing.capture_spans``).
+
+Example::
+
+    >>> from opentelemetry.sdk.trace import TracerProvider
+    >>> configure(tracer_provider=TracerProvider(), start_markers=False)
+    >>> configure()  # back to OpenTelemetry's global provider, markers on
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from tracebraid import semconv
+
+__all__ = ["SCOPE", "Settings", "Tracers", "configure", "settings", "tracers"]
+
+SCOPE = "tracebraid"
+_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Tracers:
+    """The tracer for tracebraid's spans and the one for start markers, of one provider."""
+
+    spans: trace.Tracer
+    markers: trace.Tracer
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """tracebraid's process-wide SDK settings (see ``configure``)."""
+
+    tracer_provider: trace.TracerProvider | None = None
+    start_markers: bool = True
+
+
+_settings = Settings()
+# Tracers are cached per provider: get_tracer is not free, and this is the hot path.
+_cached: tuple[trace.TracerProvider | None, Tracers] | None = None
+_per_provider: weakref.WeakKeyDictionary[trace.TracerProvider, Tracers] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def configure(
+    *, tracer_provider: trace.TracerProvider | None = None, start_markers: bool = True
+) -> None:
+    """Choose the provider tracebraid's spans go to (None: OpenTelemetry's global one)
+    and whether consumers emit start markers.
+    """
+    global _settings, _cached
+    _settings = Settings(tracer_provider=tracer_provider, start_markers=start_markers)
+    _cached = None
+
+
+def settings() -> Settings:
+    """The current settings."""
+    return _settings
+
+
+def _build(provider: trace.TracerProvider | None) -> Tracers:
+    if provider is None:
+        # A ProxyTracer follows the global provider even when it is set later.
+        return Tracers(
+            spans=trace.get_tracer(SCOPE, _VERSION),
+            markers=trace.get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
+        )
+    return Tracers(
+        spans=provider.get_tracer(SCOPE, _VERSION),
+        markers=provider.get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
+    )
+
+
+def tracers(provider: trace.TracerProvider | None = None) -> Tracers:
+    """The tracers for ``provider``, else the configured one, else the global one."""
+    global _cached
+    chosen = provider if provider is not None else _settings.tracer_provider
+    cached = _cached
+    if cached is not None and cached[0] is chosen:
+        return cached[1]
+    if provider is None:
+        built = _build(chosen)
+        _cached = (chosen, built)
+        return built
+    found = _per_provider.get(provider)
+    if found is None:
+        found = _per_provider[provider] = _build(provider)
+    return found

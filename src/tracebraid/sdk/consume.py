@@ -1,0 +1,353 @@
+"""Processing a delivered event: a CONSUMER span named after the business step.
+
+For one message the span is a child of the message's creation context *and* links to
+it (one trace per workflow in any backend; the link survives backends that re-root).
+For a batch it only links, one link per message, as the messaging conventions say.
+While the block runs, the correlation ID and the event being processed are the
+current ones, so every publish inside carries correlation and causation.
+
+Example::
+
+    >>> from tracebraid.sdk.propagation import extract
+    >>> incoming = extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+    >>> with consuming(incoming, step="reserve-inventory", consumer="inventory",
+    ...                destination="orders") as c:
+    ...     c.processing.correlation_id
+    'order_441'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+from tracebraid import semconv
+from tracebraid.errors import InputError
+from tracebraid.model import Attributes, CorrelationId, SpanId, TraceId
+from tracebraid.sdk import _tracers
+from tracebraid.sdk.context import (
+    BAGGAGE_CORRELATION_KEY,
+    MessageContext,
+    Outcome,
+    Processing,
+    _reset_current,
+    _set_current,
+)
+from tracebraid.sdk.marker import emit_start_marker
+from tracebraid.sdk.propagation import Extracted, NoParent
+
+__all__ = ["Consumption", "consuming", "consuming_batch"]
+
+Incoming = Extracted | MessageContext
+
+
+def _span_context(
+    incoming: Incoming,
+) -> tuple[MessageContext, trace.SpanContext | None, NoParent | None]:
+    if isinstance(incoming, Extracted):
+        return incoming.context, incoming.span_context, incoming.no_parent
+    message = incoming
+    if not message.has_trace_context:
+        return message, None, NoParent("the message carries no trace context")
+    parent = trace.SpanContext(
+        trace_id=int(message.trace_id, 16),  # type: ignore[arg-type]
+        span_id=int(message.span_id, 16),  # type: ignore[arg-type]
+        is_remote=True,
+        trace_flags=trace.TraceFlags(message.trace_flags),
+        trace_state=trace.TraceState.from_header([message.trace_state])
+        if message.trace_state
+        else None,
+    )
+    return message, parent, None
+
+
+def _common(values: Sequence[str | None]) -> str | None:
+    first = values[0] if values else None
+    return first if all(v == first for v in values) else None
+
+
+class Consumption:
+    """One attempt at processing one message (or one batch): ``with`` or ``async with``.
+
+    Leaving the block with an exception records it, sets ERROR status and outcome
+    ``error`` unless ``fail`` or ``dead_letter`` already chose an outcome; leaving it
+    cleanly sets outcome ``ok``.
+    """
+
+    __slots__ = (
+        "_attributes",
+        "_backoff_ms",
+        "_batch",
+        "_consumer",
+        "_destination",
+        "_link_only",
+        "_otel_token",
+        "_parents",
+        "_provider",
+        "_recorded",
+        "_start_marker",
+        "_step",
+        "_system",
+        "_tokens",
+        "attempt",
+        "messages",
+        "no_parent",
+        "outcome",
+        "processing",
+        "span",
+    )
+
+    processing: Processing
+    span: Span
+
+    def __init__(
+        self,
+        incoming: Sequence[Incoming],
+        *,
+        batch: bool,
+        step: str,
+        consumer: str,
+        destination: str,
+        system: str,
+        attempt: int | None,
+        link_only: bool,
+        start_marker: bool | None,
+        attributes: Attributes | None,
+        tracer_provider: trace.TracerProvider | None,
+    ) -> None:
+        resolved = [_span_context(item) for item in incoming]
+        self.messages = tuple(r[0] for r in resolved)
+        self._parents = tuple(r[1] for r in resolved)
+        self.no_parent = resolved[0][2] if len(resolved) == 1 else None
+        self._batch = batch
+        self._step = step
+        self._consumer = consumer
+        self._destination = destination
+        self._system = system
+        first_attempt = self.messages[0].attempt if len(self.messages) == 1 else None
+        self.attempt = attempt or first_attempt or 1
+        self._link_only = link_only or batch
+        self._start_marker = start_marker
+        self._attributes = attributes
+        self._provider = tracer_provider
+        self.outcome: Outcome | None = None
+        self._backoff_ms: float | None = None
+        self._recorded: BaseException | None = None
+
+    @property
+    def message(self) -> MessageContext:
+        """The message being processed (for a batch, its first message)."""
+        return self.messages[0]
+
+    def _identity(self) -> tuple[CorrelationId | None, str | None, str | None]:
+        if len(self.messages) == 1:
+            m = self.messages[0]
+            return m.correlation_id, m.event_id, m.event_name
+        correlation = _common([m.correlation_id for m in self.messages])
+        name = _common([m.event_name for m in self.messages])
+        return CorrelationId(correlation) if correlation else None, None, name
+
+    def __enter__(self) -> Consumption:
+        correlation, event_id, event_name = self._identity()
+        attributes: dict[str, object] = {
+            semconv.MESSAGING_SYSTEM: self._system,
+            semconv.DESTINATION: self._destination,
+            semconv.OPERATION_TYPE: "process",
+            semconv.CONSUMER_GROUP: self._consumer,
+            semconv.STEP: self._step,
+            semconv.ATTEMPT: self.attempt,
+        }
+        if event_id is not None:
+            attributes[semconv.MESSAGE_ID] = event_id
+        if correlation is not None:
+            attributes[semconv.CORRELATION_ID] = correlation
+        if event_name is not None:
+            attributes[semconv.EVENT_NAME] = event_name
+        if not self._batch and self.messages[0].causation_id is not None:
+            attributes[semconv.CAUSATION_ID] = self.messages[0].causation_id
+        if self._batch:
+            attributes[semconv.BATCH_COUNT] = len(self.messages)
+        if self._attributes:
+            attributes.update(self._attributes)
+
+        links = [Link(p) for p in self._parents if p is not None]
+        base = otel_context.get_current() if self._link_only else Context()
+        parent_ctx = base
+        parent_id: SpanId | None = None
+        if not self._link_only and self._parents[0] is not None:
+            parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(self._parents[0]), base)
+            parent_id = self.messages[0].span_id
+        tracers = _tracers.tracers(self._provider)
+        start_ns = time.time_ns()
+        span = tracers.spans.start_span(
+            self._step,
+            context=parent_ctx,
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,  # type: ignore[arg-type]
+            links=links,
+            start_time=start_ns,
+        )
+        ctx = trace.set_span_in_context(span, parent_ctx)
+        if not self._link_only:
+            for key, value in self.messages[0].baggage.items():
+                ctx = otel_baggage.set_baggage(key, value, ctx)
+        if correlation is not None:
+            ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, ctx)
+        span_context = span.get_span_context()
+        span_id = SpanId(format(span_context.span_id, "016x"))
+        self.processing = Processing(
+            event_id=event_id,  # type: ignore[arg-type]
+            event_name=event_name,
+            correlation_id=correlation,
+            consumer_name=self._consumer,
+            step=self._step,
+            attempt=self.attempt,
+            trace_id=TraceId(format(span_context.trace_id, "032x")),
+            span_id=span_id,
+            parent_span_id=parent_id,
+        )
+        self.span = span
+        self._otel_token = otel_context.attach(ctx)
+        self._tokens = _set_current(correlation, self.processing)
+        markers = self._start_marker
+        if markers is None:
+            markers = _tracers.settings().start_markers
+        if markers and span_context.is_valid:
+            emit_start_marker(tracers.markers, self._step, ctx, span_id, attributes, start_ns)
+        return self
+
+    def fail(
+        self,
+        error: BaseException | None = None,
+        *,
+        outcome: Outcome = Outcome.RETRY,
+        backoff_ms: float | None = None,
+    ) -> None:
+        """Record that this attempt failed, without raising: ``outcome`` says what happens
+        next (``retry`` with ``backoff_ms`` before redelivery, ``dead_letter``, ``error``).
+        """
+        self.outcome = outcome
+        if error is not None:
+            self.span.record_exception(error)
+            self._recorded = error
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        else:
+            self.span.set_status(Status(StatusCode.ERROR, f"attempt ended with {outcome}"))
+        if backoff_ms is not None:
+            self._backoff_ms = backoff_ms
+        if outcome is Outcome.DEAD_LETTER:
+            self.span.set_attribute(semconv.DEAD_LETTER, True)
+
+    def dead_letter(self, error: BaseException | None = None) -> None:
+        """Record that this message goes to the dead-letter destination after this attempt."""
+        self.fail(error, outcome=Outcome.DEAD_LETTER)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self.span
+        try:
+            if exc is not None:
+                if exc is not self._recorded:
+                    span.record_exception(exc, escaped=True)
+                if self.outcome is None:
+                    self.outcome = Outcome.ERROR
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            elif self.outcome is None:
+                self.outcome = Outcome.OK
+            span.set_attribute(semconv.OUTCOME, self.outcome.value)
+            if self._backoff_ms is not None:
+                span.set_attribute(semconv.BACKOFF_MS, self._backoff_ms)
+            span.end()
+        finally:
+            _reset_current(self._tokens)
+            otel_context.detach(self._otel_token)
+
+    async def __aenter__(self) -> Consumption:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def consuming(
+    incoming: Incoming,
+    *,
+    step: str,
+    consumer: str,
+    destination: str,
+    system: str = "tracebraid",
+    attempt: int | None = None,
+    link_only: bool = False,
+    start_marker: bool | None = None,
+    attributes: Attributes | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Consumption:
+    """Process one message as business step ``step`` of consumer group ``consumer``.
+
+    ``incoming`` is what ``extract``/``extract_envelope`` returned (or a ``MessageContext``).
+    ``attempt`` defaults to the attempt the message carries, else 1. ``link_only=True``
+    makes the span a child of the *current* span and only links the message (processing
+    that runs inside another span, per the messaging conventions).
+    """
+    return Consumption(
+        (incoming,),
+        batch=False,
+        step=step,
+        consumer=consumer,
+        destination=destination,
+        system=system,
+        attempt=attempt,
+        link_only=link_only,
+        start_marker=start_marker,
+        attributes=attributes,
+        tracer_provider=tracer_provider,
+    )
+
+
+def consuming_batch(
+    incoming: Sequence[Incoming],
+    *,
+    step: str,
+    consumer: str,
+    destination: str,
+    system: str = "tracebraid",
+    attempt: int = 1,
+    start_marker: bool | None = None,
+    attributes: Attributes | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Consumption:
+    """Process a batch as one step: one CONSUMER span linking every message, parented by
+    the current span (if any). A batch has no single current event, so publishes inside
+    carry no causation ID; they keep the correlation ID if every message shares one.
+    """
+    if not incoming:
+        raise InputError("consuming_batch needs at least one message; got an empty batch")
+    return Consumption(
+        tuple(incoming),
+        batch=True,
+        step=step,
+        consumer=consumer,
+        destination=destination,
+        system=system,
+        attempt=attempt,
+        link_only=True,
+        start_marker=start_marker,
+        attributes=attributes,
+        tracer_provider=tracer_provider,
+    )

@@ -1,0 +1,198 @@
+"""The identities a message carries, and the event being processed right now.
+
+``MessageContext`` is what travels with one message; ``Processing`` is what a consumer
+is doing with it. Both are immutable and keep every identity of DESIGN.md in its own
+field. Two context variables hold the current correlation ID and the current
+``Processing``, so a publish inside a consume carries correlation and causation without
+the caller passing them.
+
+Example::
+
+    >>> with correlation("order_441"):
+    ...     current_correlation_id()
+    'order_441'
+    >>> current_correlation_id() is None
+    True
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import functools
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+
+from tracebraid.model import CorrelationId, EventId, SpanId, TraceId
+
+__all__ = [
+    "BAGGAGE_CORRELATION_KEY",
+    "MessageContext",
+    "Outcome",
+    "Processing",
+    "carry_context",
+    "correlation",
+    "current_correlation_id",
+    "current_processing",
+    "new_correlation_id",
+    "new_event_id",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+BAGGAGE_CORRELATION_KEY = "correlation_id"
+"""The W3C baggage key that carries the correlation ID across every hop."""
+
+
+class Outcome(enum.StrEnum):
+    """How one attempt ended: the value of the ``tracebraid.outcome`` attribute."""
+
+    OK = "ok"
+    ERROR = "error"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """The identities one message carries in its headers or envelope.
+
+    ``span_id`` is the message's creation context, the producer span: a consumer of
+    this message is its child (the seed envelope calls it ``parentSpanId``).
+
+    Example::
+
+        >>> MessageContext(trace_id=None, span_id=None, correlation_id=CorrelationId("o_1"),
+        ...                event_id=EventId("evt_1"), causation_id=None,
+        ...                event_name="order.placed").has_trace_context
+        False
+    """
+
+    trace_id: TraceId | None
+    span_id: SpanId | None
+    correlation_id: CorrelationId | None
+    event_id: EventId | None
+    causation_id: EventId | None
+    event_name: str | None
+    attempt: int | None = None
+    trace_flags: int = 0x01
+    trace_state: str = ""
+    baggage: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_trace_context(self) -> bool:
+        """True when both a trace ID and a creation span ID are known."""
+        return self.trace_id is not None and self.span_id is not None
+
+    @property
+    def sampled(self) -> bool:
+        """The W3C trace-flags sampled bit."""
+        return bool(self.trace_flags & 0x01)
+
+
+@dataclass(frozen=True, slots=True)
+class Processing:
+    """The event a consumer is processing right now, and the span doing it."""
+
+    event_id: EventId | None
+    event_name: str | None
+    correlation_id: CorrelationId | None
+    consumer_name: str
+    step: str
+    attempt: int
+    trace_id: TraceId
+    span_id: SpanId
+    parent_span_id: SpanId | None
+
+
+_correlation: contextvars.ContextVar[CorrelationId | None] = contextvars.ContextVar(
+    "tracebraid_correlation_id", default=None
+)
+_processing: contextvars.ContextVar[Processing | None] = contextvars.ContextVar(
+    "tracebraid_processing", default=None
+)
+
+
+def current_correlation_id() -> CorrelationId | None:
+    """The correlation ID of the workflow the current code runs for, if any."""
+    return _correlation.get()
+
+
+def current_processing() -> Processing | None:
+    """The event being processed in the current context (inside ``consuming``), if any."""
+    return _processing.get()
+
+
+@contextmanager
+def correlation(correlation_id: str) -> Iterator[CorrelationId]:
+    """Run a block as part of one business workflow, e.g. in the HTTP handler that starts it.
+
+    The ID is also put into OpenTelemetry baggage, so stock instrumentation forwards it.
+
+    Example::
+
+        >>> with correlation("order_441") as cid:
+        ...     cid
+        'order_441'
+    """
+    cid = CorrelationId(correlation_id)
+    var_token = _correlation.set(cid)
+    otel_token = otel_context.attach(otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, cid))
+    try:
+        yield cid
+    finally:
+        otel_context.detach(otel_token)
+        _correlation.reset(var_token)
+
+
+def new_event_id() -> EventId:
+    """A fresh event ID, ``evt_`` and 32 hex characters (random, like a UUID4)."""
+    # os.urandom is several times cheaper than uuid.uuid4() and as unique.
+    return EventId("evt_" + os.urandom(16).hex())
+
+
+def new_correlation_id() -> CorrelationId:
+    """A fresh correlation ID, ``corr_`` and 32 hex characters."""
+    return CorrelationId("corr_" + os.urandom(16).hex())
+
+
+def carry_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """Bind the current context (spans, correlation, current event) to ``fn`` for a thread.
+
+    Thread pools do not copy context variables; wrap the callable you submit.
+
+    Example::
+
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> with correlation("order_441"), ThreadPoolExecutor(1) as pool:
+        ...     pool.submit(carry_context(current_correlation_id)).result()
+        'order_441'
+    """
+    ctx = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        # A copy per call: the same bound callable may run in two threads at once.
+        return ctx.copy().run(fn, *args, **kwargs)
+
+    return run
+
+
+def _set_current(
+    correlation_id: CorrelationId | None, processing: Processing | None
+) -> tuple[contextvars.Token[CorrelationId | None], contextvars.Token[Processing | None]]:
+    return _correlation.set(correlation_id), _processing.set(processing)
+
+
+def _reset_current(
+    tokens: tuple[contextvars.Token[CorrelationId | None], contextvars.Token[Processing | None]],
+) -> None:
+    _processing.reset(tokens[1])
+    _correlation.reset(tokens[0])

@@ -1,0 +1,306 @@
+"""Inject a message's identities into header carriers and extract them back, never raising.
+
+Trace context and baggage go through OpenTelemetry's W3C ``TraceContextTextMapPropagator``
+and ``W3CBaggagePropagator``; the correlation ID travels in baggage *and* in its own header,
+and the event ID, causation ID, event name and attempt in headers of their own
+(``tracebraid.sdk.carriers``).
+
+Extraction is for consume loops, so it cannot fail: malformed input yields an
+``Extracted`` whose ``no_parent`` says why there is no parent context. A parent is never
+invented, and every identity that *was* readable is kept (a bad ``traceparent`` does not
+lose the correlation ID).
+
+Example::
+
+    >>> from tracebraid.sdk.context import MessageContext
+    >>> message = MessageContext(trace_id=None, span_id=None, correlation_id="order_441",
+    ...                          event_id="evt_1", causation_id=None, event_name="order.placed")
+    >>> headers: dict[str, str] = {}
+    >>> inject(message, headers)
+    >>> extract(headers).context.correlation_id
+    'order_441'
+    >>> extract({"traceparent": "xyz"}).no_parent.reason
+    "traceparent 'xyz' is malformed: expected 'version-traceid-parentid-flags' ..."
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Setter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from tracebraid.model import CorrelationId, EventId, SpanId, TraceId
+from tracebraid.sdk import carriers as h
+from tracebraid.sdk.context import BAGGAGE_CORRELATION_KEY, MessageContext
+
+__all__ = [
+    "PROPAGATOR",
+    "Extracted",
+    "NoParent",
+    "extract",
+    "inject",
+    "otel_context",
+]
+
+PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+"""The one W3C trace-context + baggage propagator tracebraid uses (built once)."""
+
+_MAX_BAGGAGE_BYTES = 8192  # W3C Baggage limit, as OpenTelemetry enforces it
+_MAX_TRACEPARENT = 512
+_TRACEPARENT_SHAPE = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_IDENTITY_HEADERS = (
+    h.CORRELATION_ID_HEADER,
+    h.EVENT_ID_HEADER,
+    h.CAUSATION_ID_HEADER,
+    h.EVENT_NAME_HEADER,
+    h.ATTEMPT_HEADER,
+)
+_W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
+
+
+@dataclass(frozen=True, slots=True)
+class NoParent:
+    """Why an extracted message has no parent context; log it, do not raise it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """The result of reading a carrier or envelope: always usable, never an exception.
+
+    ``problems`` lists what else was ignored (a non-numeric attempt, oversized baggage...)
+    while the parent context itself was fine or absent for the reason in ``no_parent``.
+    """
+
+    context: MessageContext
+    no_parent: NoParent | None
+    problems: tuple[str, ...] = ()
+    # The parsed OpenTelemetry span context, so consuming need not parse it again.
+    span_context: trace.SpanContext | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def has_parent(self) -> bool:
+        """True when a valid remote parent span context was found."""
+        return self.no_parent is None
+
+
+def otel_context(message: MessageContext, base: Context | None = None) -> Context:
+    """An OpenTelemetry ``Context`` holding the message's span context and baggage."""
+    ctx = base if base is not None else Context()
+    if message.trace_id is not None and message.span_id is not None:
+        span_context = trace.SpanContext(
+            trace_id=int(message.trace_id, 16),
+            span_id=int(message.span_id, 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(message.trace_flags),
+            trace_state=trace.TraceState.from_header([message.trace_state])
+            if message.trace_state
+            else None,
+        )
+        ctx = trace.set_span_in_context(trace.NonRecordingSpan(span_context), ctx)
+    for key, value in message.baggage.items():
+        ctx = otel_baggage.set_baggage(key, value, ctx)
+    if message.correlation_id is not None:
+        ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, message.correlation_id, ctx)
+    return ctx
+
+
+def _setter_for(carrier: object, as_bytes: bool) -> Setter[object]:
+    if isinstance(carrier, list):
+        return h.KAFKA_HEADERS  # type: ignore[return-value]
+    return h.BYTES_HEADERS if as_bytes else h.STR_HEADERS  # type: ignore[return-value]
+
+
+def _inject_identities(message: MessageContext, carrier: object, setter: Setter[object]) -> None:
+    if message.correlation_id is not None:
+        setter.set(carrier, h.CORRELATION_ID_HEADER, message.correlation_id)
+    if message.event_id is not None:
+        setter.set(carrier, h.EVENT_ID_HEADER, message.event_id)
+    if message.causation_id is not None:
+        setter.set(carrier, h.CAUSATION_ID_HEADER, message.causation_id)
+    if message.event_name is not None:
+        setter.set(carrier, h.EVENT_NAME_HEADER, message.event_name)
+    if message.attempt is not None:
+        setter.set(carrier, h.ATTEMPT_HEADER, str(message.attempt))
+
+
+def inject(message: MessageContext, carrier: h.HeaderCarrier, *, as_bytes: bool = False) -> None:
+    """Write every identity of ``message`` into ``carrier``.
+
+    A ``dict`` gets ``str`` values, or ``bytes`` with ``as_bytes=True``; a ``list`` is a
+    Kafka-style ``list[tuple[str, bytes]]``.
+    """
+    setter = _setter_for(carrier, as_bytes)
+    PROPAGATOR.inject(carrier, otel_context(message), setter)
+    _inject_identities(message, carrier, setter)
+
+
+def inject_context(
+    ctx: Context, message: MessageContext, carrier: h.HeaderCarrier, *, as_bytes: bool = False
+) -> None:
+    """Like ``inject``, with trace context and baggage taken from an OpenTelemetry context."""
+    setter = _setter_for(carrier, as_bytes)
+    PROPAGATOR.inject(carrier, ctx, setter)
+    _inject_identities(message, carrier, setter)
+
+
+def _traceparent_reason(value: str) -> str:
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    if len(value) > _MAX_TRACEPARENT:
+        return f"traceparent is {len(value)} characters long, over the {_MAX_TRACEPARENT} limit"
+    match = _TRACEPARENT_SHAPE.match(value)
+    if match is None:
+        return (
+            f"traceparent {shown!r} is malformed: expected 'version-traceid-parentid-flags' "
+            "as 2, 32, 16 and 2 lowercase hex digits"
+        )
+    version, trace_id, span_id, _ = match.groups()
+    if version == "ff":
+        return f"traceparent {shown!r} has the forbidden version 'ff'"
+    if trace_id == "0" * 32:
+        return f"traceparent {shown!r} has an all-zero trace ID"
+    if span_id == "0" * 16:
+        return f"traceparent {shown!r} has an all-zero parent span ID"
+    return f"traceparent {shown!r} has unexpected trailing data for version {version}"
+
+
+def _text(name: str, raw: object, problems: list[str]) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw or None
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            return bytes(raw).decode("utf-8") or None
+        except UnicodeDecodeError as exc:
+            problems.append(f"header {name!r} is not UTF-8 text ({exc.reason}); ignored")
+            return None
+    problems.append(f"header {name!r} is a {type(raw).__name__}, expected str or bytes; ignored")
+    return None
+
+
+def _attempt(text: str | None, problems: list[str]) -> int | None:
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.isdigit() and int(stripped) >= 1:
+        return int(stripped)
+    problems.append(f"attempt {text!r} is not a whole number >= 1; ignored")
+    return None
+
+
+def from_texts(
+    texts: Mapping[str, str | None],
+    problems: list[str],
+    *,
+    trace_id_fallback: tuple[str, str] | None = None,
+    missing_reason: str = "the message carries no traceparent",
+) -> Extracted:
+    """Build an ``Extracted`` from decoded header texts (shared with the envelope reader)."""
+    w3c = {k: v for k in _W3C_HEADERS if (v := texts.get(k))}
+    ctx = PROPAGATOR.extract(w3c) if w3c else Context()
+    span_context = trace.get_current_span(ctx).get_span_context()
+    no_parent: NoParent | None = None
+    traceparent = w3c.get(h.TRACEPARENT_HEADER)
+    if not span_context.is_valid:
+        span_context = None  # type: ignore[assignment]
+        if traceparent is not None:
+            no_parent = NoParent(_traceparent_reason(traceparent))
+        elif trace_id_fallback is not None:
+            span_context = trace.SpanContext(
+                trace_id=int(trace_id_fallback[0], 16),
+                span_id=int(trace_id_fallback[1], 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+            )
+        else:
+            no_parent = NoParent(missing_reason)
+
+    entries: dict[str, str] = {}
+    baggage_header = w3c.get(h.BAGGAGE_HEADER)
+    if baggage_header is not None:
+        size = len(baggage_header.encode("utf-8", "replace"))
+        if size > _MAX_BAGGAGE_BYTES:
+            problems.append(
+                f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
+            )
+        else:
+            entries = {k: str(v) for k, v in otel_baggage.get_all(ctx).items()}
+            members = sum(1 for m in baggage_header.split(",") if m.strip())
+            if members > len(entries):
+                problems.append(
+                    f"baggage: {members - len(entries)} of {members} list-members were "
+                    "malformed or duplicated; ignored"
+                )
+
+    correlation = texts.get(h.CORRELATION_ID_HEADER) or entries.pop(BAGGAGE_CORRELATION_KEY, None)
+    entries.pop(BAGGAGE_CORRELATION_KEY, None)
+    trace_state = ""
+    flags = 0x01
+    trace_id: TraceId | None = None
+    span_id: SpanId | None = None
+    if span_context is not None:
+        trace_id = TraceId(format(span_context.trace_id, "032x"))
+        span_id = SpanId(format(span_context.span_id, "016x"))
+        flags = int(span_context.trace_flags)
+        trace_state = span_context.trace_state.to_header() if span_context.trace_state else ""
+    event_id = texts.get(h.EVENT_ID_HEADER)
+    causation_id = texts.get(h.CAUSATION_ID_HEADER)
+    message = MessageContext(
+        trace_id=trace_id,
+        span_id=span_id,
+        correlation_id=CorrelationId(correlation) if correlation else None,
+        event_id=EventId(event_id) if event_id else None,
+        causation_id=EventId(causation_id) if causation_id else None,
+        event_name=texts.get(h.EVENT_NAME_HEADER) or None,
+        attempt=_attempt(texts.get(h.ATTEMPT_HEADER), problems),
+        trace_flags=flags,
+        trace_state=trace_state,
+        baggage=entries,
+    )
+    return Extracted(message, no_parent, tuple(problems), span_context)
+
+
+def _empty(reason: str) -> Extracted:
+    message = MessageContext(None, None, None, None, None, None)
+    return Extracted(message, NoParent(reason))
+
+
+def extract(carrier: object) -> Extracted:
+    """Read every identity from a header carrier; never raises, never invents a parent.
+
+    ``carrier`` is a mapping of ``str`` to ``str`` or ``bytes``, or a Kafka-style
+    sequence of ``(str, bytes)`` pairs; anything else gives ``no_parent`` with the reason.
+    """
+    getter: h.HeaderGetter
+    if isinstance(carrier, Mapping):
+        getter = h.STR_HEADERS
+    elif isinstance(carrier, list | tuple):
+        getter = h.KAFKA_HEADERS
+    else:
+        return _empty(
+            f"the carrier is a {type(carrier).__name__}, expected a mapping of headers "
+            "or a list of (name, bytes) pairs"
+        )
+    problems: list[str] = []
+    try:
+        texts = {
+            name: _text(name, getter.raw(carrier, name), problems)
+            for name in (*_W3C_HEADERS, *_IDENTITY_HEADERS)
+        }
+        if texts[h.TRACEPARENT_HEADER] is None and problems:
+            unreadable = [p for p in problems if p.startswith(f"header {h.TRACEPARENT_HEADER!r}")]
+            if unreadable:
+                return from_texts(texts, problems, missing_reason=unreadable[0])
+        return from_texts(texts, problems)
+    except Exception as exc:  # a consume loop must never see an extraction error
+        return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
