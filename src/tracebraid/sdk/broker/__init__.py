@@ -11,6 +11,7 @@ from tracebraid.sdk.broker.base import (
     RetryPolicy,
     dead_letter_destination,
 )
+from tracebraid.sdk.broker.bus import EventBus, EventHandler, Observer, Processed, Received
 from tracebraid.sdk.broker.memory import InMemoryBroker
 
 __all__ = [
@@ -19,9 +20,14 @@ __all__ = [
     "DEFAULT_RETRY",
     "Broker",
     "Delivery",
+    "EventBus",
+    "EventHandler",
     "Handler",
     "Headers",
     "InMemoryBroker",
+    "Observer",
+    "Processed",
+    "Received",
     "RetryPolicy",
     "dead_letter_destination",
 ]
