@@ -1,1 +1,38 @@
-"""collector."""
+"""The collector: OTLP/HTTP ingest (``tracebraid serve``) and file import (``tracebraid import``).
+
+Data flows one way: a payload is decoded into ``Span`` records (``decode_protobuf``,
+``decode_json``, ``decode_jaeger``), each span is validated (``span_problem``), valid
+spans go through the bounded ``WriteQueue`` into the store, and refused spans come back
+as ``Rejection`` s naming where they were and what was wrong.
+
+Example::
+
+    >>> from tracebraid.store import SqliteStore
+    >>> app = create_app(SqliteStore(":memory:"))  # serve it with uvicorn
+"""
+
+from tracebraid.collector.app import BearerTokenGuard, Collector, Limits, create_app
+from tracebraid.collector.otlp import decode_protobuf, encode_protobuf
+from tracebraid.collector.otlp_http import OtlpRefusal
+from tracebraid.collector.otlp_json import decode_json, decode_json_document
+from tracebraid.collector.validate import Decoded, Rejection, span_problem
+from tracebraid.collector.write_queue import QueueClosed, QueueFull, QueueStats, WriteQueue
+
+__all__ = [
+    "BearerTokenGuard",
+    "Collector",
+    "Decoded",
+    "Limits",
+    "OtlpRefusal",
+    "QueueClosed",
+    "QueueFull",
+    "QueueStats",
+    "Rejection",
+    "WriteQueue",
+    "create_app",
+    "decode_json",
+    "decode_json_document",
+    "decode_protobuf",
+    "encode_protobuf",
+    "span_problem",
+]

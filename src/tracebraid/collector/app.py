@@ -1,0 +1,255 @@
+"""The collector's ASGI application: ``POST /v1/traces``, ``GET /healthz``, ``GET /stats``.
+
+``create_app`` builds a Starlette app around a store. Other parts (the web UI) add
+their own routes through ``extra_routes``; the bearer token, when set, guards every
+route, theirs included.
+
+A request to ``/v1/traces`` is answered only after its valid spans are committed to
+the store (the write queue resolves it then), so a 200 means durable. Replays are
+harmless: the store is idempotent on (trace ID, span ID).
+
+Example::
+
+    >>> from tracebraid.store import SqliteStore
+    >>> app = create_app(SqliteStore(":memory:"), token="s3cret")
+    >>> sorted(r.path for r in app.routes)
+    ['/healthz', '/stats', '/v1/traces']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tracebraid.collector.otlp_http import (
+    JSON,
+    PROTOBUF,
+    Encoding,
+    OtlpRefusal,
+    content_coding,
+    decode_body,
+    encoding_of,
+    export_response,
+    inflate,
+    read_capped,
+    status_body,
+)
+from tracebraid.collector.validate import describe_rejections
+from tracebraid.collector.write_queue import QueueFull, WriteQueue
+from tracebraid.errors import InputError, StoreError
+from tracebraid.store.base import SpanStore
+
+__all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much the collector takes: per request, and queued for the store.
+
+    ``max_body_bytes`` bounds a request body both as sent and once decompressed.
+    ``max_queue_spans`` bounds spans waiting for the store (memory under overload);
+    ``batch_spans`` is the size the writer merges requests up to per transaction.
+    """
+
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_queue_spans: int = 200_000
+    batch_spans: int = 8192
+
+
+class Collector:
+    """The OTLP/HTTP receiver: decodes, validates, queues, and answers once stored."""
+
+    def __init__(self, store: SpanStore, limits: Limits | None = None) -> None:
+        self.store = store
+        self.limits = limits or Limits()
+        self.queue = WriteQueue(
+            store, max_spans=self.limits.max_queue_spans, batch_spans=self.limits.batch_spans
+        )
+        self.requests = 0
+        self.spans_rejected = 0
+        self.refusals: Counter[int] = Counter()
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The collector's own routes."""
+        return [
+            Route("/v1/traces", self.export_traces, methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/stats", self.stats, methods=["GET"]),
+        ]
+
+    async def export_traces(self, request: Request) -> Response:
+        """``POST /v1/traces``: one OTLP export request, answered as the spec says."""
+        self.requests += 1
+        headers = request.headers
+        encoding: Encoding = "json"
+        try:
+            encoding = encoding_of(headers.get("content-type"))
+            coding = content_coding(headers.get("content-encoding"))
+            if self.queue.full():
+                # Refuse before reading the body: under overload, memory stays flat.
+                raise _throttled(self.queue)
+            limit = self.limits.max_body_bytes
+            raw = await read_capped(request.stream(), headers.get("content-length"), limit)
+            decoded = decode_body(inflate(raw, coding, limit=limit), encoding)
+            del raw
+            total = len(decoded.spans) + decoded.rejected_count
+            self.spans_rejected += decoded.rejected_count
+            if decoded.rejections and not decoded.spans:
+                raise OtlpRefusal(400, describe_rejections(decoded.rejections, total))
+            if decoded.spans:
+                await self._store(decoded.spans)
+        except OtlpRefusal as refusal:
+            return self._refuse(encoding, refusal)
+        message = describe_rejections(decoded.rejections, total) if decoded.rejections else ""
+        body = export_response(encoding, decoded.rejected_count, message)
+        return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
+
+    async def _store(self, spans: Sequence[Any]) -> None:
+        try:
+            future = self.queue.submit(spans)
+        except QueueFull as exc:
+            raise _throttled(self.queue, str(exc)) from None
+        try:
+            # Shielded: a client that hangs up must not cancel the write for others.
+            await asyncio.shield(asyncio.wrap_future(future))
+        except InputError as exc:
+            raise OtlpRefusal(400, f"the store refused the spans: {exc}") from None
+        except StoreError as exc:
+            raise OtlpRefusal(
+                503, f"the store could not be written, retry later: {exc}", retry_after_s=5
+            ) from None
+
+    def _refuse(self, encoding: Encoding, refusal: OtlpRefusal) -> Response:
+        self.refusals[refusal.status] += 1
+        headers = {}
+        if refusal.retry_after_s is not None:
+            headers["Retry-After"] = str(refusal.retry_after_s)
+        return Response(
+            status_body(encoding, refusal.status, refusal.message),
+            status_code=refusal.status,
+            headers=headers,
+            media_type=PROTOBUF if encoding == "protobuf" else JSON,
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        """``GET /healthz``: 200 while the writer runs, 503 once it has stopped."""
+        if self.queue.alive:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "the store writer has stopped"}, status_code=503)
+
+    async def stats(self, request: Request) -> Response:
+        """``GET /stats``: spans accepted and rejected, queue depth, store size."""
+        return JSONResponse(await self.snapshot())
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The figures ``/stats`` serves, as a dict."""
+        queue = asdict(self.queue.stats())
+        try:
+            stored: int | None = await run_in_threadpool(self.store.span_count)
+        except Exception:  # a busy or broken store must not break the stats page
+            _log.exception("counting stored spans failed")
+            stored = None
+        return {
+            "requests": self.requests,
+            "spans_accepted": queue.pop("spans_committed"),
+            "spans_rejected": self.spans_rejected,
+            "refusals": {str(status): n for status, n in sorted(self.refusals.items())},
+            "queue_depth_spans": queue.pop("depth_spans"),
+            "queue_capacity_spans": queue.pop("capacity_spans"),
+            "store_spans": stored,
+            **queue,
+        }
+
+    async def close(self) -> None:
+        """Write what is queued and stop the writer (the store stays open)."""
+        await run_in_threadpool(self.queue.close)
+
+
+def _throttled(queue: WriteQueue, message: str | None = None) -> OtlpRefusal:
+    return OtlpRefusal(
+        503,
+        message or "the write queue is full; retry after the Retry-After delay",
+        retry_after_s=queue.retry_after_s(),
+    )
+
+
+class BearerTokenGuard:
+    """ASGI middleware: every HTTP and WebSocket request must carry ``Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        supplied = b""
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                supplied = value
+            elif name == b"content-type":
+                content_type = value
+        if hmac.compare_digest(supplied, self._expected):
+            await self.app(scope, receive, send)
+            return
+        message = (
+            "a bearer token is required: send 'Authorization: Bearer <token>' "
+            "(the token given to tracebraid serve --token or TRACEBRAID_TOKEN)"
+            if not supplied
+            else "the bearer token is wrong"
+        )
+        encoding: Encoding = "protobuf" if content_type.startswith(PROTOBUF.encode()) else "json"
+        response = Response(
+            status_body(encoding, 401, message),
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="tracebraid"'},
+            media_type=PROTOBUF if encoding == "protobuf" else JSON,
+        )
+        if scope["type"] == "http":
+            await response(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def create_app(
+    store: SpanStore,
+    *,
+    token: str | None = None,
+    limits: Limits | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The collector app over ``store``; ``extra_routes`` are served beside it, same token.
+
+    ``app.state.collector`` is the ``Collector``. The store is not closed by the app:
+    whoever opened it closes it.
+    """
+    collector = Collector(store, limits)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await collector.close()
+
+    app = Starlette(routes=[*collector.routes, *extra_routes], lifespan=lifespan)
+    app.state.collector = collector
+    if token:
+        app.add_middleware(BearerTokenGuard, token=token)
+    return app

@@ -1,0 +1,218 @@
+"""``tracebraid serve``: the collector (and whatever else is mounted on it) under uvicorn.
+
+Binds 127.0.0.1:4318 by default, OTLP/HTTP's port, so any OpenTelemetry SDK's
+default exporter reaches it unchanged. Listening on any other address without a
+token is refused: whoever reaches the port could write spans into the store (and
+the UI served beside it reads them back), so that needs ``--token`` or an explicit
+``--insecure``.
+
+Example::
+
+    $ tracebraid serve --store sqlite:///spans.db
+    tracebraid serve: listening on http://127.0.0.1:4318 (store sqlite:///spans.db)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from starlette.routing import BaseRoute
+
+from tracebraid.collector.app import Limits, create_app
+from tracebraid.errors import ConfigurationError, TracebraidError
+from tracebraid.store.base import SpanStore
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_STORE",
+    "TOKEN_ENV",
+    "bind",
+    "is_loopback",
+    "register",
+    "serve",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4318
+DEFAULT_STORE = "sqlite:///tracebraid.db"
+TOKEN_ENV = "TRACEBRAID_TOKEN"
+STORE_ENV = "TRACEBRAID_STORE"
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def check_exposure(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse a non-loopback address without a token unless ``insecure``; say why."""
+    if token or insecure or is_loopback(host):
+        return
+    raise ConfigurationError(
+        f"refusing to listen on {host} without a token: anyone who can reach that address "
+        "could write spans into the store and read them back. Set --token (or the "
+        f"{TOKEN_ENV} environment variable) and send 'Authorization: Bearer <token>', "
+        "or pass --insecure if every machine on that network is trusted."
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "is another collector running there? pick another --port"
+        ) from None
+    return sock
+
+
+def serve(
+    store: SpanStore,
+    sock: socket.socket,
+    *,
+    token: str | None = None,
+    limits: Limits | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    max_connections: int | None = 512,
+    log_level: str = "warning",
+) -> None:
+    """Run the collector on ``sock`` until SIGINT/SIGTERM, then drain the write queue."""
+    app = create_app(store, token=token, limits=limits, extra_routes=extra_routes)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        # Beyond this many open requests uvicorn answers 503 without reading a body:
+        # with max_body_bytes, that is what bounds memory under a flood.
+        limit_concurrency=max_connections,
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``serve`` sub-command."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="receive OTLP/HTTP spans (protobuf or JSON) into the store",
+        description=(
+            "Run the OTLP/HTTP collector: POST /v1/traces (application/x-protobuf or "
+            "application/json, gzip or not), GET /healthz, GET /stats. A request is "
+            "acknowledged only once its spans are committed to the store."
+        ),
+    )
+    defaults = Limits()
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (%(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (%(default)s; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--store",
+        default=os.environ.get(STORE_ENV, DEFAULT_STORE),
+        help=f"store URL (%(default)s; env {STORE_ENV})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"bearer token required on every request (env {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without a token",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=defaults.max_body_bytes,
+        help="largest request body, as sent and decompressed (%(default)s)",
+    )
+    parser.add_argument(
+        "--queue-spans",
+        type=int,
+        default=defaults.max_queue_spans,
+        help="spans held for the store before clients are told to retry (%(default)s)",
+    )
+    parser.add_argument(
+        "--batch-spans",
+        type=int,
+        default=defaults.batch_spans,
+        help="spans merged into one store transaction (%(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        help="concurrent requests before new ones get 503 (%(default)s)",
+    )
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (%(default)s)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``serve`` handler: check, bind, open the store, serve; exit code out."""
+    from tracebraid.store import open_store
+
+    try:
+        check_exposure(args.host, args.token, args.insecure)
+        limits = Limits(
+            max_body_bytes=_positive(args.max_body_bytes, "--max-body-bytes"),
+            max_queue_spans=_positive(args.queue_spans, "--queue-spans"),
+            batch_spans=_positive(args.batch_spans, "--batch-spans"),
+        )
+        sock = bind(args.host, args.port)
+        store = open_store(args.store)
+    except TracebraidError as exc:
+        print(f"tracebraid serve: {exc}", file=sys.stderr)
+        return 2
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"tracebraid serve: listening on http://{shown}:{port} (store {args.store})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        serve(
+            store,
+            sock,
+            token=args.token,
+            limits=limits,
+            max_connections=args.max_connections,
+            log_level=args.log_level,
+        )
+    finally:
+        store.close()
+    return 0
+
+
+def _positive(value: int, option: str) -> int:
+    if value < 1:
+        raise ConfigurationError(f"{option} must be at least 1, not {value}")
+    return value
