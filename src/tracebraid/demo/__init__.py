@@ -10,6 +10,7 @@ from tracebraid.demo.order_flow import (
     OrderFlow,
     PlacedOrder,
     Timings,
+    topology_file,
 )
 from tracebraid.demo.runner import DemoRun, run_order_flow
 
@@ -26,4 +27,5 @@ __all__ = [
     "capture_order_flow",
     "record_order_flow",
     "run_order_flow",
+    "topology_file",
 ]

@@ -30,6 +30,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from opentelemetry.trace import SpanKind, TracerProvider
 
@@ -51,6 +52,7 @@ __all__ = [
     "PlacedOrder",
     "Timings",
     "WarehouseApi",
+    "topology_file",
 ]
 
 CHECKOUT = "checkout-api"
@@ -71,6 +73,11 @@ STALLED_STEP = "award-loyalty-points"
 """The branch deliberately left in flight: it has started when the flow settles, never ended."""
 
 _TRACER_SCOPE = "tracebraid.demo"
+
+
+def topology_file() -> Path:
+    """The flow's topology (expected consumers per event, with deadlines) for the analysis."""
+    return Path(__file__).with_name("topology.yaml")
 
 
 class FlowStalledError(TracebraidError):
