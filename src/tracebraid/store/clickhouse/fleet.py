@@ -1,0 +1,205 @@
+"""Fleet aggregates as ClickHouse SQL: each question is one statement, run where the data is.
+
+Definitions are those of ``tracebraid.store.aggregates``. Every inner select
+de-duplicates with ``LIMIT 1 BY TraceId, SpanId`` before counting, so a span
+stored twice counts once. Percentiles are nearest-rank over exact values
+(``arraySort(groupArray(...))``), the same numbers the SQLite store gives.
+
+Example::
+
+    >>> "LIMIT 1 BY" in _consumer_spans(_window(None, None))
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracebraid import semconv
+from tracebraid.model import CorrelationId, SpanKind
+from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
+from tracebraid.store.clickhouse.backends import Backend
+from tracebraid.store.clickhouse.queries import CORRELATION, ERROR, in_kinds
+from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
+
+__all__ = ["islands_per_service", "queue_wait_percentiles", "recent_workflows", "retry_counts"]
+
+_TRACES = "{traces}"  # filled with the quoted table name by _sql
+_EVENT = attribute_expr(semconv.MESSAGE_ID)
+_DESTINATION = attribute_expr(semconv.DESTINATION)
+_GROUP = attribute_expr(semconv.CONSUMER_GROUP)
+_ATTEMPT = (
+    f"multiIf(SpanAttributes['{semconv.ATTEMPT}'] != '', "
+    f"toUInt64OrZero(SpanAttributes['{semconv.ATTEMPT}']), "
+    "SpanAttributes['celery.retries'] != '', "
+    "toUInt64OrZero(SpanAttributes['celery.retries']) + 1, 0)"
+)
+_START = "toUnixTimestamp64Nano(Timestamp)"
+_END = f"({_START} + toInt64(Duration))"
+
+
+def _window(since_ns: int | None, until_ns: int | None) -> str:
+    bounds = []
+    if since_ns is not None:
+        bounds.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
+    if until_ns is not None:
+        bounds.append("Timestamp < fromUnixTimestamp64Nano({until:Int64})")
+    return "".join(f" AND {bound}" for bound in bounds)
+
+
+def _params(since_ns: int | None, until_ns: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if since_ns is not None:
+        params["since"] = since_ns
+    if until_ns is not None:
+        params["until"] = until_ns
+    return params
+
+
+def _consumer_spans(window: str) -> str:
+    return f"""SELECT TraceId, SpanId, ParentSpanId, ServiceName, StatusCode,
+        Links.SpanId AS LinkSpans, {_START} AS StartNs, {_EVENT} AS EventId,
+        {_DESTINATION} AS Destination,
+        if({_GROUP} != '', {_GROUP}, ServiceName) AS Consumer, {_ATTEMPT} AS AttemptAttr
+    FROM {_TRACES} WHERE {in_kinds(SpanKind.CONSUMER)}{window}
+    LIMIT 1 BY TraceId, SpanId"""
+
+
+def _producer_spans() -> str:
+    return f"""SELECT TraceId, SpanId, {_END} AS EndNs, {_EVENT} AS EventId,
+        {_DESTINATION} AS Destination
+    FROM {_TRACES} WHERE {in_kinds(SpanKind.PRODUCER)}
+    LIMIT 1 BY TraceId, SpanId"""
+
+
+def _sql(names: TableNames, template: str) -> str:
+    return template.replace(_TRACES, names.traces)
+
+
+def retry_counts(
+    backend: Backend, names: TableNames, since_ns: int | None, until_ns: int | None
+) -> list[ConsumerRetries]:
+    """Deliveries, attempts and retries per consumer, most retries first."""
+    sql = f"""SELECT Consumer, count(), sum(Attempts), sum(Attempts - 1), sum(Failed), max(Attempts)
+FROM (
+    SELECT Consumer, if(EventId != '', EventId, concat(TraceId, SpanId)) AS Delivery,
+           greatest(count(), max(AttemptAttr)) AS Attempts, countIf({ERROR}) AS Failed
+    FROM ({_consumer_spans(_window(since_ns, until_ns))})
+    GROUP BY Consumer, Delivery
+)
+GROUP BY Consumer
+ORDER BY sum(Attempts - 1) DESC, Consumer"""
+    rows = backend.rows(_sql(names, sql), _params(since_ns, until_ns))
+    return [ConsumerRetries(row[0], *(int(value) for value in row[1:])) for row in rows]
+
+
+def _rank(fraction_per_mille: int) -> str:
+    # Nearest rank, 1-based: ceil(fraction * n), in integers so 0.99 * 100 is 99, not 100.
+    return f"Waits[greatest(1, intDiv({fraction_per_mille} * length(Waits) + 999, 1000))]"
+
+
+def queue_wait_percentiles(
+    backend: Backend, names: TableNames, since_ns: int | None, until_ns: int | None
+) -> list[QueueWait]:
+    """Queue-wait percentiles per destination, slowest p99 first."""
+    sql = f"""SELECT Destination, length(Waits), {_rank(500)}, {_rank(900)}, {_rank(990)},
+       arrayMax(Waits)
+FROM (
+    SELECT Destination, arraySort(groupArray(Wait)) AS Waits
+    FROM (
+        SELECT if(c.Destination != '', c.Destination, p.Destination) AS Destination,
+               greatest(c.FirstStart - p.ProducerEnd, 0) AS Wait
+        FROM (
+            SELECT Consumer,
+                   if(EventId != '', concat('e:', EventId), concat('s:', TraceId, ParentSpanId))
+                       AS DeliveryKey,
+                   min(StartNs) AS FirstStart, argMin(Destination, StartNs) AS Destination
+            FROM ({_consumer_spans(_window(since_ns, until_ns))})
+            GROUP BY Consumer, DeliveryKey
+        ) AS c
+        INNER JOIN (
+            SELECT DeliveryKey, min(EndNs) AS ProducerEnd, argMin(Destination, EndNs) AS Destination
+            FROM ({_producer_spans()})
+            ARRAY JOIN if(EventId != '', [concat('e:', EventId), concat('s:', TraceId, SpanId)],
+                          [concat('s:', TraceId, SpanId)]) AS DeliveryKey
+            GROUP BY DeliveryKey
+        ) AS p ON c.DeliveryKey = p.DeliveryKey
+    )
+    GROUP BY Destination
+)
+ORDER BY 5 DESC, Destination"""
+    rows = backend.rows(_sql(names, sql), _params(since_ns, until_ns))
+    return [QueueWait(row[0], *(int(value) for value in row[1:])) for row in rows]
+
+
+def islands_per_service(
+    backend: Backend, names: TableNames, since_ns: int | None, until_ns: int | None
+) -> list[ServiceIslands]:
+    """Consumer-rooted traces and islands per service, most islands first."""
+    sql = f"""SELECT ServiceName, uniqExact(r.TraceId),
+       uniqExactIf(r.TraceId, length(LinkSpans) = 0 AND notEmpty(ProducerTraces)
+                   AND NOT has(ProducerTraces, r.TraceId))
+FROM (
+    SELECT * FROM ({_consumer_spans(_window(since_ns, until_ns))}) WHERE ParentSpanId = ''
+) AS r
+LEFT JOIN (
+    SELECT EventId, groupUniqArray(TraceId) AS ProducerTraces
+    FROM ({_producer_spans()}) WHERE EventId != '' GROUP BY EventId
+) AS p ON r.EventId = p.EventId
+GROUP BY ServiceName
+ORDER BY 3 DESC, ServiceName"""
+    rows = backend.rows(_sql(names, sql), _params(since_ns, until_ns))
+    return [ServiceIslands(row[0], int(row[1]), int(row[2])) for row in rows]
+
+
+def recent_workflows(
+    backend: Backend,
+    names: TableNames,
+    limit: int,
+    before_ns: int | None,
+    *,
+    service: str | None,
+    failed_only: bool,
+    retried_only: bool,
+) -> list[WorkflowSummary]:
+    """The most recently started workflows, newest first, started before ``before_ns``."""
+    having = ["1"]
+    params: dict[str, Any] = {"limit": limit}
+    if before_ns is not None:
+        having.append("StartNs < {before:Int64}")
+        params["before"] = before_ns
+    if service is not None:
+        having.append("has(Services, {service:String})")
+        params["service"] = service
+    if failed_only:
+        having.append("Errors > 0")
+    if retried_only:
+        having.append("Retries > 0")
+    sql = f"""SELECT Correlation, toUnixTimestamp64Nano(min(Timestamp)) AS StartNs,
+       max({_END}) AS EndNs, count(), uniqExact(TraceId), countIf({ERROR}) AS Errors,
+       countIf({in_kinds(SpanKind.CONSUMER)} AND {_ATTEMPT} > 1) AS Retries,
+       arraySort(groupUniqArray(ServiceName)) AS Services
+FROM (
+    SELECT TraceId, SpanId, Timestamp, Duration, StatusCode, SpanKind, SpanAttributes,
+           ServiceName, {CORRELATION} AS Correlation
+    FROM {names.traces} WHERE Correlation != ''
+    LIMIT 1 BY TraceId, SpanId
+)
+GROUP BY Correlation
+HAVING {" AND ".join(having)}
+ORDER BY StartNs DESC, Correlation
+LIMIT {{limit:UInt64}}"""
+    rows = backend.rows(sql, params)
+    return [
+        WorkflowSummary(
+            correlation_id=CorrelationId(row[0]),
+            start_ns=int(row[1]),
+            end_ns=int(row[2]),
+            span_count=int(row[3]),
+            trace_count=int(row[4]),
+            error_count=int(row[5]),
+            retry_count=int(row[6]),
+            services=tuple(row[7]),
+        )
+        for row in rows
+    ]
