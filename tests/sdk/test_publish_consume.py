@@ -1,0 +1,260 @@
+"""Producer and consumer spans: identities, parentage, links, outcomes, start markers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracebraid import semconv
+from tracebraid.errors import InputError
+from tracebraid.model import Span, SpanKind, StatusCode
+from tracebraid.sdk import (
+    Outcome,
+    configure,
+    consuming,
+    consuming_batch,
+    correlation,
+    current_correlation_id,
+    current_processing,
+    extract,
+    extract_envelope,
+    publishing,
+)
+from tracebraid.testing import SpanCapture, capture_spans
+
+
+def _only(spans: list[Span]) -> Span:
+    assert len(spans) == 1, spans
+    return spans[0]
+
+
+def test_publish_makes_a_producer_span_with_the_messaging_identity(
+    captured: SpanCapture,
+) -> None:
+    with correlation("order_441"), publishing("order.placed", destination="orders") as pub:
+        headers = pub.headers()
+    producer = _only(captured.named("order.placed publish"))
+    assert producer.kind is SpanKind.PRODUCER
+    assert producer.attributes[semconv.MESSAGE_ID] == pub.message.event_id
+    assert str(pub.message.event_id).startswith("evt_")
+    assert producer.attributes[semconv.CORRELATION_ID] == "order_441"
+    assert producer.attributes[semconv.DESTINATION] == "orders"
+    assert producer.attributes[semconv.OPERATION_TYPE] == "send"
+    assert producer.attributes[semconv.EVENT_NAME] == "order.placed"
+    assert semconv.CAUSATION_ID not in producer.attributes
+    assert (pub.message.trace_id, pub.message.span_id) == producer.key
+    assert headers["x-correlation-id"] == "order_441"
+    assert "correlation_id=order_441" in headers["baggage"]
+
+
+def test_publish_keeps_a_given_event_id_and_mints_a_correlation_when_there_is_none(
+    captured: SpanCapture,
+) -> None:
+    with publishing("order.placed", destination="orders", event_id="evt_8821") as first:
+        pass
+    with publishing("order.placed", destination="orders") as second:
+        pass
+    assert first.message.event_id == "evt_8821"
+    assert str(first.message.correlation_id).startswith("corr_")
+    assert first.message.correlation_id != second.message.correlation_id
+    assert first.message.correlation_id != first.message.event_id
+
+
+def test_publish_inside_consume_carries_correlation_and_causation_automatically(
+    captured: SpanCapture,
+) -> None:
+    with correlation("order_441"), publishing("order.placed", destination="orders") as placed:
+        wire = placed.headers()
+    assert current_correlation_id() is None
+    with consuming(
+        extract(wire), step="authorize-payment", consumer="payment", destination="orders"
+    ) as c:
+        assert current_correlation_id() == "order_441"
+        processing = current_processing()
+        assert processing is not None and processing.event_id == placed.message.event_id
+        with publishing("payment.authorized", destination="payments") as follow_up:
+            pass
+    assert current_processing() is None and current_correlation_id() is None
+    assert follow_up.message.correlation_id == "order_441"
+    assert follow_up.message.causation_id == placed.message.event_id
+    assert follow_up.message.trace_id == placed.message.trace_id
+    producer = _only(captured.named("payment.authorized publish"))
+    assert producer.parent_span_id == c.processing.span_id
+    assert producer.attributes[semconv.CAUSATION_ID] == placed.message.event_id
+    assert producer.attributes[semconv.CORRELATION_ID] == "order_441"
+
+
+def test_follow_ups_of_an_uncorrelated_event_share_one_minted_correlation(
+    captured: SpanCapture,
+) -> None:
+    incoming = extract({"x-event-id": "evt_stock"})
+    with consuming(incoming, step="project", consumer="summary", destination="orders"):
+        with publishing("a", destination="x") as a:
+            pass
+        with publishing("b", destination="x") as b:
+            pass
+    assert a.message.correlation_id == b.message.correlation_id
+    assert current_correlation_id() is None
+
+
+def test_single_consume_is_child_of_the_creation_context_and_links_to_it(
+    captured: SpanCapture,
+) -> None:
+    with publishing("order.placed", destination="orders", correlation_id="order_441") as pub:
+        envelope = pub.envelope()
+    with consuming(
+        extract_envelope(envelope),
+        step="reserve-inventory",
+        consumer="inventory",
+        destination="orders",
+        attempt=2,
+    ):
+        pass
+    consumer = _only(captured.named("reserve-inventory"))
+    assert consumer.kind is SpanKind.CONSUMER
+    assert consumer.trace_id == pub.message.trace_id
+    assert consumer.parent_span_id == pub.message.span_id
+    assert [(link.trace_id, link.span_id) for link in consumer.links] == [
+        (pub.message.trace_id, pub.message.span_id)
+    ]
+    attrs = consumer.attributes
+    assert attrs[semconv.CONSUMER_GROUP] == "inventory"
+    assert attrs[semconv.OPERATION_TYPE] == "process"
+    assert attrs[semconv.MESSAGE_ID] == pub.message.event_id
+    assert attrs[semconv.EVENT_NAME] == "order.placed"
+    assert attrs[semconv.CORRELATION_ID] == "order_441"
+    assert attrs[semconv.ATTEMPT] == 2
+    assert attrs[semconv.STEP] == "reserve-inventory"
+    assert attrs[semconv.OUTCOME] == "ok"
+
+
+def test_consume_ignores_an_unrelated_current_span_unless_told_to_link_only(
+    captured: SpanCapture,
+) -> None:
+    with publishing("order.placed", destination="orders") as pub:
+        wire = pub.headers()
+    with publishing("unrelated", destination="elsewhere") as outer:
+        with consuming(extract(wire), step="a", consumer="a", destination="orders"):
+            pass
+        with consuming(extract(wire), step="b", consumer="b", destination="orders", link_only=True):
+            pass
+    assert _only(captured.named("a")).parent_span_id == pub.message.span_id
+    b = _only(captured.named("b"))
+    assert b.parent_span_id == outer.message.span_id
+    assert [link.span_id for link in b.links] == [pub.message.span_id]
+
+
+def test_batch_consume_links_every_message_and_is_no_child_of_any(
+    captured: SpanCapture,
+) -> None:
+    wires = []
+    for _ in range(3):
+        with publishing("order.placed", destination="orders", correlation_id="order_441") as p:
+            wires.append((p.message, p.headers()))
+    with consuming_batch(
+        [extract(w) for _, w in wires],
+        step="project-order-summary",
+        consumer="summary",
+        destination="orders",
+    ) as batch:
+        assert current_correlation_id() == "order_441"
+        with publishing("summary.updated", destination="summaries") as follow_up:
+            pass
+    span = _only(captured.named("project-order-summary"))
+    assert span.parent_span_id is None
+    assert {link.span_id for link in span.links} == {m.span_id for m, _ in wires}
+    assert span.attributes[semconv.BATCH_COUNT] == 3
+    assert semconv.MESSAGE_ID not in span.attributes
+    assert follow_up.message.causation_id is None
+    assert follow_up.message.correlation_id == "order_441"
+    assert len(batch.messages) == 3
+
+
+def test_empty_batch_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="at least one message"):
+        consuming_batch([], step="x", consumer="x", destination="x")
+
+
+def test_a_failure_escaping_the_consume_is_recorded_as_error(captured: SpanCapture) -> None:
+    with pytest.raises(TimeoutError):  # noqa: SIM117
+        with consuming(
+            extract({}),
+            step="send-warehouse-webhook",
+            consumer="warehouse",
+            destination="inventory",
+        ):
+            raise TimeoutError("warehouse did not answer")
+    span = _only(captured.named("send-warehouse-webhook"))
+    assert span.status is StatusCode.ERROR
+    assert "TimeoutError" in span.status_message
+    assert span.attributes[semconv.OUTCOME] == "error"
+    assert [e.name for e in span.events] == ["exception"]
+    assert current_processing() is None
+
+
+def test_fail_and_dead_letter_record_the_attempt_without_raising(captured: SpanCapture) -> None:
+    error = TimeoutError("warehouse did not answer")
+    for attempt in (1, 2, 3):
+        with consuming(
+            extract({}), step="send", consumer="w", destination="q", attempt=attempt
+        ) as c:
+            if attempt < 3:
+                c.fail(error, backoff_ms=200.0 * attempt)
+            else:
+                c.dead_letter(error)
+    spans = captured.named("send")
+    assert [s.attributes[semconv.ATTEMPT] for s in spans] == [1, 2, 3]
+    assert [s.attributes[semconv.OUTCOME] for s in spans] == ["retry", "retry", "dead_letter"]
+    assert [s.attributes.get(semconv.BACKOFF_MS) for s in spans] == [200.0, 400.0, None]
+    assert spans[2].attributes[semconv.DEAD_LETTER] is True
+    assert all(s.status is StatusCode.ERROR for s in spans)
+    assert all([e.name for e in s.events] == ["exception"] for s in spans)
+
+
+def test_attempt_defaults_to_the_attempt_the_message_carries(captured: SpanCapture) -> None:
+    with consuming(extract({"x-attempt": "4"}), step="s", consumer="c", destination="q") as c:
+        pass
+    assert c.attempt == 4
+    with consuming(extract({}), step="s", consumer="c", destination="q") as c:
+        pass
+    assert c.attempt == 1
+
+
+async def test_async_with_works_for_publish_and_consume(captured: SpanCapture) -> None:
+    async with publishing("order.placed", destination="orders") as pub:
+        wire = pub.headers()
+    async with consuming(extract(wire), step="s", consumer="c", destination="orders") as c:
+        assert current_processing() == c.processing
+    assert current_processing() is None
+    assert c.outcome is Outcome.OK
+
+
+def test_start_marker_is_emitted_at_once_and_names_the_consumer_span() -> None:
+    with capture_spans() as captured:
+        with consuming(
+            extract({"x-event-id": "evt_1"}),
+            step="reserve-inventory",
+            consumer="inventory",
+            destination="orders",
+        ) as c:
+            markers = captured.markers
+            assert captured.named("reserve-inventory") == []  # still in flight
+        marker = _only(markers)
+        assert marker.scope == semconv.START_MARKER_SCOPE
+        assert marker.attributes[semconv.MARKER_FOR_SPAN] == c.processing.span_id
+        assert marker.parent_span_id == c.processing.span_id
+        assert marker.attributes[semconv.MESSAGE_ID] == "evt_1"
+        assert marker.attributes[semconv.CONSUMER_GROUP] == "inventory"
+        consumer = _only(captured.named("reserve-inventory"))
+        assert marker.start_ns == consumer.start_ns
+
+
+def test_start_markers_can_be_disabled_per_call_and_globally() -> None:
+    with capture_spans() as captured:
+        with consuming(extract({}), step="s", consumer="c", destination="q", start_marker=False):
+            pass
+        assert captured.markers == []
+        configure(tracer_provider=captured.tracer_provider, start_markers=False)
+        with consuming(extract({}), step="s", consumer="c", destination="q"):
+            pass
+        assert captured.markers == []
+    configure()
