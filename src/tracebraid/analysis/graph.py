@@ -1,0 +1,308 @@
+"""The causal graph: spans as nodes, typed edges ``child``, ``link`` and ``delivery``.
+
+- ``child``: parent span -> child span (same trace).
+- ``link``: the linked span -> the span holding the link (fan-in, batch consumers).
+- ``delivery``: producer span of event E -> each consumer span that processed E,
+  found by event ID across traces. It is ``stitched`` when it crosses traces and the
+  consumer has neither a parent nor a link to the producer: propagation broke there.
+
+Nodes are numbered by start order (ties broken by trace and span ID), so the graph
+is the same whatever order the spans arrived in. Replayed spans (same trace and span
+ID) count once. Start markers are not nodes; they are kept aside for in-flight work.
+Parents and link targets that are not among the spans are tolerated and listed.
+
+A producer that re-sends an event from inside that event's own consumer (a retry
+queue, a dead-letter queue) is a *republisher*, not a second origin: only origins
+count towards duplicate publishes.
+
+Example::
+
+    >>> from tracebraid.testing.workflows import order_flow
+    >>> graph = build_graph(order_flow().spans)
+    >>> sorted({edge.kind.value for edge in graph.edges})
+    ['child', 'delivery', 'link']
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+
+from tracebraid import semconv
+from tracebraid.analysis.normalize import MessagingView, Role, is_start_marker, normalize
+from tracebraid.analysis.records import SpanRef
+from tracebraid.model import EventId, Span, SpanId, TraceId
+
+__all__ = ["CausalGraph", "Edge", "EdgeKind", "MissingLink", "build_graph"]
+
+NO_NODE = -1
+_VISITING = -2
+_UNRESOLVED = -3
+
+
+class EdgeKind(enum.StrEnum):
+    """The three kinds of causal edge."""
+
+    CHILD = "child"
+    LINK = "link"
+    DELIVERY = "delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One typed edge between two nodes (indices into ``CausalGraph.spans``)."""
+
+    kind: EdgeKind
+    source: int
+    target: int
+    event_id: EventId | None = None
+    stitched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MissingLink:
+    """A span links to a span that is not among the input (another trace to fetch)."""
+
+    span: SpanRef
+    trace_id: TraceId
+    span_id: SpanId
+
+
+@dataclass(frozen=True, slots=True)
+class CausalGraph:
+    """The graph of one trace or one workflow; every later pass reads it, none rebuilds it.
+
+    Per-node tuples are indexed like ``spans``: ``views`` (the normalised messaging
+    view), ``parent`` (parent node or ``-1``), ``owner`` (the nearest consumer span at or
+    above the node, ``-1`` when the work belongs to no consumer: the user action),
+    ``delivered`` (the events a consumer span processed: its own event ID, or for a
+    batch consumer those of the producers it links to), ``incoming``/``outgoing``
+    (edge indices).
+    """
+
+    spans: tuple[Span, ...]
+    views: tuple[MessagingView, ...]
+    edges: tuple[Edge, ...]
+    parent: tuple[int, ...]
+    owner: tuple[int, ...]
+    delivered: tuple[tuple[EventId, ...], ...]
+    incoming: tuple[tuple[int, ...], ...]
+    outgoing: tuple[tuple[int, ...], ...]
+    index: Mapping[tuple[TraceId, SpanId], int]
+    origin_producers: Mapping[EventId, tuple[int, ...]]
+    republishers: Mapping[EventId, tuple[int, ...]]
+    consumers: Mapping[EventId, tuple[int, ...]]
+    markers: tuple[Span, ...]
+    marker_views: tuple[MessagingView, ...]
+    missing_parents: tuple[int, ...]
+    missing_links: tuple[MissingLink, ...]
+    replayed: int
+
+    def ref(self, node: int) -> SpanRef:
+        """The ``SpanRef`` of a node."""
+        return SpanRef.of(self.spans[node])
+
+    def node(self, trace_id: TraceId, span_id: SpanId) -> int | None:
+        """The node of (trace ID, span ID), or ``None`` when that span is not here."""
+        return self.index.get((trace_id, span_id))
+
+    def producers_of(self, event_id: EventId) -> tuple[int, ...]:
+        """Every producer span of an event: origins first, then republishers."""
+        return self.origin_producers.get(event_id, ()) + self.republishers.get(event_id, ())
+
+
+_ORDER = attrgetter("start_ns", "trace_id", "span_id")
+
+
+def _unique_in_start_order(spans: Iterable[Span]) -> tuple[list[Span], int]:
+    unique: dict[tuple[TraceId, SpanId], Span] = {}
+    replayed = 0
+    for span in spans:
+        key = (span.trace_id, span.span_id)
+        kept = unique.setdefault(key, span)
+        if kept is not span:
+            replayed += 1
+            # Keep the longest copy, whichever arrived first, so input order never matters.
+            if (span.end_ns, repr(span)) > (kept.end_ns, repr(kept)):
+                unique[key] = span
+    return sorted(unique.values(), key=_ORDER), replayed
+
+
+def _owners(parent: list[int], roles: list[Role]) -> list[int]:
+    owner = [_UNRESOLVED] * len(parent)
+    for start in range(len(parent)):
+        if owner[start] != _UNRESOLVED:
+            continue
+        path: list[int] = []
+        node = start
+        result = NO_NODE
+        while node != NO_NODE:
+            known = owner[node]
+            if known != _UNRESOLVED:
+                # _VISITING means the parent chain loops back on itself: no owner.
+                result = NO_NODE if known == _VISITING else known
+                break
+            if roles[node] is Role.CONSUMER:
+                owner[node] = result = node
+                break
+            owner[node] = _VISITING
+            path.append(node)
+            node = parent[node]
+        for visited in path:
+            owner[visited] = result
+    return owner
+
+
+def _choose_producer(
+    consumer: int,
+    spans: list[Span],
+    parent: list[int],
+    linked: set[int],
+    origins: tuple[int, ...],
+    republished: tuple[int, ...],
+    owner: list[int],
+    from_dead_letter: bool,
+) -> int:
+    candidates = [p for p in origins + republished if owner[p] != consumer]
+    for producer in candidates:
+        if producer == parent[consumer] or producer in linked:
+            return producer
+    if from_dead_letter:
+        for producer in republished:
+            if owner[producer] != consumer:
+                return producer
+    pool = [p for p in origins if owner[p] != consumer] or candidates
+    if not pool:
+        return NO_NODE
+    start = spans[consumer].start_ns
+    before = [p for p in pool if spans[p].end_ns <= start]
+    if before:
+        return max(before, key=lambda p: (spans[p].end_ns, p))
+    return pool[0]
+
+
+def build_graph(spans: Iterable[Span]) -> CausalGraph:
+    """Build the causal graph of ``spans`` (any order, any number of traces)."""
+    nodes: list[Span] = []
+    markers: list[Span] = []
+    for span in spans:
+        (markers if is_start_marker(span) else nodes).append(span)
+    ordered, replayed = _unique_in_start_order(nodes)
+    markers, _ = _unique_in_start_order(markers)
+    views = [normalize(span) for span in ordered]
+    roles = [view.role for view in views]
+    index = {(span.trace_id, span.span_id): i for i, span in enumerate(ordered)}
+    count = len(ordered)
+
+    parent = [NO_NODE] * count
+    missing_parents: list[int] = []
+    edges: list[Edge] = []
+    for i, span in enumerate(ordered):
+        if span.parent_span_id is not None:
+            found = index.get((span.trace_id, span.parent_span_id))
+            if found is None:
+                missing_parents.append(i)
+            else:
+                parent[i] = found
+                edges.append(Edge(EdgeKind.CHILD, found, i))
+
+    linked: dict[int, set[int]] = {}
+    missing_links: list[MissingLink] = []
+    batch_events: dict[int, list[EventId]] = {}
+    for i, span in enumerate(ordered):
+        if not span.links:
+            continue
+        targets = linked.setdefault(i, set())
+        for link in span.links:
+            found = index.get((link.trace_id, link.span_id))
+            event: object = None
+            if found is None:
+                missing_links.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
+                event = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
+            else:
+                targets.add(found)
+                edges.append(Edge(EdgeKind.LINK, found, i))
+                if roles[found] is Role.PRODUCER:
+                    event = views[found].event_id
+            if event is not None and roles[i] is Role.CONSUMER and views[i].event_id is None:
+                batch_events.setdefault(i, []).append(EventId(str(event)))
+
+    owner = _owners(parent, roles)
+    delivered: list[tuple[EventId, ...]] = [()] * count
+    consumers: dict[EventId, list[int]] = {}
+    for i, view in enumerate(views):
+        if view.role is not Role.CONSUMER:
+            continue
+        events: tuple[EventId, ...]
+        if view.event_id is not None:
+            events = (view.event_id,)
+        else:
+            events = tuple(dict.fromkeys(batch_events.get(i, ())))
+        delivered[i] = events
+        for event_id in events:
+            consumers.setdefault(event_id, []).append(i)
+
+    origins: dict[EventId, list[int]] = {}
+    republishers: dict[EventId, list[int]] = {}
+    for i, view in enumerate(views):
+        if view.role is not Role.PRODUCER or view.event_id is None:
+            continue
+        boss = owner[i]
+        resend = view.dead_letter or (boss != NO_NODE and view.event_id in delivered[boss])
+        (republishers if resend else origins).setdefault(view.event_id, []).append(i)
+
+    for event_id, readers in consumers.items():
+        own_origins = tuple(origins.get(event_id, ()))
+        own_republished = tuple(republishers.get(event_id, ()))
+        if not own_origins and not own_republished:
+            continue
+        for consumer in readers:
+            if views[consumer].event_id != event_id:
+                continue  # a batch consumer is joined by its links, not by a delivery
+            links = linked.get(consumer, set())
+            producer = _choose_producer(
+                consumer,
+                ordered,
+                parent,
+                links,
+                own_origins,
+                own_republished,
+                owner,
+                views[consumer].dead_letter,
+            )
+            if producer == NO_NODE:
+                continue
+            stitched = (
+                ordered[producer].trace_id != ordered[consumer].trace_id
+                and parent[consumer] != producer
+                and producer not in links
+            )
+            edges.append(Edge(EdgeKind.DELIVERY, producer, consumer, event_id, stitched))
+
+    incoming: list[list[int]] = [[] for _ in range(count)]
+    outgoing: list[list[int]] = [[] for _ in range(count)]
+    for number, edge in enumerate(edges):
+        outgoing[edge.source].append(number)
+        incoming[edge.target].append(number)
+
+    return CausalGraph(
+        spans=tuple(ordered),
+        views=tuple(views),
+        edges=tuple(edges),
+        parent=tuple(parent),
+        owner=tuple(owner),
+        delivered=tuple(delivered),
+        incoming=tuple(map(tuple, incoming)),
+        outgoing=tuple(map(tuple, outgoing)),
+        index=index,
+        origin_producers={k: tuple(v) for k, v in origins.items()},
+        republishers={k: tuple(v) for k, v in republishers.items()},
+        consumers={k: tuple(v) for k, v in consumers.items()},
+        markers=tuple(markers),
+        marker_views=tuple(normalize(marker) for marker in markers),
+        missing_parents=tuple(missing_parents),
+        missing_links=tuple(missing_links),
+        replayed=replayed,
+    )

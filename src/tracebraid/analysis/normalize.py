@@ -1,0 +1,264 @@
+"""One messaging view per span, derived once: the vocabulary the rest of the analysis reads.
+
+Instrumentations mix convention generations (``messaging.operation`` and
+``messaging.operation.type``, ``messaging.destination`` and
+``messaging.destination.name``, Celery's ``celery.retries``...). ``normalize`` reads
+them all, through ``tracebraid.semconv.first_of``, into a ``MessagingView``; no
+other module looks at raw attribute keys.
+
+Rules, in order:
+
+- role: ``messaging.operation(.type)`` ``create``/``send``/``publish`` is a producer,
+  ``receive``/``process``/``deliver`` a consumer, ``settle`` other; without an
+  operation, span kind PRODUCER/CONSUMER decides; INTERNAL is internal; the rest other.
+- consumer name: ``messaging.consumer.group.name`` (and Kafka aliases); without it,
+  ``"service:destination"`` (``consumer_identified_by="service+destination"``), or
+  ``"service:span name"`` when there is no destination either.
+- attempt: ``tracebraid.attempt``; else ``celery.retries + 1``; else Google Pub/Sub's
+  ``delivery_attempt``; else unknown (``None``), never guessed here.
+- outcome: ``tracebraid.outcome`` when set; else ``dead_letter`` when
+  ``tracebraid.dead_letter`` is true; else ``error`` for an ERROR status; else ``ok``.
+- dead letter: outcome ``dead_letter``, ``tracebraid.dead_letter`` true, or a
+  destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
+  ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
+- error: the first ``exception`` event as ``"Type: message"``, else the status message.
+
+Example::
+
+    >>> from tracebraid.model import Span, SpanId, SpanKind, TraceId
+    >>> span = Span(TraceId("4bf92f3577b34da6a3ce929d0e0e4736"), SpanId("00f067aa0ba902b7"),
+    ...             None, "orders receive", SpanKind.CONSUMER, 0, 1, "inventory",
+    ...             attributes={"messaging.operation": "receive",
+    ...                         "messaging.destination": "orders",
+    ...                         "messaging.message_id": "evt_1"})
+    >>> view = normalize(span)
+    >>> (view.role, view.event_id, view.consumer, view.consumer_identified_by)
+    (<Role.CONSUMER: 'consumer'>, 'evt_1', 'inventory:orders', 'service+destination')
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tracebraid import semconv
+from tracebraid.model import (
+    AttributeValue,
+    CorrelationId,
+    EventId,
+    Span,
+    SpanId,
+    SpanKind,
+    StatusCode,
+)
+
+__all__ = [
+    "DEAD_LETTER_MARKS",
+    "ConsumerIdentity",
+    "MessagingView",
+    "Outcome",
+    "Role",
+    "is_dead_letter_destination",
+    "is_start_marker",
+    "normalize",
+]
+
+
+class Role(enum.StrEnum):
+    """What a span does in the messaging flow."""
+
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+    INTERNAL = "internal"
+    OTHER = "other"
+
+
+class Outcome(enum.StrEnum):
+    """How one processing attempt ended (``in_flight``: it has not ended yet)."""
+
+    OK = "ok"
+    ERROR = "error"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+    IN_FLIGHT = "in_flight"
+
+    @property
+    def failed(self) -> bool:
+        """True for an attempt that finished without success."""
+        return self in _FAILED
+
+
+_FAILED = frozenset({Outcome.ERROR, Outcome.RETRY, Outcome.DEAD_LETTER})
+
+
+class ConsumerIdentity(enum.StrEnum):
+    """Where a consumer's name came from; anything but ``group`` is a fallback."""
+
+    GROUP = "group"
+    SERVICE_DESTINATION = "service+destination"
+    SERVICE_NAME = "service+name"
+
+
+_PRODUCER_OPERATIONS = frozenset({"create", "send", "publish"})
+_CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
+_OUTCOMES = {o.value: o for o in Outcome if o is not Outcome.IN_FLIGHT}
+DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
+"""A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
+_PUBSUB_ATTEMPT = "messaging.gcp_pubsub.message.delivery_attempt"
+_CELERY_RETRIES = "celery.retries"
+
+
+@dataclass(frozen=True, slots=True)
+class MessagingView:
+    """A span as the analysis sees it: role and the identities of DESIGN.md, normalised.
+
+    ``None`` means the span does not say; the analysis reports that as a limitation.
+    ``consumer`` is set on consumer spans only. ``marker_for`` is set on start
+    markers only: the span ID of the processing span the marker announces.
+    """
+
+    role: Role
+    operation: str | None
+    event_id: EventId | None
+    event_name: str | None
+    destination: str | None
+    consumer: str | None
+    consumer_identified_by: ConsumerIdentity | None
+    correlation_id: CorrelationId | None
+    causation_id: EventId | None
+    attempt: int | None
+    outcome: Outcome
+    error: str | None
+    step: str
+    dead_letter: bool
+    marker_for: SpanId | None = None
+
+
+def is_start_marker(span: Span) -> bool:
+    """True for the SDK's start marker: a tiny span announcing that processing began."""
+    return span.scope == semconv.START_MARKER_SCOPE
+
+
+def is_dead_letter_destination(destination: str | None) -> bool:
+    """True when ``destination`` names a dead-letter queue (``orders.dlq``, ``orders-dlx``...)."""
+    if not destination:
+        return False
+    lowered = destination.lower()
+    return any(
+        lowered == mark or lowered.endswith(("." + mark, "-" + mark, "_" + mark))
+        for mark in DEAD_LETTER_MARKS
+    )
+
+
+def _text(value: AttributeValue | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) if value else None
+    return value if isinstance(value, str) else str(value)
+
+
+def _integer(value: AttributeValue | None) -> int | None:
+    if value is None or isinstance(value, bool | tuple):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _role(kind: SpanKind, operation: str | None) -> Role:
+    if operation in _PRODUCER_OPERATIONS:
+        return Role.PRODUCER
+    if operation in _CONSUMER_OPERATIONS:
+        return Role.CONSUMER
+    if operation is None:
+        if kind is SpanKind.PRODUCER:
+            return Role.PRODUCER
+        if kind is SpanKind.CONSUMER:
+            return Role.CONSUMER
+        if kind is SpanKind.INTERNAL:
+            return Role.INTERNAL
+    return Role.OTHER
+
+
+def _attempt(attributes: Mapping[str, AttributeValue]) -> int | None:
+    attempt = _integer(attributes.get(semconv.ATTEMPT))
+    if attempt is not None:
+        return attempt
+    retries = _integer(attributes.get(_CELERY_RETRIES))
+    if retries is not None:
+        return retries + 1  # Celery counts retries from 0
+    return _integer(attributes.get(_PUBSUB_ATTEMPT))
+
+
+def _error(span: Span) -> str | None:
+    for event in span.events:
+        if event.name == "exception":
+            kind = _text(event.attributes.get("exception.type"))
+            message = _text(event.attributes.get("exception.message"))
+            if kind and message:
+                return f"{kind}: {message}"
+            if kind or message:
+                return kind or message
+    if span.status_message:
+        return span.status_message
+    if span.status is StatusCode.ERROR:
+        return "error (no message recorded)"
+    return None
+
+
+def normalize(span: Span) -> MessagingView:
+    """Derive the ``MessagingView`` of one span (start markers included)."""
+    attributes = span.attributes
+    raw_operation = _text(semconv.first_of(attributes, semconv.OPERATION_TYPE))
+    operation = raw_operation.lower() if raw_operation else None
+    role = _role(span.kind, operation)
+    destination = _text(semconv.first_of(attributes, semconv.DESTINATION))
+    consumer: str | None = None
+    identity: ConsumerIdentity | None = None
+    if role is Role.CONSUMER:
+        group = _text(semconv.first_of(attributes, semconv.CONSUMER_GROUP))
+        if group:
+            consumer, identity = group, ConsumerIdentity.GROUP
+        elif destination:
+            consumer = f"{span.service}:{destination}"
+            identity = ConsumerIdentity.SERVICE_DESTINATION
+        else:
+            consumer, identity = f"{span.service}:{span.name}", ConsumerIdentity.SERVICE_NAME
+    declared = _text(attributes.get(semconv.OUTCOME))
+    flagged = attributes.get(semconv.DEAD_LETTER) is True
+    outcome = _OUTCOMES.get(declared.lower()) if declared else None
+    if outcome is None:
+        if flagged:
+            outcome = Outcome.DEAD_LETTER
+        elif span.status is StatusCode.ERROR:
+            outcome = Outcome.ERROR
+        else:
+            outcome = Outcome.OK
+    event_id = _text(semconv.first_of(attributes, semconv.MESSAGE_ID))
+    correlation = _text(semconv.first_of(attributes, semconv.CORRELATION_ID))
+    causation = _text(attributes.get(semconv.CAUSATION_ID))
+    marker_for: SpanId | None = None
+    if span.scope == semconv.START_MARKER_SCOPE:
+        marker_for = SpanId(_text(attributes.get(semconv.MARKER_FOR_SPAN)) or span.span_id)
+    return MessagingView(
+        role=role,
+        operation=operation,
+        event_id=EventId(event_id) if event_id else None,
+        event_name=_text(attributes.get(semconv.EVENT_NAME)),
+        destination=destination,
+        consumer=consumer,
+        consumer_identified_by=identity,
+        correlation_id=CorrelationId(correlation) if correlation else None,
+        causation_id=EventId(causation) if causation else None,
+        attempt=_attempt(attributes),
+        outcome=outcome,
+        error=_error(span) if outcome.failed or span.status is StatusCode.ERROR else None,
+        step=_text(attributes.get(semconv.STEP)) or span.name,
+        dead_letter=(
+            flagged or outcome is Outcome.DEAD_LETTER or is_dead_letter_destination(destination)
+        ),
+        marker_for=marker_for,
+    )
