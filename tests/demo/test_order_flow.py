@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tracebraid import semconv
+from tracebraid.analysis.topology import load_topology
 from tracebraid.demo import (
     SERVICES,
     STALLED_STEP,
@@ -230,15 +230,19 @@ async def test_bad_arguments_are_refused_with_what_to_change() -> None:
 
 
 def test_the_topology_names_exactly_the_consumers_the_flow_runs(spans: list[Span]) -> None:
-    declared = yaml.safe_load(topology_file().read_text())["events"]
+    topology = load_topology(topology_file())
     expected = {
-        (event_name, consumer["name"], consumer["service"])
-        for event_name, entry in declared.items()
-        for consumer in entry["consumers"]
+        (expectation.event_name, consumer)
+        for expectation in topology.events
+        for consumer in expectation.consumers
     }
     observed = {
-        (s.attributes[semconv.EVENT_NAME], s.attributes[semconv.CONSUMER_GROUP], s.service)
+        (s.attributes[semconv.EVENT_NAME], s.attributes[semconv.CONSUMER_GROUP])
         for s in spans
         if s.kind is SpanKind.CONSUMER or s.scope == semconv.START_MARKER_SCOPE
     }
     assert observed == expected
+    # the stalled branch must still be pending (not lost) when the demo reports
+    stalled = topology.expectation("payment.authorized")
+    assert stalled is not None and stalled.deadline_ns is not None
+    assert stalled.deadline_ns > Timings().loyalty_stall * 1e9
