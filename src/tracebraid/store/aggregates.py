@@ -7,8 +7,8 @@ to Python. The definitions, shared by every store:
 * a **delivery** is one event processed by one consumer: consumer spans with the
   same event ID and consumer name (a consumer span without an event ID is a
   delivery of its own); its **attempts** are the larger of its span count and the
-  highest ``tracebraid.attempt`` seen (``celery.retries`` + 1 where that is all
-  there is); a consumer is the consumer group attribute, else the service name;
+  highest ``tracebraid.attempt`` seen; a consumer is the consumer group
+  attribute, else the service name;
 * **queue wait** is a first attempt's start minus its producer's end (producer
   found by event ID, else as the consumer span's parent), never below zero;
   percentiles are nearest-rank over the exact values;

@@ -28,12 +28,7 @@ _TRACES = "{traces}"  # filled with the quoted table name by _sql
 _EVENT = attribute_expr(semconv.MESSAGE_ID)
 _DESTINATION = attribute_expr(semconv.DESTINATION)
 _GROUP = attribute_expr(semconv.CONSUMER_GROUP)
-_ATTEMPT = (
-    f"multiIf(SpanAttributes['{semconv.ATTEMPT}'] != '', "
-    f"toUInt64OrZero(SpanAttributes['{semconv.ATTEMPT}']), "
-    "SpanAttributes['celery.retries'] != '', "
-    "toUInt64OrZero(SpanAttributes['celery.retries']) + 1, 0)"
-)
+_ATTEMPT = f"toUInt64OrZero({attribute_expr(semconv.ATTEMPT)})"
 _START = "toUnixTimestamp64Nano(Timestamp)"
 _END = f"({_START} + toInt64(Duration))"
 

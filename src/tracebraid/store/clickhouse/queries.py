@@ -48,7 +48,7 @@ def spans_where(names: TableNames, condition: str, *, scope_columns: bool) -> st
     """Every span matching ``condition``, in start order, each once."""
     return (
         f"SELECT {select_columns(scope_columns)} FROM {names.traces} "
-        f"WHERE {condition} ORDER BY Timestamp, SpanId {_DEDUP}"
+        f"WHERE {condition} ORDER BY Timestamp, TraceId, SpanId {_DEDUP}"
     )
 
 
