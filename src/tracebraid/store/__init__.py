@@ -1,1 +1,26 @@
-"""store."""
+"""Where finished spans live: the embedded SQLite store, and ClickHouse at scale.
+
+``open_store(url)`` turns a ``--store`` URL into a ``SpanStore``; ``load_workflow``
+gathers every span of one business workflow across traces; ``StoreSpanExporter``
+writes an OpenTelemetry SDK's finished spans straight into a store.
+
+Example::
+
+    >>> store = open_store("sqlite:///:memory:")
+    >>> store.write([])
+    WriteResult(inserted=0, duplicates=0)
+"""
+
+from tracebraid.store.base import SpanStore, TraceSummary, WriteResult
+from tracebraid.store.registry import STORE_SCHEMES, open_store, register_store
+from tracebraid.store.sqlite import SqliteStore
+
+__all__ = [
+    "STORE_SCHEMES",
+    "SpanStore",
+    "SqliteStore",
+    "TraceSummary",
+    "WriteResult",
+    "open_store",
+    "register_store",
+]

@@ -1,0 +1,418 @@
+"""The embedded span store: one SQLite file, zero set-up, readers alongside the writer.
+
+Durability: WAL with ``synchronous=NORMAL``. A commit appends the transaction to the
+WAL file with ``write()`` before ``write`` returns, so a process that dies (SIGKILL,
+the collector's crash test) loses nothing it acknowledged; only a machine crash or
+power loss can roll back the last transactions before a checkpoint. ``FULL`` would
+add an fsync per batch to cover that too, at a large cost in throughput (see
+``bench/store_sqlite.py``); pass ``synchronous="FULL"`` where it matters.
+
+Concurrency: writes are serialised by a lock on one writer connection (and by
+SQLite's own lock across processes); reads take a connection from a small pool, so
+threads read in parallel with each other and with the writer, and other processes
+can read the same file while this one writes.
+
+Example::
+
+    >>> store = SqliteStore(":memory:")
+    >>> store.write([]).inserted
+    0
+    >>> store.span_count()
+    0
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from tracebraid.errors import ConfigurationError, InputError, StoreError
+from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
+from tracebraid.store import _rows, _summary
+from tracebraid.store._checkpoint import Checkpointer
+from tracebraid.store._schema import ensure_schema
+from tracebraid.store.base import TraceSummary, WriteResult
+
+__all__ = ["SqliteStore"]
+
+_INSERT_SPAN = (
+    f"INSERT OR IGNORE INTO spans ({', '.join(_rows.SPAN_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_rows.SPAN_COLUMNS))})"
+)
+_INSERT_LINK = f"INSERT OR IGNORE INTO links ({', '.join(_rows.LINK_COLUMNS)}) VALUES (?, ?, ?, ?)"
+_TRACE_COLUMNS = ", ".join(_summary.TRACE_COLUMNS)
+_TRACE_MARKS = ", ".join("?" * len(_summary.TRACE_COLUMNS))
+# Merging a batch's fold into a stored summary: the same order as _summary.fold.
+_NEW_ROOT = "(excluded.root_rank, excluded.root_start_ns) < (root_rank, root_start_ns)"
+_MERGE_TRACE = (
+    f"INSERT INTO traces ({_TRACE_COLUMNS}) VALUES ({_TRACE_MARKS}) "
+    "ON CONFLICT (trace_id) DO UPDATE SET "
+    "start_ns = min(start_ns, excluded.start_ns), "
+    "end_ns = max(end_ns, excluded.end_ns), "
+    "span_count = span_count + excluded.span_count, "
+    "error_count = error_count + excluded.error_count, "
+    f"root_rank = CASE WHEN {_NEW_ROOT} THEN excluded.root_rank ELSE root_rank END, "
+    f"root_start_ns = CASE WHEN {_NEW_ROOT} THEN excluded.root_start_ns "
+    "ELSE root_start_ns END, "
+    f"root_name = CASE WHEN {_NEW_ROOT} THEN excluded.root_name ELSE root_name END, "
+    f"root_service = CASE WHEN {_NEW_ROOT} THEN excluded.root_service ELSE root_service END"
+)
+_REPLACE_TRACE = f"INSERT OR REPLACE INTO traces ({_TRACE_COLUMNS}) VALUES ({_TRACE_MARKS})"
+_INSERT_CORRELATION = (
+    "INSERT OR IGNORE INTO trace_correlations (correlation_id, trace_id) VALUES (?, ?)"
+)
+_SELECT_SUMMARY = f"SELECT {', '.join(_summary.SUMMARY_COLUMNS)} FROM spans"
+_SUMMARY_OF_ROW = operator.itemgetter(
+    *(_rows.SPAN_COLUMNS.index(column) for column in _summary.SUMMARY_COLUMNS)
+)
+_INSERT_RESOURCE = "INSERT OR IGNORE INTO resources (id, body) VALUES (?, ?)"
+_COUNT_SPANS = "UPDATE counters SET value = value + ? WHERE name = 'spans'"
+_SELECT = f"SELECT {', '.join(_rows.SPAN_SELECT_COLUMNS)} FROM spans"
+_SELECT_S = f"SELECT {', '.join('s.' + c for c in _rows.SPAN_SELECT_COLUMNS)} FROM spans s"
+# SQLite's bound-parameter limit is 32766 since 3.32; stay far below it.
+_IN_CHUNK = 500
+_ID_PAGE = 1000
+_RESOURCE_CACHE_LIMIT = 10_000
+# The writer checkpoints only if the checkpoint thread falls this far behind (40 MiB).
+_BACKSTOP_CHECKPOINT_PAGES = 10_000
+
+
+def _insert(conn: sqlite3.Connection, batch: _rows.EncodedBatch) -> int:
+    """Insert one encoded batch inside the caller's transaction; how many spans were new."""
+    if batch.resources:
+        conn.executemany(_INSERT_RESOURCE, batch.resources.items())
+    inserted = conn.executemany(_INSERT_SPAN, batch.spans).rowcount
+    if not inserted:
+        return 0
+    if batch.links:
+        conn.executemany(_INSERT_LINK, batch.links)
+    conn.execute(_COUNT_SPANS, (inserted,))
+    if inserted == len(batch.spans):
+        summary = _summary.fold(map(_SUMMARY_OF_ROW, batch.spans))
+        conn.executemany(_MERGE_TRACE, (row.values() for row in summary.traces.values()))
+    else:
+        # Replays in the batch: fold the touched traces again from what is stored.
+        trace_ids = sorted({row[0] for row in batch.spans})
+        stored: list[_summary.SummaryInput] = []
+        for i in range(0, len(trace_ids), _IN_CHUNK):
+            chunk = trace_ids[i : i + _IN_CHUNK]
+            stored += conn.execute(
+                f"{_SELECT_SUMMARY} WHERE trace_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY rowid",
+                chunk,
+            ).fetchall()
+        summary = _summary.fold(stored)
+        conn.executemany(_REPLACE_TRACE, (row.values() for row in summary.traces.values()))
+    conn.executemany(_INSERT_CORRELATION, summary.correlations)
+    return inserted
+
+
+class SqliteStore:
+    """A ``SpanStore`` in one SQLite file (or ``":memory:"``).
+
+    ``busy_timeout_s`` is how long a write waits for another process's write lock
+    before raising ``StoreError``.
+
+    Example::
+
+        >>> from tracebraid.model import Span, SpanId, SpanKind, TraceId
+        >>> store = SqliteStore(":memory:")
+        >>> span = Span(TraceId("4bf92f3577b34da6a3ce929d0e0e4736"),
+        ...     SpanId("00f067aa0ba902b7"), None, "POST /orders", SpanKind.SERVER,
+        ...     1, 2, "checkout-api")
+        >>> store.write([span, span])
+        WriteResult(inserted=1, duplicates=1)
+        >>> [s.name for s in store.spans_of_trace(span.trace_id)]
+        ['POST /orders']
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_s: float = 30.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ConfigurationError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        self._memory = str(path) == ":memory:"
+        self._where = ":memory:" if self._memory else str(Path(path).resolve())
+        self._timeout = busy_timeout_s
+        self._synchronous = synchronous
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key known stored
+        self._resources: _rows.Resources = {}  # key -> decoded resource, for reads
+        if not self._memory:
+            try:
+                Path(self._where).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory for {self._where}: {exc}") from exc
+        self._writer = self._connect(writer=True)
+        ensure_schema(self._writer, self._where)
+        self._checkpointer: Checkpointer | None = None
+        if not self._memory:
+            self._enable_wal()
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_CHECKPOINT_PAGES}")
+            self._checkpointer = Checkpointer(self._checkpoint_connection)
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._where,
+                timeout=self._timeout,
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,  # guarded by the write lock or the pool
+            )
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            if writer:
+                conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay hot
+            elif not self._memory:
+                conn.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self._where}: {exc}") from exc
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._where, timeout=self._timeout, isolation_level=None)
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    def _enable_wal(self) -> None:
+        try:
+            mode = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot switch {self._where} to WAL mode: {exc}") from exc
+        if mode != "wal":
+            raise StoreError(
+                f"{self._where} cannot use WAL mode (journal_mode is {mode!r}); "
+                "put the store on a local file system"
+            )
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreError(f"the store {self._where} is closed")
+        if self._memory:
+            # Every connection to ":memory:" is a separate database: share the writer's.
+            with self._write_lock:
+                yield self._writer
+            return
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._connect(writer=False)
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._reading() as conn:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the store {self._where}: {exc}") from exc
+
+    def _spans(self, sql: str, params: Sequence[Any] = ()) -> list[Span]:
+        rows = self._query(sql, params)
+        missing = {row[11] for row in rows} - self._resources.keys()
+        if missing:
+            self._load_resources(missing)
+        resources = self._resources
+        return [_rows.span_from_row(row, resources) for row in rows]
+
+    def _load_resources(self, keys: Collection[int]) -> None:
+        found = self._query(
+            f"SELECT id, body FROM resources WHERE id IN ({', '.join('?' * len(keys))})",
+            tuple(keys),
+        )
+        if len(self._resources) > _RESOURCE_CACHE_LIMIT:
+            self._resources = {}
+        for key, body in found:
+            self._resources[key] = _rows.decode_attributes(body)
+
+    # -- writing -------------------------------------------------------------------
+
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        """Store ``spans`` in one transaction, committed before returning.
+
+        A span already stored (same trace and span ID) is skipped and counted as a
+        duplicate. A span that cannot be stored raises ``InputError`` and the whole
+        batch is left out, so a caller never has to guess which part was kept.
+        """
+        if not spans:
+            return WriteResult(inserted=0, duplicates=0)
+        batch = _rows.encode_batch(spans, self._resource_keys)
+        with self._write_lock:
+            if self._closed:
+                raise StoreError(f"the store {self._where} is closed")
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    inserted = _insert(conn, batch)
+                    conn.execute("COMMIT")
+                    if self._checkpointer is not None:
+                        self._checkpointer.nudge()
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise InputError(
+                    f"cannot store this batch: {_rows.unstorable_value(batch.spans)}; "
+                    "nothing of the batch was stored"
+                ) from exc
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"cannot write to the store {self._where}: {exc}; nothing of the batch "
+                    "was stored, so the same batch can be retried"
+                ) from exc
+        if len(self._resource_keys) > _RESOURCE_CACHE_LIMIT:
+            self._resource_keys.clear()
+        return WriteResult(inserted=inserted, duplicates=len(spans) - inserted)
+
+    # -- reading -------------------------------------------------------------------
+
+    def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
+        """Every span of one trace, in start order."""
+        return self._spans(f"{_SELECT} WHERE trace_id = ? ORDER BY start_ns, span_id", (trace_id,))
+
+    def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
+        """Every span of the given traces, in start order (one query per 500 traces)."""
+        ids = sorted(set(trace_ids))
+        spans: list[Span] = []
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            spans.extend(self._spans(f"{_SELECT} WHERE trace_id IN ({marks})", chunk))
+        spans.sort(key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+        return spans
+
+    def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
+        """Every span carrying this correlation ID, in start order."""
+        return self._spans(
+            f"{_SELECT} WHERE trace_id IN "
+            "(SELECT trace_id FROM trace_correlations WHERE correlation_id = ?1) "
+            "AND correlation_id = ?1 ORDER BY start_ns, trace_id, span_id",
+            (correlation_id,),
+        )
+
+    def spans_by_event(self, event_id: EventId) -> list[Span]:
+        """Every span whose event ID (``messaging.message.id``) or causation ID is ``event_id``."""
+        return self._spans(
+            f"{_SELECT} WHERE event_id = ?1 OR causation_id = ?1 "
+            "ORDER BY start_ns, trace_id, span_id",
+            (event_id,),
+        )
+
+    def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
+        """Every span holding a link to (``trace_id``, ``span_id``), in start order."""
+        spans = self._spans(
+            f"{_SELECT_S} JOIN links l ON s.trace_id = l.trace_id AND s.span_id = l.span_id "
+            "WHERE l.linked_trace_id = ? AND l.linked_span_id = ? "
+            "ORDER BY s.start_ns, s.trace_id, s.span_id",
+            (trace_id, span_id),
+        )
+        # A replay of a span with different links adds index rows the stored span lacks.
+        return [
+            s
+            for s in spans
+            if any(k.trace_id == trace_id and k.span_id == span_id for k in s.links)
+        ]
+
+    def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
+        """The most recently started traces, newest first, started before ``before_ns``.
+
+        To page, pass the last summary's ``start_ns`` as the next ``before_ns``.
+        """
+        if before_ns is None:
+            before_ns = 2**63 - 1
+        rows = self._query(
+            "SELECT trace_id, root_name, root_service, start_ns, end_ns, span_count, "
+            "error_count FROM traces WHERE start_ns < ? ORDER BY start_ns DESC LIMIT ?",
+            (before_ns, max(0, limit)),
+        )
+        if not rows:
+            return []
+        marks = ", ".join("?" * len(rows))
+        correlations: dict[str, list[CorrelationId]] = {}
+        for trace_id, correlation_id in self._query(
+            f"SELECT trace_id, correlation_id FROM trace_correlations WHERE trace_id IN ({marks})",
+            [row[0] for row in rows],
+        ):
+            correlations.setdefault(trace_id, []).append(CorrelationId(correlation_id))
+        return [
+            TraceSummary(
+                trace_id=TraceId(trace_id),
+                root_name=root_name,
+                root_service=root_service,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                span_count=span_count,
+                error_count=error_count,
+                correlation_ids=tuple(correlations.get(trace_id, ())),
+            )
+            for trace_id, root_name, root_service, start_ns, end_ns, span_count, error_count in rows
+        ]
+
+    def iter_trace_ids(self) -> Iterator[TraceId]:
+        """Every stored trace ID in ID order, fetched a page at a time.
+
+        No read transaction stays open between pages, so a long pass never holds
+        back the writer's checkpoints.
+        """
+        after = ""
+        while True:
+            page = self._query(
+                "SELECT trace_id FROM traces WHERE trace_id > ? ORDER BY trace_id LIMIT ?",
+                (after, _ID_PAGE),
+            )
+            for (trace_id,) in page:
+                yield TraceId(trace_id)
+            if len(page) < _ID_PAGE:
+                return
+            after = page[-1][0]
+
+    def span_count(self) -> int:
+        """How many spans are stored."""
+        return int(self._query("SELECT value FROM counters WHERE name = 'spans'")[0][0])
+
+    def close(self) -> None:
+        """Close every connection; later calls raise ``StoreError``. Closing twice is a no-op."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        with self._write_lock:
+            self._closed = True
+            with self._all_lock:
+                conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._where!r})"
