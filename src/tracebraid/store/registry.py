@@ -32,6 +32,8 @@ StoreOpener: TypeAlias = Callable[[str], SpanStore]
 
 STORE_SCHEMES: dict[str, str | StoreOpener] = {
     "sqlite": "tracebraid.store.registry:open_sqlite_url",
+    "clickhouse": "tracebraid.store.clickhouse:open_clickhouse",
+    "chdb": "tracebraid.store.clickhouse:open_clickhouse",
 }
 
 
