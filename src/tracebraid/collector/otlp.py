@@ -89,17 +89,20 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
     """Walk parsed ``ResourceSpans`` messages into spans and rejections."""
     out = Decoded()
     spans = out.spans
+    seen = 0  # spans walked so far, in document order
     for r, rs in enumerate(resource_spans):
         try:
             resource = _attributes(rs.resource.attributes)
         except _BadSpan as exc:
             count = sum(len(ss.spans) for ss in rs.scope_spans)
             out.rejections.append(Rejection(f"resource_spans[{r}].resource", str(exc), count))
+            seen += count
             continue
         service = service_of(resource)
         for s, ss in enumerate(rs.scope_spans):
             scope = ss.scope.name
             for i, pb in enumerate(ss.spans):
+                seen += 1
                 try:
                     span = _span(pb, service, resource, scope)
                     # The full check only when the cheap one on raw bytes fails.
@@ -112,7 +115,7 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
                     where = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
                     if len(pb.span_id) == 8:
                         where += f" (span_id {pb.span_id.hex()})"
-                    out.rejections.append(Rejection(where, problem))
+                    out.rejections.append(Rejection(where, problem, ordinal=seen - 1))
     return out
 
 

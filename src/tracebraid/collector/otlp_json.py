@@ -88,19 +88,22 @@ def decode_json_document(doc: object) -> Decoded:
     if not isinstance(resource_spans, list):
         raise InputError(f'"resourceSpans" must be an array; got {_kind_of(resource_spans)}')
     out = Decoded()
+    seen = [0]  # spans walked so far, in document order
     for r, rs in enumerate(resource_spans):
-        _resource_spans(rs, f"resourceSpans[{r}]", out)
+        _resource_spans(rs, f"resourceSpans[{r}]", out, seen)
     return out
 
 
-def _resource_spans(rs: object, where: str, out: Decoded) -> None:
+def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> None:
     try:
         rs = _object(rs, where)
         resource = _object(_get(rs, "resource", "resource"), "resource")
         attrs = _attributes(_get(resource, "attributes", "attributes"))
         scope_spans = _array(_get(rs, "scopeSpans", "scope_spans"), "scopeSpans")
     except _Bad as exc:
-        out.rejections.append(Rejection(where, str(exc), _count_spans(rs)))
+        count = _count_spans(rs)
+        out.rejections.append(Rejection(where, str(exc), count))
+        seen[0] += count
         return
     service = service_of(attrs)
     for s, ss in enumerate(scope_spans):
@@ -110,9 +113,13 @@ def _resource_spans(rs: object, where: str, out: Decoded) -> None:
             scope = _string(_get(_object(_get(ss, "scope", "scope"), "scope"), "name", "name"))
             spans = _array(_get(ss, "spans", "spans"), "spans")
         except _Bad as exc:
-            out.rejections.append(Rejection(at, str(exc), _count_spans({"scopeSpans": [ss]})))
+            count = _count_spans({"scopeSpans": [ss]})
+            out.rejections.append(Rejection(at, str(exc), count))
+            seen[0] += count
             continue
         for i, raw in enumerate(spans):
+            ordinal = seen[0]
+            seen[0] += 1
             try:
                 span = _span(raw, service, attrs, scope)
                 problem = span_problem(span)
@@ -124,7 +131,7 @@ def _resource_spans(rs: object, where: str, out: Decoded) -> None:
                 label = f"{at}.spans[{i}]"
                 if isinstance(raw, dict) and isinstance(raw.get("spanId"), str):
                     label += f" (spanId {raw['spanId'][:32]})"
-                out.rejections.append(Rejection(label, _hint(problem)))
+                out.rejections.append(Rejection(label, _hint(problem), ordinal=ordinal))
 
 
 def _span(raw: object, service: str, resource: dict[str, AttributeValue], scope: str) -> Span:

@@ -46,12 +46,15 @@ class Rejection:
     """Spans that were refused: where they were in the payload, and why.
 
     ``count`` is how many spans the refusal covers: 1 for a bad span, all of a
-    resource's spans when the resource itself is malformed.
+    resource's spans when the resource itself is malformed. ``ordinal`` is the
+    span's position among all spans of the payload in document order (-1 when the
+    refusal is not about one span), which lets file import find its line.
     """
 
     where: str
     reason: str
     count: int = 1
+    ordinal: int = -1
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"

@@ -17,7 +17,10 @@ __all__ = ["COMMAND_MODULES", "Command", "main"]
 Command = Callable[[argparse.Namespace], int]
 """A sub-command's handler: parsed arguments in, process exit code out."""
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "tracebraid.collector.server",
+    "tracebraid.collector.import_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
