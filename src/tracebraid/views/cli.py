@@ -20,6 +20,7 @@ Command = Callable[[argparse.Namespace], int]
 COMMAND_MODULES: tuple[str, ...] = (
     "tracebraid.collector.server",
     "tracebraid.collector.import_cli",
+    "tracebraid.store.migrate_cli",
 )
 
 
