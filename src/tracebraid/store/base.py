@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -55,6 +55,10 @@ class SpanStore(Protocol):
 
     def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
         """Every span of one trace, in start order."""
+        ...
+
+    def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
+        """Every span of the given traces, in start order: one round trip for many traces."""
         ...
 
     def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
