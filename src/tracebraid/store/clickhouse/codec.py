@@ -287,6 +287,10 @@ def span_from_row(row: Sequence[Any]) -> Span:
         link_attributes,
     ) = row
     start = int(start_ns)
+    decoded = decode_attributes(attributes)
+    if not scope:
+        # Exporters before the ScopeName column put the scope into the span's attributes.
+        scope = str(decoded.get("otel.scope.name", ""))
     return Span(
         trace_id=TraceId(trace_id),
         span_id=SpanId(span_id),
@@ -298,7 +302,7 @@ def span_from_row(row: Sequence[Any]) -> Span:
         service=service,
         status=status_from_text(status),
         status_message=status_message,
-        attributes=decode_attributes(attributes),
+        attributes=decoded,
         events=tuple(
             SpanEvent(name=n, time_ns=int(t), attributes=decode_attributes(a))
             for t, n, a in zip(event_ns, event_names, event_attributes, strict=True)
