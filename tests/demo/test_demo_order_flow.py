@@ -156,9 +156,10 @@ def test_loyalty_is_in_flight_a_start_marker_and_no_finished_span(spans: list[Sp
     )
     announced = marker.attributes[semconv.MARKER_FOR_SPAN]
     assert announced not in {s.span_id for s in spans}
-    # every other consumer span was announced by a marker too
-    announced_all = {m.attributes[semconv.MARKER_FOR_SPAN] for m in markers(spans)}
-    assert {s.span_id for s in finished(spans) if s.kind is SpanKind.CONSUMER} < announced_all
+    # the SDK may defer markers, so quick work may have none; any other marker announces
+    # a consumer span that finished
+    others = {m.attributes[semconv.MARKER_FOR_SPAN] for m in markers(spans)} - {announced}
+    assert others <= {s.span_id for s in finished(spans) if s.kind is SpanKind.CONSUMER}
 
 
 async def test_several_orders_make_one_workflow_each_into_a_batch_processor() -> None:

@@ -86,7 +86,11 @@ class FlowStalledError(TracebraidError):
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    """Every delay of the flow, in seconds (the seed's story at ``scaled(1.0)``)."""
+    """Every delay of the flow, in seconds (the seed's story at ``scaled(1.0)``).
+
+    ``loyalty_stall`` is how long the stalled branch stays in flight; ``scaled`` leaves
+    it alone, as it only has to outlast the run (and the SDK's start-marker delay).
+    """
 
     checkout: float = 0.012
     payment: float = 0.045
@@ -104,6 +108,8 @@ class Timings:
             raise ConfigurationError(f"time scale must be above 0, got {factor}")
         changes: dict[str, object] = {}
         for spec in fields(self):
+            if spec.name == "loyalty_stall":
+                continue
             value = getattr(self, spec.name)
             if isinstance(value, tuple):
                 changes[spec.name] = tuple(v * factor for v in value)

@@ -3,7 +3,8 @@
 The runner gives each service its own ``TracerProvider`` (one ``service.name``
 each) exporting into one sink, places the orders, and returns as soon as every
 order's branches have settled, with ``award-loyalty-points`` still in flight: its
-start marker has been exported, its span has not. From then on the run exports
+start marker has been exported (the runner waits for it: the SDK may defer markers),
+its span has not. From then on the run exports
 nothing more, as if the services had been stopped, so a stalled handler cancelled
 when the broker closes never shows up as a finished (failed) attempt.
 
@@ -27,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
+from tracebraid import semconv
 from tracebraid.demo.order_flow import (
     SERVICES,
     STALLED_STEP,
@@ -41,6 +43,8 @@ from tracebraid.model import CorrelationId, TraceId
 from tracebraid.sdk.broker.base import Broker
 
 __all__ = ["DemoRun", "run_order_flow"]
+
+_MARKER_POLL_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +66,17 @@ class DemoRun:
 
 
 class _Gate(SpanProcessor):
-    """Forwards spans to the sink until closed; never shuts the sink down (its owner does)."""
+    """Forwards spans to the sink until closed; never shuts the sink down (its owner does).
+
+    It also notes which start markers went out, as (correlation ID, step): markers may
+    be emitted late, from the SDK's marker thread, and the run must not end before the
+    stalled branch's marker has reached the sink.
+    """
 
     def __init__(self, inner: SpanProcessor) -> None:
         self._inner = inner
         self._open = True
+        self.markers: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         self._open = False
@@ -76,8 +86,14 @@ class _Gate(SpanProcessor):
             self._inner.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._open:
-            self._inner.on_end(span)
+        if not self._open:
+            return
+        self._inner.on_end(span)
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == semconv.START_MARKER_SCOPE:
+            attributes = span.attributes or {}
+            key = (str(attributes.get(semconv.CORRELATION_ID)), str(attributes.get(semconv.STEP)))
+            self.markers.add(key)
 
     def shutdown(self) -> None:
         self._open = False
@@ -128,10 +144,17 @@ async def run_order_flow(
     try:
         async with asyncio.timeout(limit):
             await flow.settled(ids)
+            while not all((c, STALLED_STEP) in gate.markers for c in ids):
+                await asyncio.sleep(_MARKER_POLL_S)
     except TimeoutError:
+        missing = flow.missing(ids) or {
+            c: [f"{STALLED_STEP} start marker"]
+            for c in ids
+            if (c, STALLED_STEP) not in gate.markers
+        }
         raise FlowStalledError(
             f"the order flow on {broker.system!r} did not settle within {limit:.1f} s; "
-            f"still missing per order: {flow.missing(ids)}. Is every consumer subscribed "
+            f"still missing per order: {missing}. Is every consumer subscribed "
             "and the broker delivering?"
         ) from None
     for provider in providers.values():
