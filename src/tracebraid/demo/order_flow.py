@@ -329,10 +329,15 @@ class OrderFlow:
         }
 
     def _observe(self, processed: Processed) -> None:
-        if processed.outcome is Outcome.OK:
-            order_id = json.loads(processed.delivery.payload).get("order_id")
-            if isinstance(order_id, str):
-                self._mark(order_id, processed.step)
+        if processed.outcome is not Outcome.OK:
+            return
+        try:
+            body = json.loads(processed.delivery.payload)
+        except ValueError:  # a planted mistake may change payloads; observers never raise
+            return
+        order_id = body.get("order_id") if isinstance(body, dict) else None
+        if isinstance(order_id, str):
+            self._mark(order_id, processed.step)
 
     def _mark(self, order_id: str, step_name: str) -> None:
         self._done.setdefault(order_id, set()).add(step_name)
