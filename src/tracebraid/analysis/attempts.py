@@ -203,9 +203,7 @@ def _classify(outcomes: list[Outcome]) -> list[AttemptKind]:
         if not kinds:
             kinds.append(AttemptKind.FIRST)
         elif succeeded:
-            kinds.append(
-                AttemptKind.DUPLICATE if outcome is Outcome.OK else AttemptKind.REDELIVERY
-            )
+            kinds.append(AttemptKind.DUPLICATE if outcome is Outcome.OK else AttemptKind.REDELIVERY)
         else:
             kinds.append(AttemptKind.RETRY)
         succeeded = succeeded or outcome is Outcome.OK

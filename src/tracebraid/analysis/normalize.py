@@ -32,8 +32,8 @@ Example::
     ...                         "messaging.destination": "orders",
     ...                         "messaging.message_id": "evt_1"})
     >>> view = normalize(span)
-    >>> (view.role, view.event_id, view.consumer, view.consumer_identified_by)
-    (<Role.CONSUMER: 'consumer'>, 'evt_1', 'inventory:orders', 'service+destination')
+    >>> (view.role.value, view.event_id, view.consumer, view.consumer_identified_by.value)
+    ('consumer', 'evt_1', 'inventory:orders', 'service+destination')
 """
 
 from __future__ import annotations

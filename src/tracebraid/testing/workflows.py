@@ -318,7 +318,8 @@ class WorkflowBuilder:
         ``clock_skew_ms`` shifts the consumer's clock back by that much.
         """
         plan = list(tries) if tries else [Try(duration_ms)]
-        trace_id, parent = message.span.trace_id, message.span.span_id
+        trace_id = message.span.trace_id
+        parent: SpanId | None = message.span.span_id
         links: tuple[SpanLink, ...] = (SpanLink(message.span.trace_id, message.span.span_id),)
         if not propagate or link_only:
             trace_id, parent = self.new_trace_id(), None

@@ -1,0 +1,226 @@
+"""The critical path: the chain of edges that decided when the workflow finished.
+
+Walk back from the span that ended last. At each span, the predecessor is:
+
+1. the previous attempt, when the span is a retry (the retry waited for it);
+2. else the ``delivery`` or ``link`` source that ended last before the span
+   started (the message it waited for; the latest one if skew puts all after);
+3. else its parent (``child`` edge).
+
+Each span is visited once, so a cycle cannot trap the walk. The path, read from its
+start, is cut into segments that add up to its duration: ``processing`` (a span's
+own time until it handed off), ``queue_wait`` (producer end -> consumer start),
+``failed_attempt`` and ``backoff`` (failed attempt end -> next attempt start). A
+negative gap (clock skew) counts as 0 and is recorded on the segment.
+
+Example::
+
+    >>> from tracebraid.analysis.attempts import find_branches
+    >>> from tracebraid.analysis.graph import build_graph
+    >>> from tracebraid.testing.workflows import order_flow
+    >>> graph = build_graph(order_flow().spans)
+    >>> path = find_critical_path(graph, find_branches(graph))
+    >>> [step.span.name for step in path.steps if step.role.value == "consumer"]
+    ['reserve-inventory', 'send-warehouse-webhook', 'send-warehouse-webhook', \
+'send-warehouse-webhook']
+    >>> [(t.kind.value, t.duration_ns // 1_000_000) for t in path.totals][:2]
+    [('failed_attempt', 1000), ('backoff', 600)]
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tracebraid.analysis.attempts import Branches
+from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
+from tracebraid.analysis.normalize import Role
+from tracebraid.analysis.records import SpanRef
+
+__all__ = [
+    "CriticalPath",
+    "Hop",
+    "PathStep",
+    "Segment",
+    "SegmentKind",
+    "SegmentTotal",
+    "find_critical_path",
+]
+
+
+class Hop(enum.StrEnum):
+    """How the path got from one span to the next."""
+
+    CHILD = "child"
+    LINK = "link"
+    DELIVERY = "delivery"
+    RETRY = "retry"
+
+
+class SegmentKind(enum.StrEnum):
+    """What a stretch of the critical path was spent on."""
+
+    PROCESSING = "processing"
+    QUEUE_WAIT = "queue_wait"
+    BACKOFF = "backoff"
+    FAILED_ATTEMPT = "failed_attempt"
+
+
+@dataclass(frozen=True, slots=True)
+class PathStep:
+    """One span on the path; ``via`` is how it was reached (``None`` for the first)."""
+
+    span: SpanRef
+    role: Role
+    step: str
+    via: Hop | None
+    attempt: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of time on the path, charged to ``span`` (the waiting or working one)."""
+
+    kind: SegmentKind
+    span: SpanRef
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    attempt: int | None
+    clock_skew_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTotal:
+    """Time on the path per segment kind."""
+
+    kind: SegmentKind
+    duration_ns: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CriticalPath:
+    """The path, its segments in time order, ranked longest first, and totals per kind.
+
+    ``duration_ns`` is the path's length (the sum of its segments);
+    ``workflow_duration_ns`` the whole workflow's (first start to last end).
+    """
+
+    steps: tuple[PathStep, ...]
+    segments: tuple[Segment, ...]
+    ranked: tuple[Segment, ...]
+    totals: tuple[SegmentTotal, ...]
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    workflow_duration_ns: int
+
+
+EMPTY_PATH = CriticalPath((), (), (), (), 0, 0, 0, 0)
+
+
+def _predecessor(
+    graph: CausalGraph, node: int, previous: Mapping[int, int], visited: set[int]
+) -> tuple[int, Hop | None]:
+    before = previous.get(node)
+    if before is not None and before not in visited:
+        return before, Hop.RETRY
+    spans = graph.spans
+    start = spans[node].start_ns
+    best, best_key, best_hop = NO_NODE, (False, 0, False, 0), Hop.DELIVERY
+    parent = NO_NODE
+    for number in graph.incoming[node]:
+        edge = graph.edges[number]
+        source = edge.source
+        if source in visited:
+            continue
+        if edge.kind is EdgeKind.CHILD:
+            parent = source
+            continue
+        end = spans[source].end_ns
+        key = (end <= start, end, edge.kind is EdgeKind.DELIVERY, source)
+        if best == NO_NODE or key > best_key:
+            best, best_key = source, key
+            best_hop = Hop.DELIVERY if edge.kind is EdgeKind.DELIVERY else Hop.LINK
+    if best != NO_NODE:
+        return best, best_hop
+    if parent != NO_NODE:
+        return parent, Hop.CHILD
+    return NO_NODE, None
+
+
+def _segment(kind: SegmentKind, ref: SpanRef, start: int, end: int, attempt: int | None) -> Segment:
+    return Segment(kind, ref, start, max(start, end), max(0, end - start), attempt,
+                   max(0, start - end))  # fmt: skip
+
+
+def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
+    """The critical path of the workflow in ``graph`` (empty for no spans)."""
+    spans = graph.spans
+    if not spans:
+        return EMPTY_PATH
+    last = max(range(len(spans)), key=lambda n: (spans[n].end_ns, n))
+    chain: list[tuple[int, Hop | None]] = []
+    visited: set[int] = set()
+    node = last
+    while node != NO_NODE:
+        visited.add(node)
+        previous, hop = _predecessor(graph, node, branches.previous_attempt, visited)
+        chain.append((node, hop))  # hop: how ``previous`` led to ``node``
+        node = previous
+    chain.reverse()
+    nodes = [n for n, _ in chain]
+    hops = [h for _, h in chain]
+    numbers = branches.attempt_number
+    steps = tuple(
+        PathStep(graph.ref(n), graph.views[n].role, graph.views[n].step, h, numbers.get(n))
+        for n, h in zip(nodes, hops, strict=True)
+    )
+    segments: list[Segment] = []
+    for position, current in enumerate(nodes):
+        span, ref, number = spans[current], steps[position].span, numbers.get(current)
+        if position == len(nodes) - 1:
+            segments.append(
+                _segment(SegmentKind.PROCESSING, ref, span.start_ns, span.end_ns, number)
+            )
+            break
+        following = spans[nodes[position + 1]]
+        via = hops[position + 1]
+        if via is Hop.CHILD:
+            segments.append(
+                _segment(SegmentKind.PROCESSING, ref, span.start_ns, following.start_ns, number)
+            )
+            continue
+        if via is Hop.RETRY:
+            failed = graph.views[current].outcome.failed
+            kind = SegmentKind.FAILED_ATTEMPT if failed else SegmentKind.PROCESSING
+            gap = SegmentKind.BACKOFF
+        else:
+            kind, gap = SegmentKind.PROCESSING, SegmentKind.QUEUE_WAIT
+        segments.append(_segment(kind, ref, span.start_ns, span.end_ns, number))
+        waiter = steps[position + 1].span
+        segments.append(
+            _segment(gap, waiter, span.end_ns, following.start_ns, numbers.get(nodes[position + 1]))
+        )
+    totals: dict[SegmentKind, list[int]] = {}
+    for segment in segments:
+        total = totals.setdefault(segment.kind, [0, 0])
+        total[0] += segment.duration_ns
+        total[1] += 1
+    first_start = min(span.start_ns for span in spans)
+    path_start = spans[nodes[0]].start_ns
+    return CriticalPath(
+        steps=steps,
+        segments=tuple(segments),
+        ranked=tuple(sorted(segments, key=lambda s: -s.duration_ns)),
+        totals=tuple(
+            SegmentTotal(kind, duration, count)
+            for kind, (duration, count) in sorted(totals.items(), key=lambda kv: -kv[1][0])
+        ),
+        start_ns=path_start,
+        end_ns=spans[last].end_ns,
+        duration_ns=sum(segment.duration_ns for segment in segments),
+        workflow_duration_ns=spans[last].end_ns - first_start,
+    )
