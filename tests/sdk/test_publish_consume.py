@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tracebraid import semconv
@@ -230,6 +232,7 @@ async def test_async_with_works_for_publish_and_consume(captured: SpanCapture) -
 
 def test_start_marker_is_emitted_at_once_and_names_the_consumer_span() -> None:
     with capture_spans() as captured:
+        configure(tracer_provider=captured.tracer_provider, start_marker_after_ms=0)
         with consuming(
             extract({"x-event-id": "evt_1"}),
             step="reserve-inventory",
@@ -248,8 +251,27 @@ def test_start_marker_is_emitted_at_once_and_names_the_consumer_span() -> None:
         assert marker.start_ns == consumer.start_ns
 
 
+def test_deferred_start_marker_appears_only_for_work_still_running_after_the_delay() -> None:
+    with capture_spans() as captured:
+        configure(tracer_provider=captured.tracer_provider, start_marker_after_ms=20)
+        with consuming(extract({}), step="quick", consumer="c", destination="q"):
+            pass
+        with consuming(extract({}), step="slow", consumer="c", destination="q") as slow:
+            deadline = time.monotonic() + 5
+            while not captured.markers and time.monotonic() < deadline:
+                time.sleep(0.005)
+            in_flight = captured.markers
+            assert captured.named("slow") == []
+        time.sleep(0.05)  # the quick one's marker was due by now: it must stay cancelled
+        marker = _only(in_flight)
+        assert marker.attributes[semconv.MARKER_FOR_SPAN] == slow.processing.span_id
+        assert marker.start_ns == _only(captured.named("slow")).start_ns
+        assert [m.attributes[semconv.STEP] for m in captured.markers] == ["slow"]
+
+
 def test_start_markers_can_be_disabled_per_call_and_globally() -> None:
     with capture_spans() as captured:
+        configure(tracer_provider=captured.tracer_provider, start_marker_after_ms=0)
         with consuming(extract({}), step="s", consumer="c", destination="q", start_marker=False):
             pass
         assert captured.markers == []
@@ -257,4 +279,3 @@ def test_start_markers_can_be_disabled_per_call_and_globally() -> None:
         with consuming(extract({}), step="s", consumer="c", destination="q"):
             pass
         assert captured.markers == []
-    configure()

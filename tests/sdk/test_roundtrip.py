@@ -136,3 +136,34 @@ def test_seed_style_envelope_without_traceparent_still_gives_the_parent(
     assert extracted.has_parent
     assert (extracted.context.trace_id, extracted.context.span_id) == (trace_id, span_id)
     assert extracted.context.correlation_id == correlation
+
+
+@given(correlation=_text, others=st.dictionaries(_baggage_keys, _baggage_values, max_size=2))
+def test_baggage_is_written_and_read_exactly_as_opentelemetry_does(
+    correlation: str, others: dict[str, str]
+) -> None:
+    from opentelemetry import baggage
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.context import Context
+
+    ctx = Context()
+    for key, value in {"correlation_id": correlation, **others}.items():
+        ctx = baggage.set_baggage(key, value, ctx)
+    stock: dict[str, str] = {}
+    W3CBaggagePropagator().inject(stock, ctx)
+    message = MessageContext(
+        trace_id=None,
+        span_id=None,
+        correlation_id=CorrelationId(correlation),
+        event_id=None,
+        causation_id=None,
+        event_name=None,
+        baggage=others,
+    )
+    ours: dict[str, str] = {}
+    inject(message, ours)
+    assert ours.get("baggage") == stock.get("baggage")
+    read_back = baggage.get_all(W3CBaggagePropagator().extract(stock))
+    # OpenTelemetry strips blanks around values; an empty correlation ID is no correlation ID.
+    expected = read_back.get("correlation_id") or None
+    assert extract({"baggage": stock["baggage"]}).context.correlation_id == expected

@@ -8,7 +8,7 @@ Example::
 
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> configure(tracer_provider=TracerProvider(), start_markers=False)
-    >>> configure()  # back to OpenTelemetry's global provider, markers on
+    >>> configure()  # back to OpenTelemetry's global provider, markers after 100 ms
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Settings:
 
     tracer_provider: trace.TracerProvider | None = None
     start_markers: bool = True
+    start_marker_after_ms: float = 100.0
 
 
 _settings = Settings()
@@ -51,13 +52,21 @@ _per_provider: weakref.WeakKeyDictionary[trace.TracerProvider, Tracers] = (
 
 
 def configure(
-    *, tracer_provider: trace.TracerProvider | None = None, start_markers: bool = True
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    start_markers: bool = True,
+    start_marker_after_ms: float = 100.0,
 ) -> None:
-    """Choose the provider tracebraid's spans go to (None: OpenTelemetry's global one)
-    and whether consumers emit start markers.
+    """Choose the provider tracebraid's spans go to (None: OpenTelemetry's global one),
+    whether consumers emit start markers, and after how long (0: at once; see
+    ``tracebraid.sdk.marker`` for why the default defers them).
     """
     global _settings, _cached
-    _settings = Settings(tracer_provider=tracer_provider, start_markers=start_markers)
+    _settings = Settings(
+        tracer_provider=tracer_provider,
+        start_markers=start_markers,
+        start_marker_after_ms=start_marker_after_ms,
+    )
     _cached = None
 
 

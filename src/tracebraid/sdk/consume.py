@@ -40,7 +40,7 @@ from tracebraid.sdk.context import (
     _reset_current,
     _set_current,
 )
-from tracebraid.sdk.marker import emit_start_marker
+from tracebraid.sdk.marker import PendingMarker, schedule_start_marker
 from tracebraid.sdk.propagation import Extracted, NoParent
 
 __all__ = ["Consumption", "consuming", "consuming_batch"]
@@ -88,6 +88,7 @@ class Consumption:
         "_consumer",
         "_destination",
         "_link_only",
+        "_marker",
         "_otel_token",
         "_parents",
         "_provider",
@@ -140,6 +141,7 @@ class Consumption:
         self.outcome: Outcome | None = None
         self._backoff_ms: float | None = None
         self._recorded: BaseException | None = None
+        self._marker: PendingMarker | None = None
 
     @property
     def message(self) -> MessageContext:
@@ -216,11 +218,13 @@ class Consumption:
         self.span = span
         self._otel_token = otel_context.attach(ctx)
         self._tokens = _set_current(correlation, self.processing)
-        markers = self._start_marker
-        if markers is None:
-            markers = _tracers.settings().start_markers
+        settings = _tracers.settings()
+        markers = settings.start_markers if self._start_marker is None else self._start_marker
         if markers and span_context.is_valid:
-            emit_start_marker(tracers.markers, self._step, ctx, span_id, attributes, start_ns)
+            self._marker = schedule_start_marker(
+                PendingMarker(tracers.markers, self._step, ctx, span_id, attributes, start_ns),
+                settings.start_marker_after_ms,
+            )
         return self
 
     def fail(
@@ -256,6 +260,8 @@ class Consumption:
         tb: TracebackType | None,
     ) -> None:
         span = self.span
+        if self._marker is not None:
+            self._marker.cancel()
         try:
             if exc is not None:
                 if exc is not self._recorded:

@@ -26,8 +26,9 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote_plus, unquote_plus
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
@@ -50,10 +51,13 @@ __all__ = [
     "otel_context",
 ]
 
-PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+_BAGGAGE = W3CBaggagePropagator()
+PROPAGATOR = CompositePropagator([_TRACE_CONTEXT, _BAGGAGE])
 """The one W3C trace-context + baggage propagator tracebraid uses (built once)."""
 
-_MAX_BAGGAGE_BYTES = 8192  # W3C Baggage limit, as OpenTelemetry enforces it
+_MAX_BAGGAGE_BYTES = 8192  # W3C Baggage limits, as OpenTelemetry enforces them
+_MAX_BAGGAGE_MEMBER = 4096
 _MAX_TRACEPARENT = 512
 _TRACEPARENT_SHAPE = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _IDENTITY_HEADERS = (
@@ -64,6 +68,11 @@ _IDENTITY_HEADERS = (
     h.ATTEMPT_HEADER,
 )
 _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
+_WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
+_CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
+# Characters quote_plus leaves alone, and a W3C baggage value's characters.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
+_BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +116,10 @@ def otel_context(message: MessageContext, base: Context | None = None) -> Contex
             else None,
         )
         ctx = trace.set_span_in_context(trace.NonRecordingSpan(span_context), ctx)
-    for key, value in message.baggage.items():
-        ctx = otel_baggage.set_baggage(key, value, ctx)
     if message.correlation_id is not None:
         ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, message.correlation_id, ctx)
+    for key, value in message.baggage.items():
+        ctx = otel_baggage.set_baggage(key, value, ctx)
     return ctx
 
 
@@ -139,9 +148,7 @@ def inject(message: MessageContext, carrier: h.HeaderCarrier, *, as_bytes: bool 
     A ``dict`` gets ``str`` values, or ``bytes`` with ``as_bytes=True``; a ``list`` is a
     Kafka-style ``list[tuple[str, bytes]]``.
     """
-    setter = _setter_for(carrier, as_bytes)
-    PROPAGATOR.inject(carrier, otel_context(message), setter)
-    _inject_identities(message, carrier, setter)
+    inject_context(otel_context(message), message, carrier, as_bytes=as_bytes)
 
 
 def inject_context(
@@ -149,7 +156,16 @@ def inject_context(
 ) -> None:
     """Like ``inject``, with trace context and baggage taken from an OpenTelemetry context."""
     setter = _setter_for(carrier, as_bytes)
-    PROPAGATOR.inject(carrier, ctx, setter)
+    _TRACE_CONTEXT.inject(carrier, ctx, setter)
+    entries = otel_baggage.get_all(ctx)
+    if len(entries) == 1 and BAGGAGE_CORRELATION_KEY in entries:
+        # The common shape, written as W3CBaggagePropagator would, without its machinery.
+        value = str(entries[BAGGAGE_CORRELATION_KEY])
+        encoded = value if _UNQUOTED.fullmatch(value) else quote_plus(value)
+        if len(encoded) + len(_CORRELATION_PREFIX) <= _MAX_BAGGAGE_MEMBER:
+            setter.set(carrier, h.BAGGAGE_HEADER, _CORRELATION_PREFIX + encoded)
+    elif entries:
+        _BAGGAGE.inject(carrier, ctx, setter)
     _inject_identities(message, carrier, setter)
 
 
@@ -198,6 +214,31 @@ def _attempt(text: str | None, problems: list[str]) -> int | None:
     return None
 
 
+def _baggage(header: str, problems: list[str]) -> tuple[dict[str, str], str | None]:
+    """(entries other than correlation, correlation) from a baggage header."""
+    size = len(header.encode("utf-8", "replace"))
+    if size > _MAX_BAGGAGE_BYTES:
+        problems.append(
+            f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
+        )
+        return {}, None
+    if header.startswith(_CORRELATION_PREFIX) and "," not in header:
+        # The shape tracebraid itself writes: one member, the correlation ID.
+        value = header[len(_CORRELATION_PREFIX) :].strip(" \t")
+        if value and _BAGGAGE_VALUE.fullmatch(value):
+            return {}, unquote_plus(value).strip() if "%" in value or "+" in value else value
+    entries = {
+        k: str(v) for k, v in otel_baggage.get_all(_BAGGAGE.extract({"baggage": header})).items()
+    }
+    members = sum(1 for m in header.split(",") if m.strip())
+    if members > len(entries):
+        problems.append(
+            f"baggage: {members - len(entries)} of {members} list-members were "
+            "malformed or duplicated; ignored"
+        )
+    return entries, entries.pop(BAGGAGE_CORRELATION_KEY, None)
+
+
 def from_texts(
     texts: Mapping[str, str | None],
     problems: list[str],
@@ -206,44 +247,35 @@ def from_texts(
     missing_reason: str = "the message carries no traceparent",
 ) -> Extracted:
     """Build an ``Extracted`` from decoded header texts (shared with the envelope reader)."""
-    w3c = {k: v for k in _W3C_HEADERS if (v := texts.get(k))}
-    ctx = PROPAGATOR.extract(w3c) if w3c else Context()
-    span_context = trace.get_current_span(ctx).get_span_context()
+    traceparent = texts.get(h.TRACEPARENT_HEADER)
+    span_context: trace.SpanContext | None = None
     no_parent: NoParent | None = None
-    traceparent = w3c.get(h.TRACEPARENT_HEADER)
-    if not span_context.is_valid:
-        span_context = None  # type: ignore[assignment]
-        if traceparent is not None:
+    if traceparent:
+        w3c = {h.TRACEPARENT_HEADER: traceparent}
+        tracestate = texts.get(h.TRACESTATE_HEADER)
+        if tracestate:
+            w3c[h.TRACESTATE_HEADER] = tracestate
+        found = trace.get_current_span(_TRACE_CONTEXT.extract(w3c)).get_span_context()
+        if found.is_valid:
+            span_context = found
+        else:
             no_parent = NoParent(_traceparent_reason(traceparent))
-        elif trace_id_fallback is not None:
-            span_context = trace.SpanContext(
-                trace_id=int(trace_id_fallback[0], 16),
-                span_id=int(trace_id_fallback[1], 16),
-                is_remote=True,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
-            )
-        else:
-            no_parent = NoParent(missing_reason)
+    elif trace_id_fallback is not None:
+        span_context = trace.SpanContext(
+            trace_id=int(trace_id_fallback[0], 16),
+            span_id=int(trace_id_fallback[1], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+    else:
+        no_parent = NoParent(missing_reason)
 
+    baggage_header = texts.get(h.BAGGAGE_HEADER)
     entries: dict[str, str] = {}
-    baggage_header = w3c.get(h.BAGGAGE_HEADER)
-    if baggage_header is not None:
-        size = len(baggage_header.encode("utf-8", "replace"))
-        if size > _MAX_BAGGAGE_BYTES:
-            problems.append(
-                f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
-            )
-        else:
-            entries = {k: str(v) for k, v in otel_baggage.get_all(ctx).items()}
-            members = sum(1 for m in baggage_header.split(",") if m.strip())
-            if members > len(entries):
-                problems.append(
-                    f"baggage: {members - len(entries)} of {members} list-members were "
-                    "malformed or duplicated; ignored"
-                )
-
-    correlation = texts.get(h.CORRELATION_ID_HEADER) or entries.pop(BAGGAGE_CORRELATION_KEY, None)
-    entries.pop(BAGGAGE_CORRELATION_KEY, None)
+    from_baggage = None
+    if baggage_header:
+        entries, from_baggage = _baggage(baggage_header, problems)
+    correlation = texts.get(h.CORRELATION_ID_HEADER) or from_baggage
     trace_state = ""
     flags = 0x01
     trace_id: TraceId | None = None
@@ -255,6 +287,7 @@ def from_texts(
         trace_state = span_context.trace_state.to_header() if span_context.trace_state else ""
     event_id = texts.get(h.EVENT_ID_HEADER)
     causation_id = texts.get(h.CAUSATION_ID_HEADER)
+    attempt = texts.get(h.ATTEMPT_HEADER)
     message = MessageContext(
         trace_id=trace_id,
         span_id=span_id,
@@ -262,12 +295,12 @@ def from_texts(
         event_id=EventId(event_id) if event_id else None,
         causation_id=EventId(causation_id) if causation_id else None,
         event_name=texts.get(h.EVENT_NAME_HEADER) or None,
-        attempt=_attempt(texts.get(h.ATTEMPT_HEADER), problems),
+        attempt=None if attempt is None else _attempt(attempt, problems),
         trace_flags=flags,
         trace_state=trace_state,
         baggage=entries,
     )
-    return Extracted(message, no_parent, tuple(problems), span_context)
+    return Extracted(message, no_parent, tuple(problems) if problems else (), span_context)
 
 
 def _empty(reason: str) -> Extracted:
@@ -281,11 +314,11 @@ def extract(carrier: object) -> Extracted:
     ``carrier`` is a mapping of ``str`` to ``str`` or ``bytes``, or a Kafka-style
     sequence of ``(str, bytes)`` pairs; anything else gives ``no_parent`` with the reason.
     """
-    getter: h.HeaderGetter
+    pairs: Iterable[object]
     if isinstance(carrier, Mapping):
-        getter = h.STR_HEADERS
+        pairs = carrier.items()
     elif isinstance(carrier, list | tuple):
-        getter = h.KAFKA_HEADERS
+        pairs = carrier
     else:
         return _empty(
             f"the carrier is a {type(carrier).__name__}, expected a mapping of headers "
@@ -293,14 +326,34 @@ def extract(carrier: object) -> Extracted:
         )
     problems: list[str] = []
     try:
-        texts = {
-            name: _text(name, getter.raw(carrier, name), problems)
-            for name in (*_W3C_HEADERS, *_IDENTITY_HEADERS)
-        }
-        if texts[h.TRACEPARENT_HEADER] is None and problems:
+        raw = _collect(pairs)
+        texts = {name: _text(name, value, problems) for name, value in raw.items()}
+        if texts.get(h.TRACEPARENT_HEADER) is None and problems:
             unreadable = [p for p in problems if p.startswith(f"header {h.TRACEPARENT_HEADER!r}")]
             if unreadable:
                 return from_texts(texts, problems, missing_reason=unreadable[0])
         return from_texts(texts, problems)
     except Exception as exc:  # a consume loop must never see an extraction error
         return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
+
+
+def _collect(pairs: Iterable[object]) -> dict[str, object]:
+    """The values of the headers tracebraid reads, in one pass; an exact name beats a
+    differently-cased one, and the first of several equal names wins (Kafka)."""
+    exact: dict[str, object] = {}
+    folded: dict[str, object] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            continue
+        name, value = pair
+        if name in _WANTED:
+            if name not in exact:
+                exact[name] = value
+        elif isinstance(name, str):
+            lowered = name.lower()
+            if lowered in _WANTED and lowered not in folded:
+                folded[lowered] = value
+    if folded:
+        folded.update(exact)
+        return folded
+    return exact

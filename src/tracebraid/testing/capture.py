@@ -118,13 +118,19 @@ def capture_spans(
         provider.add_span_processor(gate)
     previous = _tracers.settings()
     if install:
-        _tracers.configure(tracer_provider=provider, start_markers=previous.start_markers)
+        _tracers.configure(
+            tracer_provider=provider,
+            start_markers=previous.start_markers,
+            start_marker_after_ms=previous.start_marker_after_ms,
+        )
     try:
         yield SpanCapture(provider, exporter)
     finally:
         if install:
             _tracers.configure(
-                tracer_provider=previous.tracer_provider, start_markers=previous.start_markers
+                tracer_provider=previous.tracer_provider,
+                start_markers=previous.start_markers,
+                start_marker_after_ms=previous.start_marker_after_ms,
             )
         if gate is not None:
             gate.open = False
