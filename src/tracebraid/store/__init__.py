@@ -1,8 +1,10 @@
 """Where finished spans live: the embedded SQLite store, and ClickHouse at scale.
 
 ``open_store(url)`` turns a ``--store`` URL into a ``SpanStore``; ``load_workflow``
-gathers every span of one business workflow across traces; ``StoreSpanExporter``
-writes an OpenTelemetry SDK's finished spans straight into a store.
+gathers every span of one business workflow across traces.
+``tracebraid.store.exporter.StoreSpanExporter`` writes an OpenTelemetry SDK's
+finished spans straight into a store (not imported here, so a collector process
+that only stores spans never loads the SDK side).
 
 Example::
 
@@ -14,13 +16,17 @@ Example::
 from tracebraid.store.base import SpanStore, TraceSummary, WriteResult
 from tracebraid.store.registry import STORE_SCHEMES, open_store, register_store
 from tracebraid.store.sqlite import SqliteStore
+from tracebraid.store.workflow import WorkflowSpans, fetch_workflow, load_workflow
 
 __all__ = [
     "STORE_SCHEMES",
     "SpanStore",
     "SqliteStore",
     "TraceSummary",
+    "WorkflowSpans",
     "WriteResult",
+    "fetch_workflow",
+    "load_workflow",
     "open_store",
     "register_store",
 ]

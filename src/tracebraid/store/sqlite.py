@@ -81,6 +81,7 @@ _SELECT_S = f"SELECT {', '.join('s.' + c for c in _rows.SPAN_SELECT_COLUMNS)} FR
 _IN_CHUNK = 500
 _ID_PAGE = 1000
 _RESOURCE_CACHE_LIMIT = 10_000
+_SQLITE_NOTADB = 26
 # The writer checkpoints only if the checkpoint thread falls this far behind (40 MiB).
 _BACKSTOP_CHECKPOINT_PAGES = 10_000
 
@@ -159,13 +160,16 @@ class SqliteStore:
                 Path(self._where).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the directory for {self._where}: {exc}") from exc
-        self._writer = self._connect(writer=True)
-        ensure_schema(self._writer, self._where)
         self._checkpointer: Checkpointer | None = None
-        if not self._memory:
-            self._enable_wal()
-            self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_CHECKPOINT_PAGES}")
-            self._checkpointer = Checkpointer(self._checkpoint_connection)
+        self._writer = self._connect(writer=True)
+        try:
+            ensure_schema(self._writer, self._where)
+            if not self._memory:
+                self._enable_wal()
+                self._checkpointer = Checkpointer(self._checkpoint_connection)
+        except StoreError:
+            self._writer.close()
+            raise
 
     # -- connections ---------------------------------------------------------------
 
@@ -177,6 +181,9 @@ class SqliteStore:
                 isolation_level=None,  # autocommit; transactions are explicit
                 check_same_thread=False,  # guarded by the write lock or the pool
             )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self._where}: {exc}") from exc
+        try:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
             if writer:
@@ -184,6 +191,12 @@ class SqliteStore:
             elif not self._memory:
                 conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorcode", None) == _SQLITE_NOTADB:
+                raise StoreError(
+                    f"{self._where} is not a tracebraid store ({exc}); "
+                    "point --store at a new file or an existing tracebraid store"
+                ) from exc
             raise StoreError(f"cannot open the store {self._where}: {exc}") from exc
         with self._all_lock:
             self._all.append(conn)
@@ -199,6 +212,7 @@ class SqliteStore:
             mode = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
             if mode != "wal":
                 mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_CHECKPOINT_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot switch {self._where} to WAL mode: {exc}") from exc
         if mode != "wal":

@@ -12,10 +12,11 @@ closure over
 - span links, both ways: the traces a span links to and the traces whose spans link
   to a span of the workflow.
 
-One rule keeps fan-in from merging the whole fleet into one workflow: when the
-starting traces carry correlation IDs, a trace reached through an event or a link
-whose spans carry only *other* correlation IDs is a neighbouring workflow (the
-other orders a batch consumer drained), not part of this one. The closure stops
+One rule keeps fan-in from merging the whole fleet into one workflow: the
+workflow's correlation IDs are the key's (when it is one) or those of the nearest
+traces that carry any, and a trace reached through an event or a link whose spans
+carry only *other* correlation IDs is a neighbouring workflow (the other orders a
+batch consumer drained), not part of this one. The closure stops
 after ``max_traces`` traces and says so (``WorkflowSpans.truncated``).
 
 The decisions are pure (``keys_of``, ``WorkflowClosure``); ``fetch_workflow`` is the
@@ -112,7 +113,8 @@ class WorkflowClosure:
     """
 
     correlation_ids: frozenset[CorrelationId]
-    """The workflow's own correlation IDs (those of the starting traces)."""
+    """The workflow's own correlation IDs: the key, when it is one, else those of the
+    nearest traces that carry any (the starting traces, usually)."""
     max_traces: int = DEFAULT_MAX_TRACES
     truncated: bool = False
     members: dict[TraceId, list[Span]] = field(default_factory=dict)
@@ -138,7 +140,11 @@ class WorkflowClosure:
 
     def admit(self, traces: dict[TraceId, list[Span]]) -> WorkflowKeys:
         """Take fetched traces in; the keys of their members that were not followed yet."""
-        admitted = [spans for spans in traces.values() if spans and self.belongs(spans)]
+        fetched = [spans for spans in traces.values() if spans]
+        if not self.correlation_ids:
+            # The nearest traces that carry correlation IDs name the workflow.
+            self.correlation_ids = keys_of(s for spans in fetched for s in spans).correlation_ids
+        admitted = [spans for spans in fetched if self.belongs(spans)]
         for spans in admitted:
             self.members[spans[0].trace_id] = spans
         keys = keys_of(span for spans in admitted for span in spans)
@@ -206,12 +212,8 @@ def fetch_workflow(
         False
     """
     seeds, correlations = _seed(store, key)
-    seed_traces = sorted({span.trace_id for span in seeds})
-    if not correlations:
-        # A trace or event ID: the workflow is that of the traces it names.
-        correlations = keys_of(store.spans_of_traces(seed_traces)).correlation_ids
     closure = WorkflowClosure(correlation_ids=correlations, max_traces=max_traces)
-    to_fetch = closure.to_fetch(seed_traces)
+    to_fetch = closure.to_fetch(span.trace_id for span in seeds)
     while to_fetch:
         fetched: dict[TraceId, list[Span]] = {trace_id: [] for trace_id in to_fetch}
         for span in store.spans_of_traces(to_fetch):
@@ -232,7 +234,7 @@ def fetch_workflow(
     return WorkflowSpans(
         spans=tuple(spans),
         trace_ids=tuple(sorted(closure.members)),
-        correlation_ids=tuple(sorted(correlations)),
+        correlation_ids=tuple(sorted(closure.correlation_ids)),
         truncated=closure.truncated,
     )
 
