@@ -320,6 +320,18 @@ def test_unstorable_span_rejects_the_batch_and_keeps_the_rest(
     assert store.write([good]).inserted == 1  # the store is still usable
 
 
+def test_a_rejected_batch_leaves_no_dangling_resource(store: SqliteStore) -> None:
+    resource = {"service.name": "payment"}
+    good = dataclasses.replace(make_span(), resource=resource)
+    bad = dataclasses.replace(make_span(), resource=resource, name="bad \udcff")
+    with pytest.raises(InputError):
+        store.write([good, bad])
+    store.write([good])  # the same resource, first seen in the rejected batch
+    assert store.spans_of_trace(good.trace_id) == [good]
+    with SqliteStore(store_path(store)) as reader:  # a fresh cache reads it from the file
+        assert reader.spans_of_trace(good.trace_id) == [good]
+
+
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database" * 200)

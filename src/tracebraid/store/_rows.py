@@ -14,7 +14,7 @@ distinct resource is stored once and referenced by a 64-bit content hash.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -119,7 +119,10 @@ class EncodedBatch:
 
     spans: list[SpanRow]
     links: list[tuple[str, str, str, str]]
-    resources: dict[int, bytes]  # content hash -> encoded resource, every one the batch uses
+    resources: dict[int, bytes]
+    """Key -> encoded resource, for each resource not known to be stored already."""
+    resource_keys: dict[bytes, int]
+    """The same, the other way round: for the caller's cache once the batch is committed."""
 
 
 def _text(value: AttributeValue | None) -> str | None:
@@ -145,16 +148,17 @@ def resource_key(body: bytes) -> int:
 
 def _encode_span(
     span: Span,
-    resources: dict[int, bytes],
-    resource_keys: dict[bytes, int],
+    stored: Mapping[bytes, int],
+    new: dict[bytes, int],
     links: list[tuple[str, str, str, str]],
 ) -> SpanRow:
     attributes = span.attributes
     resource = _encode(span.resource)
-    key = resource_keys.get(resource)
+    key = stored.get(resource)
     if key is None:
-        key = resource_keys[resource] = resource_key(resource)
-        resources[key] = resource
+        key = new.get(resource)
+        if key is None:
+            key = new[resource] = resource_key(resource)
     events = None
     if span.events:
         events = _encode([(e.name, e.time_ns, e.attributes) for e in span.events])
@@ -188,26 +192,33 @@ def _encode_span(
     )
 
 
-def encode_batch(spans: Sequence[Span], resource_keys: dict[bytes, int]) -> EncodedBatch:
-    """Encode ``spans``; ``resource_keys`` caches resource hashes across batches.
+def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedBatch:
+    """Encode ``spans``; ``stored`` holds the resources known to be stored (by encoding).
 
+    Only committed resources may be in ``stored``: a span is written referring to its
+    resource by key, and the resource row must exist once the batch commits.
     Raises ``InputError`` naming the first span that cannot be encoded.
     """
-    resources: dict[int, bytes] = {}
+    new: dict[bytes, int] = {}
     links: list[tuple[str, str, str, str]] = []
     rows: list[SpanRow] = []
     append = rows.append
     span: Span | None = None
     try:
         for span in spans:
-            append(_encode_span(span, resources, resource_keys, links))
+            append(_encode_span(span, stored, new, links))
     except (TypeError, ValueError, AttributeError, OverflowError, msgspec.EncodeError) as exc:
         where = f"span {span.trace_id}/{span.span_id}" if span is not None else "a span"
         raise InputError(
             f"cannot store {where}: {exc}; attribute values must be str, bool, int, float "
             "or tuples of one of those"
         ) from exc
-    return EncodedBatch(spans=rows, links=links, resources=resources)
+    return EncodedBatch(
+        spans=rows,
+        links=links,
+        resources={key: body for body, key in new.items()},
+        resource_keys=new,
+    )
 
 
 def unstorable_value(rows: Sequence[SpanRow]) -> str:

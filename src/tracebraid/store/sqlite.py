@@ -153,7 +153,7 @@ class SqliteStore:
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key known stored
+        self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key, committed
         self._resources: _rows.Resources = {}  # key -> decoded resource, for reads
         if not self._memory:
             try:
@@ -248,21 +248,29 @@ class SqliteStore:
 
     def _spans(self, sql: str, params: Sequence[Any] = ()) -> list[Span]:
         rows = self._query(sql, params)
-        missing = {row[11] for row in rows} - self._resources.keys()
-        if missing:
-            self._load_resources(missing)
         resources = self._resources
+        needed = {row[11] for row in rows}
+        missing = needed - resources.keys()
+        if missing:
+            loaded = self._fetch_resources(missing)
+            if len(resources) + len(loaded) > _RESOURCE_CACHE_LIMIT:
+                resources = {key: resources[key] for key in needed - missing}
+            # Copy on write: a thread reading the old cache keeps a consistent one.
+            resources = {**resources, **loaded}
+            self._resources = resources
         return [_rows.span_from_row(row, resources) for row in rows]
 
-    def _load_resources(self, keys: Collection[int]) -> None:
+    def _fetch_resources(self, keys: Collection[int]) -> _rows.Resources:
         found = self._query(
             f"SELECT id, body FROM resources WHERE id IN ({', '.join('?' * len(keys))})",
             tuple(keys),
         )
-        if len(self._resources) > _RESOURCE_CACHE_LIMIT:
-            self._resources = {}
-        for key, body in found:
-            self._resources[key] = _rows.decode_attributes(body)
+        if len(found) < len(keys):
+            raise StoreError(
+                f"the store {self._where} is damaged: spans refer to resources it does not "
+                "hold; copy what it still answers into a new store"
+            )
+        return {key: _rows.decode_attributes(body) for key, body in found}
 
     # -- writing -------------------------------------------------------------------
 
@@ -301,8 +309,10 @@ class SqliteStore:
                     f"cannot write to the store {self._where}: {exc}; nothing of the batch "
                     "was stored, so the same batch can be retried"
                 ) from exc
-        if len(self._resource_keys) > _RESOURCE_CACHE_LIMIT:
-            self._resource_keys.clear()
+            # Only now are this batch's resources known to be stored.
+            if len(self._resource_keys) > _RESOURCE_CACHE_LIMIT:
+                self._resource_keys = {}
+            self._resource_keys.update(batch.resource_keys)
         return WriteResult(inserted=inserted, duplicates=len(spans) - inserted)
 
     # -- reading -------------------------------------------------------------------
