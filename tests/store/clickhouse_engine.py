@@ -44,13 +44,22 @@ def fresh_database(prefix: str = "t") -> str:
 
 
 @contextmanager
-def chdb_store(*, migrated: bool, database: str | None = None) -> Iterator[ClickHouseStore]:
-    """A store in a new database: the exporter's tables, and tracebraid's if ``migrated``."""
+def chdb_store(
+    *, migrated: bool, database: str | None = None, http_port: int | None = None
+) -> Iterator[ClickHouseStore]:
+    """A store in a new database: the exporter's tables, and tracebraid's if ``migrated``.
+
+    With ``http_port`` the store talks to the engine through clickhouse-connect.
+    """
     name = database or fresh_database()
     backend = engine()
+    backend.command(f"CREATE DATABASE IF NOT EXISTS `{name}`")
     if migrated:
         migrate(backend, TableNames(name))
-    store = open_clickhouse(f"chdb://{ENGINE_PATH}?database={name}")
+    if http_port is None:
+        store = open_clickhouse(f"chdb://{ENGINE_PATH}?database={name}")
+    else:  # the same engine through clickhouse-connect (tests/store/clickhouse_http.py)
+        store = open_clickhouse(f"clickhouse://127.0.0.1:{http_port}/{name}")
     try:
         yield store
     finally:

@@ -1,8 +1,10 @@
-"""The SpanStore contract, run on every store: SQLite, chDB migrated, chDB as the Collector left it.
+"""The SpanStore contract, run on every store: SQLite, and ClickHouse three ways.
 
-Every test here runs three times. ``chdb-plain`` is an ``otel_traces`` table with
-only the exporter's own tables (no ``tracebraid migrate``), so each look-up also
-proves its scanning fallback answers exactly what the indexed path answers.
+``chdb`` is chDB in-process after ``tracebraid migrate``; ``chdb-plain`` an
+``otel_traces`` table with only the exporter's own tables, so each look-up also
+proves its scanning fallback answers exactly what the indexed path answers;
+``clickhouse-http`` the same engine through clickhouse-connect over HTTP, the
+backend a server or cluster uses.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from clickhouse_engine import chdb_store
+from clickhouse_http import clickhouse_http
 
 from tracebraid import semconv
 from tracebraid.model import (
@@ -31,7 +34,7 @@ from tracebraid.store.aggregates import FleetAggregates, nearest_rank
 from tracebraid.store.base import SpanStore
 from tracebraid.store.sqlite import SqliteStore
 
-STORES = ["sqlite", "chdb", "chdb-plain"]
+STORES = ["sqlite", "chdb", "chdb-plain", "clickhouse-http"]
 T0 = 1_760_000_000_000_000_000  # a fixed wall-clock origin, in ns
 MS = 1_000_000
 
@@ -42,6 +45,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]
         sqlite = SqliteStore(tmp_path / "spans.db")
         yield sqlite
         sqlite.close()
+        return
+    if request.param == "clickhouse-http":
+        with clickhouse_http() as port, chdb_store(migrated=True, http_port=port) as server:
+            yield server
         return
     with chdb_store(migrated=request.param == "chdb") as clickhouse:
         yield clickhouse
