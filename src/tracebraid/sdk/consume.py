@@ -46,6 +46,7 @@ from tracebraid.sdk.propagation import Extracted, NoParent
 __all__ = ["Consumption", "consuming", "consuming_batch"]
 
 Incoming = Extracted | MessageContext
+_ROOT = Context()  # contexts are immutable: one empty root serves every consumer
 
 
 def _span_context(
@@ -123,16 +124,22 @@ class Consumption:
         attributes: Attributes | None,
         tracer_provider: trace.TracerProvider | None,
     ) -> None:
-        resolved = [_span_context(item) for item in incoming]
-        self.messages = tuple(r[0] for r in resolved)
-        self._parents = tuple(r[1] for r in resolved)
-        self.no_parent = resolved[0][2] if len(resolved) == 1 else None
+        if len(incoming) == 1:
+            message, parent, self.no_parent = _span_context(incoming[0])
+            self.messages: tuple[MessageContext, ...] = (message,)
+            self._parents: tuple[trace.SpanContext | None, ...] = (parent,)
+            first_attempt = message.attempt
+        else:
+            resolved = [_span_context(item) for item in incoming]
+            self.messages = tuple(r[0] for r in resolved)
+            self._parents = tuple(r[1] for r in resolved)
+            self.no_parent = None
+            first_attempt = None
         self._batch = batch
         self._step = step
         self._consumer = consumer
         self._destination = destination
         self._system = system
-        first_attempt = self.messages[0].attempt if len(self.messages) == 1 else None
         self.attempt = attempt or first_attempt or 1
         self._link_only = link_only or batch
         self._start_marker = start_marker
@@ -180,7 +187,7 @@ class Consumption:
             attributes.update(self._attributes)
 
         links = [Link(p) for p in self._parents if p is not None]
-        base = otel_context.get_current() if self._link_only else Context()
+        base = otel_context.get_current() if self._link_only else _ROOT
         parent_ctx = base
         parent_id: SpanId | None = None
         if not self._link_only and self._parents[0] is not None:

@@ -130,6 +130,9 @@ def _setter_for(carrier: object, as_bytes: bool) -> Setter[object]:
 
 
 def _inject_identities(message: MessageContext, carrier: object, setter: Setter[object]) -> None:
+    if setter is h.STR_HEADERS:
+        _inject_str_identities(message, carrier)  # type: ignore[arg-type]
+        return
     if message.correlation_id is not None:
         setter.set(carrier, h.CORRELATION_ID_HEADER, message.correlation_id)
     if message.event_id is not None:
@@ -140,6 +143,20 @@ def _inject_identities(message: MessageContext, carrier: object, setter: Setter[
         setter.set(carrier, h.EVENT_NAME_HEADER, message.event_name)
     if message.attempt is not None:
         setter.set(carrier, h.ATTEMPT_HEADER, str(message.attempt))
+
+
+def _inject_str_identities(message: MessageContext, carrier: dict[str, str]) -> None:
+    # The hot path of every publish: plain item assignment, no setter calls.
+    if message.correlation_id is not None:
+        carrier[h.CORRELATION_ID_HEADER] = message.correlation_id
+    if message.event_id is not None:
+        carrier[h.EVENT_ID_HEADER] = message.event_id
+    if message.causation_id is not None:
+        carrier[h.CAUSATION_ID_HEADER] = message.causation_id
+    if message.event_name is not None:
+        carrier[h.EVENT_NAME_HEADER] = message.event_name
+    if message.attempt is not None:
+        carrier[h.ATTEMPT_HEADER] = str(message.attempt)
 
 
 def inject(message: MessageContext, carrier: h.HeaderCarrier, *, as_bytes: bool = False) -> None:
@@ -281,8 +298,13 @@ def from_texts(
     trace_id: TraceId | None = None
     span_id: SpanId | None = None
     if span_context is not None:
-        trace_id = TraceId(format(span_context.trace_id, "032x"))
-        span_id = SpanId(format(span_context.span_id, "016x"))
+        if traceparent:
+            # Validated by the propagator: 'vv-<32 hex>-<16 hex>-ff' after optional blanks.
+            bare = traceparent.lstrip(" \t")
+            trace_id, span_id = TraceId(bare[3:35]), SpanId(bare[36:52])
+        else:
+            trace_id = TraceId(format(span_context.trace_id, "032x"))
+            span_id = SpanId(format(span_context.span_id, "016x"))
         flags = int(span_context.trace_flags)
         trace_state = span_context.trace_state.to_header() if span_context.trace_state else ""
     event_id = texts.get(h.EVENT_ID_HEADER)
@@ -327,7 +349,10 @@ def extract(carrier: object) -> Extracted:
     problems: list[str] = []
     try:
         raw = _collect(pairs)
-        texts = {name: _text(name, value, problems) for name, value in raw.items()}
+        texts = {
+            name: (value or None) if type(value) is str else _text(name, value, problems)
+            for name, value in raw.items()
+        }
         if texts.get(h.TRACEPARENT_HEADER) is None and problems:
             unreadable = [p for p in problems if p.startswith(f"header {h.TRACEPARENT_HEADER!r}")]
             if unreadable:

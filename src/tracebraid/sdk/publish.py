@@ -139,7 +139,7 @@ class Publication:
             causation_id=causation,
             event_name=self._event_name,
             trace_flags=int(span_context.trace_flags) if valid else 0x01,
-            trace_state=span_context.trace_state.to_header() if valid else "",
+            trace_state=span_context.trace_state.to_header() if span_context.trace_state else "",
             baggage={k: str(v) for k, v in all_baggage.items() if k != BAGGAGE_CORRELATION_KEY}
             if all_baggage
             else {},
