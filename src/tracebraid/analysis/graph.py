@@ -118,16 +118,15 @@ _ORDER = attrgetter("start_ns", "trace_id", "span_id")
 
 def _unique_in_start_order(spans: Iterable[Span]) -> tuple[list[Span], int]:
     unique: dict[tuple[TraceId, SpanId], Span] = {}
-    replayed = 0
+    seen = 0
     for span in spans:
+        seen += 1
         key = (span.trace_id, span.span_id)
         kept = unique.setdefault(key, span)
-        if kept is not span:
-            replayed += 1
-            # Keep the longest copy, whichever arrived first, so input order never matters.
-            if (span.end_ns, repr(span)) > (kept.end_ns, repr(kept)):
-                unique[key] = span
-    return sorted(unique.values(), key=_ORDER), replayed
+        # Keep the longest copy, whichever arrived first, so input order never matters.
+        if kept is not span and (span.end_ns, repr(span)) > (kept.end_ns, repr(kept)):
+            unique[key] = span
+    return sorted(unique.values(), key=_ORDER), seen - len(unique)
 
 
 def _owners(parent: list[int], roles: list[Role]) -> list[int]:
@@ -190,7 +189,8 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     for span in spans:
         (markers if is_start_marker(span) else nodes).append(span)
     ordered, replayed = _unique_in_start_order(nodes)
-    markers, _ = _unique_in_start_order(markers)
+    markers, replayed_markers = _unique_in_start_order(markers)
+    replayed += replayed_markers
     views = [normalize(span) for span in ordered]
     roles = [view.role for view in views]
     index = {(span.trace_id, span.span_id): i for i, span in enumerate(ordered)}

@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -105,6 +106,7 @@ _CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
 _OUTCOMES = {o.value: o for o in Outcome if o is not Outcome.IN_FLIGHT}
 DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
+_DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
 _PUBSUB_ATTEMPT = "messaging.gcp_pubsub.message.delivery_attempt"
 _CELERY_RETRIES = "celery.retries"
 
@@ -142,21 +144,37 @@ def is_start_marker(span: Span) -> bool:
 
 def is_dead_letter_destination(destination: str | None) -> bool:
     """True when ``destination`` names a dead-letter queue (``orders.dlq``, ``orders-dlx``...)."""
-    if not destination:
-        return False
+    return bool(destination) and _names_dead_letter_queue(destination)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4096)  # few distinct destinations, read for every span
+def _names_dead_letter_queue(destination: str) -> bool:
     lowered = destination.lower()
-    return any(
-        lowered == mark or lowered.endswith(("." + mark, "-" + mark, "_" + mark))
-        for mark in DEAD_LETTER_MARKS
-    )
+    return lowered in DEAD_LETTER_MARKS or lowered.endswith(_DEAD_LETTER_SUFFIXES)
 
 
 def _text(value: AttributeValue | None) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value) if value else None
     return value if isinstance(value, str) else str(value)
+
+
+def _first(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> str | None:
+    """``semconv.first_of`` as text, over pre-resolved alias keys (this runs per span)."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value if type(value) is str else _text(value)
+    return None
+
+
+_OPERATION_KEYS = semconv.ALIASES[semconv.OPERATION_TYPE]
+_DESTINATION_KEYS = semconv.ALIASES[semconv.DESTINATION]
+_GROUP_KEYS = semconv.ALIASES[semconv.CONSUMER_GROUP]
+_MESSAGE_ID_KEYS = semconv.ALIASES[semconv.MESSAGE_ID]
+_CORRELATION_KEYS = semconv.ALIASES[semconv.CORRELATION_ID]
 
 
 def _integer(value: AttributeValue | None) -> int | None:
@@ -212,14 +230,15 @@ def _error(span: Span) -> str | None:
 def normalize(span: Span) -> MessagingView:
     """Derive the ``MessagingView`` of one span (start markers included)."""
     attributes = span.attributes
-    raw_operation = _text(semconv.first_of(attributes, semconv.OPERATION_TYPE))
-    operation = raw_operation.lower() if raw_operation else None
+    operation = _first(attributes, _OPERATION_KEYS)
+    if operation is not None:
+        operation = operation.lower()
     role = _role(span.kind, operation)
-    destination = _text(semconv.first_of(attributes, semconv.DESTINATION))
+    destination = _first(attributes, _DESTINATION_KEYS)
     consumer: str | None = None
     identity: ConsumerIdentity | None = None
     if role is Role.CONSUMER:
-        group = _text(semconv.first_of(attributes, semconv.CONSUMER_GROUP))
+        group = _first(attributes, _GROUP_KEYS)
         if group:
             consumer, identity = group, ConsumerIdentity.GROUP
         elif destination:
@@ -237,12 +256,13 @@ def normalize(span: Span) -> MessagingView:
             outcome = Outcome.ERROR
         else:
             outcome = Outcome.OK
-    event_id = _text(semconv.first_of(attributes, semconv.MESSAGE_ID))
-    correlation = _text(semconv.first_of(attributes, semconv.CORRELATION_ID))
+    event_id = _first(attributes, _MESSAGE_ID_KEYS)
+    correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID))
     marker_for: SpanId | None = None
     if span.scope == semconv.START_MARKER_SCOPE:
         marker_for = SpanId(_text(attributes.get(semconv.MARKER_FOR_SPAN)) or span.span_id)
+    failed = outcome in _FAILED or span.status is StatusCode.ERROR
     return MessagingView(
         role=role,
         operation=operation,
@@ -253,12 +273,14 @@ def normalize(span: Span) -> MessagingView:
         consumer_identified_by=identity,
         correlation_id=CorrelationId(correlation) if correlation else None,
         causation_id=EventId(causation) if causation else None,
-        attempt=_attempt(attributes),
+        attempt=_attempt(attributes) if role is Role.CONSUMER else None,
         outcome=outcome,
-        error=_error(span) if outcome.failed or span.status is StatusCode.ERROR else None,
+        error=_error(span) if failed else None,
         step=_text(attributes.get(semconv.STEP)) or span.name,
         dead_letter=(
-            flagged or outcome is Outcome.DEAD_LETTER or is_dead_letter_destination(destination)
+            flagged
+            or outcome is Outcome.DEAD_LETTER
+            or (destination is not None and _names_dead_letter_queue(destination))
         ),
         marker_for=marker_for,
     )

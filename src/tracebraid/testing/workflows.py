@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -671,18 +672,18 @@ def synthetic(
         f"event-{k}": [f"consumer-{k}-{c}" for c in range(1 + k % 3)] for k in range(event_names)
     }
     names = sorted(subscribers)
-    pending: list[Message] = []
+    queue: deque[tuple[Message, int]] = deque()
     at = 0.0
-    while len(b) < spans:
-        if not pending:
+    while len(b) < spans or queue:
+        if not queue:
+            # A new user action of the same business workflow, in its own trace.
             post = b.action("POST /orders", service="checkout-api", at_ms=at, duration_ms=12)
-            pending.append(b.publish(post, names[rng.randrange(len(names))], destination="bus"))
+            first = b.publish(post, names[rng.randrange(len(names))], destination="bus")
+            queue.append((first, 0))
             at += 50.0
-        message = pending.pop(0)
+        message, depth = queue.popleft()
         for consumer in subscribers[message.event_name]:
-            failures = 0
-            if rng.random() < failure_rate:
-                failures = rng.randint(1, 3)
+            failures = rng.randint(1, 3) if rng.random() < failure_rate else 0
             tries = [
                 Try(rng.uniform(5, 50), error="TimeoutError: dependency timed out",
                     backoff_ms=100.0 * 2**k)
@@ -700,12 +701,12 @@ def synthetic(
             )
             if not consumed.attempts:
                 continue
+            last = consumed.last
             if rng.random() < 0.5:
-                last = consumed.last
                 b.step(last, "db.query", at_ms=(last.start_ns - b.start_ns) / _MS + 1,
                        duration_ms=2, kind=SpanKind.CLIENT)  # fmt: skip
-            for _ in range(rng.randint(0, 2)):
-                pending.append(
-                    b.publish(consumed.last, names[rng.randrange(len(names))], destination="bus")
-                )
+            if depth < 4 and len(b) < spans:
+                for _ in range(rng.randint(0, 2)):
+                    follow_up = names[rng.randrange(len(names))]
+                    queue.append((b.publish(last, follow_up, destination="bus"), depth + 1))
     return b.build()
