@@ -27,6 +27,7 @@ class ServeProcess:
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
         self.stderr: list[str] = []
+        self.client: httpx.Client | None = None
 
     @property
     def url(self) -> str:

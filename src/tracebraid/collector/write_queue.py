@@ -177,8 +177,6 @@ class WriteQueue:
                     taken.append(request)
                     count += len(request.spans)
             self._write(taken, count)
-            with self._cond:
-                self._held -= count
 
     def _write(self, taken: list[_Request], count: int) -> None:
         spans = taken[0].spans if len(taken) == 1 else [s for r in taken for s in r.spans]
@@ -187,7 +185,7 @@ class WriteQueue:
             result = self._store.write(spans)
         except InputError as exc:
             if len(taken) == 1:
-                self._fail(taken, exc)
+                self._fail(taken, count, exc)
             else:
                 # One request's spans spoil the merged batch: write each alone so
                 # only the request that holds them fails.
@@ -196,11 +194,11 @@ class WriteQueue:
             return
         except StoreError as exc:
             _log.error("writing %d spans to the store failed: %s", count, exc)
-            self._fail(taken, exc)
+            self._fail(taken, count, exc)
             return
         except Exception as exc:  # a store bug must not kill the writer
             _log.exception("writing %d spans to the store failed", count)
-            self._fail(taken, StoreError(f"the store could not be written: {exc!r}"))
+            self._fail(taken, count, StoreError(f"the store could not be written: {exc!r}"))
             return
         elapsed = time.perf_counter() - started
         if count and elapsed > 0:
@@ -210,13 +208,16 @@ class WriteQueue:
             self._inserted += result.inserted
             self._duplicates += result.duplicates
             self._transactions += 1
+            # Released before the waiters hear of it: an acknowledged span is never "queued".
+            self._held -= count
         for request in taken:
             if not request.future.done():  # a cancelled waiter's spans are stored all the same
                 request.future.set_result(result)
 
-    def _fail(self, taken: list[_Request], exc: BaseException) -> None:
+    def _fail(self, taken: list[_Request], count: int, exc: BaseException) -> None:
         with self._cond:
             self._failed += len(taken)
+            self._held -= count
         for request in taken:
             if not request.future.done():
                 request.future.set_exception(exc)
