@@ -33,7 +33,7 @@ from tracebraid.model import (
     StatusCode,
     TraceId,
 )
-from tracebraid.store import SqliteStore
+from tracebraid.store import SqliteStore, load_workflow
 from tracebraid.store._rows import encode_batch
 
 SERVICES = ("checkout-api", "payment", "inventory", "summary", "warehouse")
@@ -200,6 +200,10 @@ def main() -> None:
         events = [str(s.attributes.get("messaging.message.id", "")) for s in sample]
         p50, p99 = latencies(lambda k: store.spans_by_event(EventId(k)), [e for e in events if e])
         print(f"  spans_by_event                 p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")
+        p50, p99 = latencies(
+            lambda k: load_workflow(store, k), [c for c in correlations if c][:200]
+        )
+        print(f"  load_workflow (order)          p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")
         starts = [str(s.start_ns) for s in sample]
         p50, p99 = latencies(lambda k: store.recent_traces(50, int(k)), starts)
         print(f"  recent_traces page of 50       p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from store_factories import trace_of
 
+from tracebraid.model import TraceId
 from tracebraid.store import SqliteStore
 
 BATCHES = 120
@@ -60,6 +63,24 @@ WRITER = textwrap.dedent(
 )
 
 
+ACKNOWLEDGING_WRITER = textwrap.dedent(
+    """
+    import sys
+    from tracebraid.model import Span, SpanId, SpanKind, TraceId
+    from tracebraid.store import SqliteStore
+
+    store = SqliteStore(sys.argv[1])
+    for b in range(1_000_000):
+        trace = TraceId(f"{b + 1:032x}")
+        store.write([
+            Span(trace, SpanId(f"{i + 1:016x}"), None, "step", SpanKind.INTERNAL, b, b + 1, "w")
+            for i in range(100)
+        ])
+        print(b, flush=True)  # acknowledged: committed before write() returned
+    """
+)
+
+
 def _python(script: str, *args: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", script, *map(str, args)],
@@ -101,3 +122,24 @@ def test_two_writer_processes_share_one_file(tmp_path: Path) -> None:
         assert other.returncode == 0, err
         assert store.span_count() == 2 * BATCHES * SPANS_PER_BATCH
         assert len(store.recent_traces(limit=1000)) == 2 * BATCHES
+
+
+def test_a_killed_writer_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
+    path = tmp_path / "spans.db"
+    SqliteStore(path).close()
+    writer = _python(ACKNOWLEDGING_WRITER, path)
+    assert writer.stdout is not None
+    acknowledged = -1
+    while acknowledged < 150:
+        acknowledged = int(writer.stdout.readline())
+    writer.send_signal(signal.SIGKILL)  # mid-write, most likely
+    writer.communicate(timeout=30)
+    with SqliteStore(path) as store:
+        count = store.span_count()
+        assert count >= (acknowledged + 1) * 100
+        assert count % 100 == 0, "a batch was stored in part"
+        for b in range(acknowledged + 1):
+            assert len(store.spans_of_trace(TraceId(f"{b + 1:032x}"))) == 100
+        assert sum(summary.span_count for summary in store.recent_traces(limit=10**6)) == count
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
