@@ -169,22 +169,25 @@ class ClickHouseStore:
 
     def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
         """Every span of one trace, in start order."""
-        params = {"trace": trace_id}
+        params: dict[str, Any] = {"trace": trace_id}
         if self.status.lookup:
             # The exporter orders otel_traces by service and time, so the lookup's time
-            # range is what lets ClickHouse skip every partition the trace is not in.
-            bounds = (
-                f"(SELECT toDateTime(min(Start)) FROM {self.names.lookup} "
-                "WHERE TraceId = {trace:String})"
-            )
-            upper = bounds.replace("min(Start)", "max(End)")
-            spans = self._spans(
-                f"TraceId = {{trace:String}} AND toDateTime(Timestamp) >= {bounds} "
-                f"AND toDateTime(Timestamp) <= {upper}",
+            # range is what lets ClickHouse skip the granules the trace is not in. The
+            # bounds go in as constants: as a subquery they would not prune anything.
+            [[lower, upper]] = self._backend.rows(
+                "SELECT toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) "
+                f"FROM {self.names.lookup} WHERE TraceId = {{trace:String}}",
                 params,
             )
-            if spans:
-                return spans
+            if int(upper) > 0:
+                spans = self._spans(
+                    "TraceId = {trace:String} "
+                    "AND toDateTime(Timestamp) >= toDateTime({lower:UInt32}) "
+                    "AND toDateTime(Timestamp) <= toDateTime({upper:UInt32})",
+                    {**params, "lower": int(lower), "upper": int(upper)},
+                )
+                if spans:
+                    return spans
         return self._spans("TraceId = {trace:String}", params)
 
     def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
