@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from clickhouse_engine import ENGINE_PATH, engine, fresh_database
 
-from tracebraid.analysis.attempts import find_branches
-from tracebraid.analysis.critical_path import find_critical_path
-from tracebraid.analysis.graph import build_graph
+from tracebraid.analysis import analyze
 from tracebraid.model import Attributes, AttributeValue, Span
 from tracebraid.store.clickhouse import ClickHouseStore, open_clickhouse
 from tracebraid.store.sqlite import SqliteStore
 from tracebraid.testing.workflows import order_flow
+
+NOW = order_flow().end_ns + 1_000_000_000
 
 CURRENT_BLOOM = """CREATE TABLE IF NOT EXISTS `{db}`.`otel_traces`  (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
@@ -314,27 +314,23 @@ def test_identity_look_ups_on_a_table_tracebraid_never_migrated(
         }
 
 
-def _analysis(spans: list[Span]) -> tuple[object, object]:
-    graph = build_graph(spans)
-    branches = find_branches(graph)
-    return branches.branches, find_critical_path(graph, branches)
-
-
 def test_demo_workflow_analyses_the_same_as_from_sqlite(
     collector_table: tuple[str, str], tmp_path: Path
 ) -> None:
+    """Branches, attempts, latency and the critical path: equal, from either store."""
     schema, database = collector_table
     workflow = order_flow()
     _fill(schema, database, workflow.spans)
     sqlite = SqliteStore(tmp_path / "spans.db")
     sqlite.write(workflow.spans)
     with _open(database) as clickhouse:
-        from_clickhouse = clickhouse.spans_of_traces(workflow.trace_ids)
-    from_sqlite = sqlite.spans_of_traces(workflow.trace_ids)
+        from_clickhouse = analyze(clickhouse.spans_of_traces(workflow.trace_ids), now_ns=NOW)
+    from_sqlite = analyze(sqlite.spans_of_traces(workflow.trace_ids), now_ns=NOW)
     sqlite.close()
-    branches_ch, path_ch = _analysis(from_clickhouse)
-    branches_sqlite, path_sqlite = _analysis(from_sqlite)
-    assert branches_ch == branches_sqlite
-    assert path_ch == path_sqlite
-    webhook = [b for b in branches_ch if b.step == "send-warehouse-webhook"]  # type: ignore[attr-defined]
+    # WorkflowAnalysis compares by its findings (the graph takes no part).
+    assert from_clickhouse == from_sqlite
+    assert from_clickhouse.branches == from_sqlite.branches
+    assert from_clickhouse.critical_path == from_sqlite.critical_path
+    webhook = [b for b in from_clickhouse.branches if b.step == "send-warehouse-webhook"]
     assert [len(b.attempts) for b in webhook] == [3]
+    assert from_clickhouse.critical_path.steps[-1].span.name == "send-warehouse-webhook"
