@@ -101,7 +101,7 @@ def import_files(
                 nonlocal shown
                 shown += 1
                 if shown <= _SHOWN_PROBLEMS:
-                    console.print(str(problem), markup=False, highlight=False)
+                    console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
 
             try:
                 for chunk in read_span_file(path, chunk_spans=batch_spans):
@@ -121,9 +121,13 @@ def import_files(
                     progress.update(task, completed=chunk.position)
             except InputError as exc:  # the file cannot be opened or decompressed
                 totals.unreadable += 1
-                console.print(str(exc), markup=False, highlight=False)
+                console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             if shown > _SHOWN_PROBLEMS:
-                console.print(f"{path}: {shown - _SHOWN_PROBLEMS} more problems not shown")
+                console.print(
+                    f"{path}: {shown - _SHOWN_PROBLEMS} more problems not shown",
+                    markup=False,
+                    soft_wrap=True,
+                )
     return totals
 
 
@@ -167,14 +171,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         deliver, close = _destination(args)
     except TracebraidError as exc:
-        console.print(f"tracebraid import: {exc}", markup=False, highlight=False)
+        console.print(f"tracebraid import: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     try:
         totals = import_files(
             args.files, deliver, console=console, batch_spans=max(1, args.batch_spans)
         )
     except TracebraidError as exc:
-        console.print(f"tracebraid import: {exc}", markup=False, highlight=False)
+        console.print(f"tracebraid import: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     finally:
         close()
