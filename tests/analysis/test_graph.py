@@ -34,11 +34,12 @@ def test_every_parent_child_pair_is_a_child_edge(flow: Workflow) -> None:
         if s.parent_span_id is not None and (s.trace_id, s.parent_span_id) in by_key
         and s.scope == ""
     }  # fmt: skip
+    nodes = graph.spans
     found = {
-        (graph.spans[e.source].trace_id, graph.spans[e.source].span_id, graph.spans[e.target].span_id)
+        (nodes[e.source].trace_id, nodes[e.source].span_id, nodes[e.target].span_id)
         for e in graph.edges
         if e.kind is EdgeKind.CHILD
-    }  # fmt: skip
+    }
     assert found == expected
 
 

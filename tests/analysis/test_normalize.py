@@ -114,7 +114,10 @@ def test_consumer_without_group_is_identified_by_service_and_destination_and_say
 
 
 def test_producers_have_no_consumer_name() -> None:
-    assert normalize(make({"messaging.destination": "orders"}, kind=SpanKind.PRODUCER)).consumer is None
+    assert (
+        normalize(make({"messaging.destination": "orders"}, kind=SpanKind.PRODUCER)).consumer
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -183,9 +186,7 @@ def test_dead_letter_destinations(destination: str | None, dead: bool) -> None:
 
 
 def test_start_markers_name_the_span_they_announce() -> None:
-    marker = make(
-        {semconv.MARKER_FOR_SPAN: "1111111111111111"}, scope=semconv.START_MARKER_SCOPE
-    )
+    marker = make({semconv.MARKER_FOR_SPAN: "1111111111111111"}, scope=semconv.START_MARKER_SCOPE)
     assert normalize(marker).marker_for == "1111111111111111"
     assert normalize(make()).marker_for is None
 

@@ -144,7 +144,7 @@ def is_start_marker(span: Span) -> bool:
 
 def is_dead_letter_destination(destination: str | None) -> bool:
     """True when ``destination`` names a dead-letter queue (``orders.dlq``, ``orders-dlx``...)."""
-    return bool(destination) and _names_dead_letter_queue(destination)  # type: ignore[arg-type]
+    return destination is not None and _names_dead_letter_queue(destination)
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct destinations, read for every span

@@ -158,23 +158,24 @@ def _cause(graph: CausalGraph, node: int, visited: set[int]) -> tuple[int, EdgeK
 
 def _gap(graph: CausalGraph, node: int, visited: set[int]) -> str | None:
     span, view = graph.spans[node], graph.views[node]
-    if span.parent_span_id is not None and graph.parent[node] == NO_NODE:
-        return (
-            f"parent span {span.parent_span_id} of {span.name!r} (trace {span.trace_id}) "
-            "is not among the spans"
-        )
     if any(graph.edges[e].source in visited for e in graph.incoming[node]):
         return f"the chain loops back at {span.name!r} (a cycle in the causal graph)"
-    if view.role is Role.CONSUMER and not any(
-        graph.edges[e].kind is EdgeKind.LINK for e in graph.incoming[node]
-    ):
+    missing_parent = span.parent_span_id is not None and graph.parent[node] == NO_NODE
+    linked = any(graph.edges[e].kind is EdgeKind.LINK for e in graph.incoming[node])
+    if view.role is Role.CONSUMER and not linked:
         events = graph.delivered[node]
         if events:
             return (
                 f"event {events[0]} was consumed by {span.name!r} but its producer is not "
                 "among the spans (fetch the producing trace, or fix its propagation)"
             )
-        return f"consumer {span.name!r} carries no event ID and no link: its cause is unknown"
+        if not missing_parent:
+            return f"consumer {span.name!r} carries no event ID and no link: its cause is unknown"
+    if missing_parent:
+        return (
+            f"parent span {span.parent_span_id} of {span.name!r} (trace {span.trace_id}) "
+            "is not among the spans"
+        )
     return None
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 from tracebraid.analysis.attempts import (
     Branch,
@@ -129,9 +129,24 @@ class WorkflowAnalysis:
         """Every branch (one per consumer) of an event, in start order."""
         return tuple(b for b in self.branches if b.event_id == event_id)
 
+    def to_dict(self) -> dict[str, object]:
+        """Every result as dicts, lists, strings and numbers, ready for ``json.dumps``.
+
+        The graph is left out (it is the input, re-indexed); enums are strings.
+        """
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "graph"}
+
     def limitation(self, code: str) -> Limitation | None:
         """The limitation with ``code``, or ``None`` when it does not apply."""
         return next((item for item in self.limitations if item.code == code), None)
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _frontier(graph: CausalGraph) -> Frontier:

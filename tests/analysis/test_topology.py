@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tracebraid.analysis import (
+    EventExpectation,
+    learn_topology,
+    load_topology,
+    parse_duration,
+    parse_topology,
+)
+from tracebraid.errors import ConfigurationError
+from tracebraid.testing.workflows import Workflow
+
+SECOND = 1_000_000_000
+
+TOPOLOGY = """
+# which consumers every event must reach
+default_deadline: 5m
+events:
+  order.placed:
+    consumers: [payment, inventory]
+    deadline: 30s
+  payment.authorized:
+    consumers: [summary]
+  inventory.reserved: [warehouse]
+"""
+
+
+def test_parse_full_form_shorthand_and_default_deadline() -> None:
+    topology = parse_topology(TOPOLOGY)
+    assert topology.expectation("order.placed") == EventExpectation(
+        "order.placed", ("payment", "inventory"), 30 * SECOND
+    )
+    assert topology.expectation("payment.authorized") == EventExpectation(
+        "payment.authorized", ("summary",), 300 * SECOND
+    )
+    assert topology.expectation("inventory.reserved") == EventExpectation(
+        "inventory.reserved", ("warehouse",), 300 * SECOND
+    )
+    assert topology.expectation("unknown") is None
+    assert topology.expectation(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "nanoseconds"),
+    [
+        (30, 30 * SECOND),
+        (1.5, 1_500_000_000),
+        ("250ms", 250_000_000),
+        ("30s", 30 * SECOND),
+        ("5m", 300 * SECOND),
+        ("1h", 3600 * SECOND),
+        ("2d", 2 * 86_400 * SECOND),
+        ("10us", 10_000),
+        ("7ns", 7),
+        (" 2 s ", 2 * SECOND),
+    ],
+)
+def test_durations(text: object, nanoseconds: int) -> None:
+    assert parse_duration(text) == nanoseconds
+
+
+@pytest.mark.parametrize("bad", ["30x", "", "-1s", True, [1], None, -3])
+def test_bad_durations_say_how_to_write_one(bad: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"deadline"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("events: [", "not valid YAML"),
+        ("", "expected a mapping with an 'events' key"),
+        ("consumers: [a]", "expected a mapping with an 'events' key"),
+        ("events: {a: {consumers: [x]}}\nextra: 1", "unknown top-level keys"),
+        ("events: {a: {deadline: 3s}}", "expected 'consumers'"),
+        ("events: {a: {consumers: [x], colour: red}}", "unknown keys"),
+        ("events: {a: {consumers: [1, 2]}}", "consumers must be a list of consumer names"),
+        ("events: {a: {consumers: [x], deadline: soon}}", "events.a.deadline"),
+        ("default_deadline: never\nevents: {}", "default_deadline"),
+    ],
+)
+def test_bad_topologies_name_the_place_and_the_fix(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_topology(text, origin="topology.yaml")
+    assert str(caught.value).startswith("topology.yaml")
+    assert fragment in str(caught.value)
+
+
+def test_load_topology_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text(TOPOLOGY, encoding="utf-8")
+    assert load_topology(path) == parse_topology(TOPOLOGY)
+
+
+def test_load_topology_on_a_missing_file_says_which(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"cannot read topology file .*nope\.yaml"):
+        load_topology(tmp_path / "nope.yaml")
+
+
+def test_a_bad_file_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text("events: {a: {consumers: [x], deadline: soon}}", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=str(path)):
+        load_topology(path)
+
+
+def test_learned_topology_lists_the_consumers_seen_per_event_name(flow: Workflow) -> None:
+    learned = learn_topology(flow.spans)
+    consumers = {e.event_name: set(e.consumers) for e in learned.events}
+    assert consumers == {
+        "order.placed": {"payment", "inventory"},
+        "payment.authorized": {"summary"},
+        "inventory.reserved": {"warehouse"},
+    }
+    assert {e.source for e in learned.events} == {"history"}
+    assert all(e.deadline_ns is None for e in learned.events)
+
+
+def test_stock_spans_are_learned_by_the_producers_destination(stock_flow: Workflow) -> None:
+    learned = learn_topology(stock_flow.spans)
+    consumers = {e.event_name: set(e.consumers) for e in learned.events}
+    assert consumers == {
+        "orders": {"payment:orders", "inventory:orders"},
+        "payments": {"summary:payments"},
+        "inventory": {"warehouse:inventory"},
+    }
+
+
+def test_declared_expectations_win_over_learned_ones(flow: Workflow) -> None:
+    declared = parse_topology("events: {order.placed: [payment]}")
+    merged = declared.merged_with(learn_topology(flow.spans))
+    placed = merged.expectation("order.placed")
+    assert placed is not None and placed.consumers == ("payment",)
+    assert placed.source == "topology"
+    summary = merged.expectation("payment.authorized")
+    assert summary is not None and summary.source == "history"
