@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from tracebraid.errors import MissingExtraError, StoreError
@@ -44,10 +44,6 @@ class Backend(Protocol):
 
     def rows(self, sql: str, params: Params | None = None) -> list[list[Any]]:
         """Run a query and return all its rows."""
-        ...
-
-    def stream(self, sql: str, params: Params | None = None) -> Iterator[list[Any]]:
-        """Run a query and yield its rows as they arrive."""
         ...
 
     def command(self, sql: str, params: Params | None = None) -> None:
@@ -152,11 +148,6 @@ class ChdbBackend:
     def rows(self, sql: str, params: Params | None = None) -> list[list[Any]]:
         return _json_lines(self._run(sql, params, _ROW_FORMAT))
 
-    def stream(self, sql: str, params: Params | None = None) -> Iterator[list[Any]]:
-        # chDB's streaming cursor must not interleave with other queries on the engine,
-        # so the rows are read in one go; the table-scale streams page by key instead.
-        yield from self.rows(sql, params)
-
     def command(self, sql: str, params: Params | None = None) -> None:
         self._run(sql, params, "CSV")
 
@@ -231,24 +222,6 @@ class HttpBackend:
         except Exception as error:
             raise _store_error("run a query", self.description, error) from error
         return _json_lines(payload)
-
-    def stream(self, sql: str, params: Params | None = None) -> Iterator[list[Any]]:
-        try:
-            stream = self._client.raw_stream(sql, parameters=dict(params or {}), fmt=_ROW_FORMAT)
-            pending = b""
-            with stream:
-                for chunk in stream:
-                    pending += chunk
-                    *complete, pending = pending.split(b"\n")
-                    for line in complete:
-                        if line:
-                            yield json.loads(line)
-            if pending.strip():
-                yield json.loads(pending)
-        except StoreError:
-            raise
-        except Exception as error:
-            raise _store_error("stream a query", self.description, error) from error
 
     def command(self, sql: str, params: Params | None = None) -> None:
         try:
