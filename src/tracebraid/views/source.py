@@ -1,0 +1,218 @@
+"""The commands' I/O edge: open the store, load a workflow or the recent ones, analyse them.
+
+Everything here reads (the store, the topology file, the clock); everything after it
+is pure. A key that names nothing raises ``UnknownKeyError`` with the keys the store
+does hold, so the message says what to type instead.
+
+Example::
+
+    store = open_for_reading("sqlite:///tracebraid-demo.db")
+    loaded = load("order_441", store, url="sqlite:///tracebraid-demo.db", now_ns=time.time_ns())
+    print(loaded.analysis.critical_path.duration_ns)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from tracebraid.analysis import (
+    Topology,
+    WorkflowAnalysis,
+    analyze,
+    load_topology,
+    parse_duration,
+)
+from tracebraid.errors import ConfigurationError, InputError
+from tracebraid.model import Span
+from tracebraid.store import SpanStore, TraceSummary, fetch_workflow, open_store
+
+__all__ = [
+    "DEFAULT_STORE",
+    "HISTORY_TRACES",
+    "STORE_ENV",
+    "LoadedWorkflow",
+    "UnknownKeyError",
+    "default_store",
+    "history",
+    "load",
+    "open_for_reading",
+    "parse_since",
+    "read_topology",
+    "reading",
+    "recent",
+    "require_key",
+]
+
+STORE_ENV = "TRACEBRAID_STORE"
+"""Environment variable naming the store when ``--store`` is not given."""
+DEFAULT_STORE = "sqlite:///tracebraid.db"
+"""The store the commands read when neither ``--store`` nor ``TRACEBRAID_STORE`` says."""
+HISTORY_TRACES = 200
+"""How many recent traces teach the expected consumers when there is no topology file."""
+_SUGGESTIONS = 8
+
+
+class UnknownKeyError(InputError):
+    """No trace, correlation or event ID in the store matches what was asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedWorkflow:
+    """One workflow as loaded from the store, and its analysis.
+
+    ``key`` is what it was loaded by (the ID asked for, or the correlation or trace
+    ID of a recent workflow); ``truncated`` when it spans more traces than loaded.
+    """
+
+    key: str
+    analysis: WorkflowAnalysis
+    truncated: bool
+
+
+def default_store() -> str:
+    """``$TRACEBRAID_STORE``, else ``sqlite:///tracebraid.db``."""
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def _sqlite_path(url: str) -> Path | None:
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        return Path(url)
+    if scheme.lower() != "sqlite":
+        return None
+    parts = urlsplit(url)
+    path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    return Path(path) if path and path != ":memory:" else None
+
+
+def open_for_reading(url: str) -> SpanStore:
+    """Open the store at ``url`` to read it; an SQLite file must already exist.
+
+    Raises ``ConfigurationError`` for a bad URL or a missing file (opening would
+    silently create an empty store, and every answer would be "not found").
+    """
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigurationError(
+            f"no store at {url!r} (file {str(path)!r} does not exist); run `tracebraid demo` "
+            f"to create one, pass --store, or set {STORE_ENV}"
+        )
+    return open_store(url)
+
+
+@contextmanager
+def reading(url: str) -> Iterator[SpanStore]:
+    """``open_for_reading`` as a context manager that closes the store."""
+    store = open_for_reading(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def read_topology(path: str | None) -> Topology | None:
+    """The topology file given with ``--topology``, or ``None``."""
+    return None if path is None else load_topology(path)
+
+
+def history(store: SpanStore, *, limit: int = HISTORY_TRACES) -> list[Span]:
+    """The spans of the ``limit`` most recent traces: what consumers usually take each event."""
+    summaries = store.recent_traces(limit)
+    return store.spans_of_traces([s.trace_id for s in summaries]) if summaries else []
+
+
+def _suggestions(store: SpanStore) -> list[str]:
+    keys: dict[str, None] = {}
+    for summary in store.recent_traces(_SUGGESTIONS * 4):
+        keys[summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id] = None
+        if len(keys) >= _SUGGESTIONS:
+            break
+    return list(keys)
+
+
+def load(
+    key: str,
+    store: SpanStore,
+    *,
+    url: str,
+    now_ns: int,
+    topology: Topology | None = None,
+    learn: bool = True,
+) -> LoadedWorkflow:
+    """Load and analyse the workflow ``key`` names (a trace, correlation or event ID).
+
+    Without a topology and with ``learn``, expected consumers are learned from the
+    store's recent history. Raises ``UnknownKeyError`` when nothing matches.
+    """
+    found = fetch_workflow(store, key)
+    if not found.spans:
+        known = _suggestions(store)
+        hint = (
+            "try `tracebraid show` with one of: " + ", ".join(known)
+            if known
+            else "the store is empty: run `tracebraid demo`, or send spans to `tracebraid serve`"
+        )
+        raise UnknownKeyError(f"no trace, correlation or event ID {key!r} in store {url}; {hint}")
+    past = history(store) if topology is None and learn else None
+    analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
+    return LoadedWorkflow(key, analysis, found.truncated)
+
+
+def _workflow_keys(summaries: list[TraceSummary]) -> list[str]:
+    """One key per workflow: its correlation ID, or the trace ID of an uncorrelated trace."""
+    keys: dict[str, None] = {}
+    for summary in summaries:
+        key = summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id
+        keys.setdefault(key, None)
+    return list(keys)
+
+
+def recent(
+    store: SpanStore,
+    *,
+    now_ns: int,
+    topology: Topology | None,
+    since_ns: int | None = None,
+    limit: int = 50,
+) -> list[LoadedWorkflow]:
+    """The workflows of the ``limit`` most recent traces (started after ``since_ns``),
+    each loaded whole and analysed; newest first.
+
+    Without a topology, expected consumers are learned from the same recent history.
+    """
+    summaries = [
+        s for s in store.recent_traces(limit) if since_ns is None or s.start_ns >= since_ns
+    ]
+    if not summaries:
+        return []
+    past = history(store) if topology is None else None
+    loaded: list[LoadedWorkflow] = []
+    seen: set[str] = set()
+    for key in _workflow_keys(summaries):
+        found = fetch_workflow(store, key)
+        traces = set(found.trace_ids)
+        if not found.spans or traces <= seen:
+            continue
+        seen |= traces
+        analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
+        loaded.append(LoadedWorkflow(key, analysis, found.truncated))
+    return loaded
+
+
+def parse_since(text: str | None, *, now_ns: int) -> int | None:
+    """``--since 10m`` as an absolute time (ns); ``None`` when not given."""
+    if text is None:
+        return None
+    return now_ns - parse_duration(text, where="--since")
+
+
+def require_key(key: str) -> str:
+    """A non-empty key, or ``InputError`` that says what a key is."""
+    if not key.strip():
+        raise InputError("give a trace ID, a correlation ID (e.g. order_441) or an event ID")
+    return key.strip()
