@@ -67,7 +67,8 @@ def test_links_point_from_the_linked_span_to_the_holder(flow: Workflow) -> None:
 def test_start_markers_are_not_nodes(flow: Workflow) -> None:
     graph = build_graph(flow.spans)
     markers = [s for s in flow.spans if s.scope]
-    assert markers and len(graph.markers) == len(markers)
+    assert markers and graph.marker_count == len(markers)
+    assert graph.open_markers == ()  # every announced span arrived
     assert len(graph.spans) == len(flow.spans) - len(markers)
 
 

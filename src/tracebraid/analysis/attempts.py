@@ -223,11 +223,7 @@ def _drafts(graph: CausalGraph) -> dict[BranchId, _Draft]:
         operations = {views[n].operation for n in draft.nodes}
         if "receive" in operations and len(operations) > 1:
             draft.nodes = [n for n in draft.nodes if views[n].operation != "receive"]
-    for position, view in enumerate(graph.marker_views):
-        marker = graph.markers[position]
-        assert view.marker_for is not None
-        if (marker.trace_id, view.marker_for) in graph.index:
-            continue
+    for position, view in enumerate(graph.open_marker_views):
         if view.role is Role.CONSUMER and view.event_id and view.consumer:
             key = BranchId(view.event_id, view.consumer)
             drafts.setdefault(key, _Draft([], [])).markers.append(position)
@@ -255,14 +251,13 @@ def find_branches(graph: CausalGraph) -> Branches:
             v.event_id,
             v.consumer,
         )
-        for m, v in zip(graph.markers, graph.marker_views, strict=True)
-        if (m.trace_id, v.marker_for) not in graph.index
+        for m, v in zip(graph.open_markers, graph.open_marker_views, strict=True)
     )
     ordered = sorted(
         drafts.items(),
         key=lambda item: min(
             [spans[n].start_ns for n in item[1].nodes]
-            + [graph.markers[m].start_ns for m in item[1].markers]
+            + [graph.open_markers[m].start_ns for m in item[1].markers]
         ),
     )
     branches: list[Branch] = []
@@ -273,10 +268,10 @@ def find_branches(graph: CausalGraph) -> Branches:
     for key, draft in ordered:
         # Finished attempts and in-flight markers, in start order.
         timeline: list[tuple[int, int, int]] = [(spans[n].start_ns, n, 0) for n in draft.nodes]
-        timeline += [(graph.markers[m].start_ns, m, 1) for m in draft.markers]
+        timeline += [(graph.open_markers[m].start_ns, m, 1) for m in draft.markers]
         timeline.sort()
         first_view: MessagingView = (
-            views[draft.nodes[0]] if draft.nodes else graph.marker_views[draft.markers[0]]
+            views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
         )
         outcomes = [
             views[i].outcome if marker == 0 else Outcome.IN_FLIGHT for _, i, marker in timeline
@@ -287,13 +282,13 @@ def find_branches(graph: CausalGraph) -> Branches:
         previous_node = NO_NODE
         for number, ((start, i, marker), kind) in enumerate(zip(timeline, kinds, strict=True), 1):
             if marker:
-                m, v = graph.markers[i], graph.marker_views[i]
+                m, v = graph.open_markers[i], graph.open_marker_views[i]
                 ref = SpanRef(m.trace_id, v.marker_for or m.span_id, m.name, m.service)
                 end = duration = None
                 reported, error = v.attempt, None
             else:
                 span, view = spans[i], views[i]
-                ref = SpanRef.of(span)
+                ref = graph.ref(i)
                 end, duration = span.end_ns, span.duration_ns
                 reported, error = view.attempt, view.error
                 if previous_node != NO_NODE:

@@ -8,7 +8,8 @@
 
 Nodes are numbered by start order (ties broken by trace and span ID), so the graph
 is the same whatever order the spans arrived in. Replayed spans (same trace and span
-ID) count once. Start markers are not nodes; they are kept aside for in-flight work.
+ID) count once. Start markers are not nodes; those whose span has not arrived are kept
+aside (``open_markers``): that work is in flight, or stuck.
 Parents and link targets that are not among the spans are tolerated and listed.
 
 A producer that re-sends an event from inside that event's own consumer (a retry
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 from tracebraid import semconv
@@ -79,7 +80,8 @@ class CausalGraph:
     above the node, ``-1`` when the work belongs to no consumer: the user action),
     ``delivered`` (the events a consumer span processed: its own event ID, or for a
     batch consumer those of the producers it links to), ``incoming``/``outgoing``
-    (edge indices).
+    (edge indices). ``open_markers`` are the start markers whose span has not arrived,
+    ``marker_count`` how many markers there were in all.
     """
 
     spans: tuple[Span, ...]
@@ -94,15 +96,20 @@ class CausalGraph:
     origin_producers: Mapping[EventId, tuple[int, ...]]
     republishers: Mapping[EventId, tuple[int, ...]]
     consumers: Mapping[EventId, tuple[int, ...]]
-    markers: tuple[Span, ...]
-    marker_views: tuple[MessagingView, ...]
+    open_markers: tuple[Span, ...]
+    open_marker_views: tuple[MessagingView, ...]
+    marker_count: int
     missing_parents: tuple[int, ...]
     missing_links: tuple[MissingLink, ...]
     replayed: int
+    refs: list[SpanRef | None] = field(repr=False, compare=False)
 
     def ref(self, node: int) -> SpanRef:
-        """The ``SpanRef`` of a node."""
-        return SpanRef.of(self.spans[node])
+        """The ``SpanRef`` of a node (made once, shared by every result naming it)."""
+        found = self.refs[node]
+        if found is None:
+            found = self.refs[node] = SpanRef.of(self.spans[node])
+        return found
 
     def node(self, trace_id: TraceId, span_id: SpanId) -> int | None:
         """The node of (trace ID, span ID), or ``None`` when that span is not here."""
@@ -281,6 +288,12 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
             )
             edges.append(Edge(EdgeKind.DELIVERY, producer, consumer, event_id, stitched))
 
+    # Only a marker whose span has not arrived says anything (work in flight, or stuck).
+    unfinished = [
+        m
+        for m in markers
+        if (m.trace_id, str(m.attributes.get(semconv.MARKER_FOR_SPAN) or m.span_id)) not in index
+    ]
     incoming: list[list[int]] = [[] for _ in range(count)]
     outgoing: list[list[int]] = [[] for _ in range(count)]
     for number, edge in enumerate(edges):
@@ -300,9 +313,11 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         origin_producers={k: tuple(v) for k, v in origins.items()},
         republishers={k: tuple(v) for k, v in republishers.items()},
         consumers={k: tuple(v) for k, v in consumers.items()},
-        markers=tuple(markers),
-        marker_views=tuple(normalize(marker) for marker in markers),
+        open_markers=tuple(unfinished),
+        open_marker_views=tuple(normalize(marker) for marker in unfinished),
+        marker_count=len(markers),
         missing_parents=tuple(missing_parents),
         missing_links=tuple(missing_links),
         replayed=replayed,
+        refs=[None] * count,
     )

@@ -87,7 +87,7 @@ def find_limitations(
             "link to a producer: what they processed, retries and duplicates are unknown",
             anonymous,
         ))  # fmt: skip
-    if consumers and not graph.markers:
+    if consumers and not graph.marker_count:
         found.append(Limitation(
             "start_markers_absent",
             "no start markers among the spans: work still running is invisible until its "

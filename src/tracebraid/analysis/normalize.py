@@ -22,6 +22,8 @@ Rules, in order:
   destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
   ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
 - error: the first ``exception`` event as ``"Type: message"``, else the status message.
+- message identities (event ID, event name, destination, causation) are read on
+  producer and consumer spans only; the correlation ID on every span.
 
 Example::
 
@@ -234,7 +236,9 @@ def normalize(span: Span) -> MessagingView:
     if operation is not None:
         operation = operation.lower()
     role = _role(span.kind, operation)
-    destination = _first(attributes, _DESTINATION_KEYS)
+    messaging = role is Role.PRODUCER or role is Role.CONSUMER
+    # Identities of a message mean nothing on other spans: skip reading them (hot path).
+    destination = _first(attributes, _DESTINATION_KEYS) if messaging else None
     consumer: str | None = None
     identity: ConsumerIdentity | None = None
     if role is Role.CONSUMER:
@@ -256,9 +260,9 @@ def normalize(span: Span) -> MessagingView:
             outcome = Outcome.ERROR
         else:
             outcome = Outcome.OK
-    event_id = _first(attributes, _MESSAGE_ID_KEYS)
+    event_id = _first(attributes, _MESSAGE_ID_KEYS) if messaging else None
     correlation = _first(attributes, _CORRELATION_KEYS)
-    causation = _text(attributes.get(semconv.CAUSATION_ID))
+    causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
     if span.scope == semconv.START_MARKER_SCOPE:
         marker_for = SpanId(_text(attributes.get(semconv.MARKER_FOR_SPAN)) or span.span_id)
@@ -267,7 +271,7 @@ def normalize(span: Span) -> MessagingView:
         role=role,
         operation=operation,
         event_id=EventId(event_id) if event_id else None,
-        event_name=_text(attributes.get(semconv.EVENT_NAME)),
+        event_name=_text(attributes.get(semconv.EVENT_NAME)) if messaging else None,
         destination=destination,
         consumer=consumer,
         consumer_identified_by=identity,

@@ -204,8 +204,8 @@ def measure(graph: CausalGraph, branches: Branches) -> Timing:
         if skew:
             skews.append(
                 ClockSkew(
-                    SpanRef.of(producer),
-                    SpanRef.of(consumer),
+                    graph.ref(edge.source),
+                    graph.ref(edge.target),
                     skew,
                     edge.kind,
                     producer.service == consumer.service,
@@ -223,8 +223,8 @@ def measure(graph: CausalGraph, branches: Branches) -> Timing:
                 event_id=event_id,
                 event_name=views[edge.target].event_name or views[edge.source].event_name,
                 consumer=views[edge.target].consumer or "",
-                producer=SpanRef.of(producer),
-                consumer_span=SpanRef.of(consumer),
+                producer=graph.ref(edge.source),
+                consumer_span=graph.ref(edge.target),
                 via=edge.kind,
                 attempt=number,
                 queue_wait_ns=max(0, raw) if first else None,

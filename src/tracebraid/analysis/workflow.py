@@ -214,7 +214,7 @@ def _analyze(
 ) -> WorkflowAnalysis:
     graph = build_graph(spans)
     if now_ns is None:
-        latest = [s.end_ns for s in graph.spans] + [m.start_ns for m in graph.markers]
+        latest = [s.end_ns for s in graph.spans] + [m.start_ns for m in graph.open_markers]
         now_ns = max(latest, default=0)
     if history is not None:
         learned = learn_topology(history)
