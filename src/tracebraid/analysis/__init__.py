@@ -29,9 +29,6 @@ from tracebraid.analysis.attempts import (
     Branches,
     BranchId,
     BranchStatus,
-    DeadLetter,
-    DuplicatePublish,
-    InFlight,
     find_branches,
 )
 from tracebraid.analysis.critical_path import (
@@ -45,6 +42,7 @@ from tracebraid.analysis.critical_path import (
 )
 from tracebraid.analysis.cycles import Cycle, find_cycles
 from tracebraid.analysis.graph import CausalGraph, Edge, EdgeKind, MissingLink, build_graph
+from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
 from tracebraid.analysis.normalize import (
     ConsumerIdentity,

@@ -9,11 +9,9 @@ events published downstream of them. Each attempt is classified:
 - ``duplicate``: a second *successful* processing: an idempotency hazard;
 - ``redelivery``: a further attempt after a success that did not succeed itself.
 
-Alongside: ``DuplicatePublish`` (two producer spans that are origins of one event
-ID) and ``DeadLetter`` (an attempt with outcome ``dead_letter`` or
-``tracebraid.dead_letter``, a republish to a dead-letter destination such as
-``orders.dlq``, or a consumer reading one). Work announced by a start marker but
-never finished is an ``in_flight`` attempt.
+A branch is dead-lettered when one of its attempts has outcome ``dead_letter`` or
+republished the event to a dead-letter destination (``tracebraid.analysis.hazards``).
+Work announced by a start marker but never finished is an ``in_flight`` attempt.
 
 When a group holds both ``receive`` and ``process`` spans (stock instrumentation
 that traces the poll and the handler), only the ``process`` spans are attempts.
@@ -35,9 +33,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
+from tracebraid.analysis.hazards import (
+    DeadLetter,
+    DuplicatePublish,
+    InFlight,
+    find_duplicate_publishes,
+    find_in_flight,
+    marker_ref,
+    unattributed_dead_letters,
+)
 from tracebraid.analysis.normalize import ConsumerIdentity, MessagingView, Outcome, Role
 from tracebraid.analysis.records import SpanRef
-from tracebraid.model import EventId, SpanId, TraceId
+from tracebraid.model import EventId
 
 __all__ = [
     "Attempt",
@@ -46,9 +53,6 @@ __all__ = [
     "BranchId",
     "BranchStatus",
     "Branches",
-    "DeadLetter",
-    "DuplicatePublish",
-    "InFlight",
     "find_branches",
 ]
 
@@ -147,36 +151,6 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
-class DuplicatePublish:
-    """One event ID published by more than one producer span (not counting retries/DLQ)."""
-
-    event_id: EventId
-    event_name: str | None
-    producers: tuple[SpanRef, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Evidence that an event was dead-lettered; ``consumer`` is ``None`` when unknown."""
-
-    event_id: EventId
-    event_name: str | None
-    consumer: str | None
-    span: SpanRef
-    destination: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class InFlight:
-    """Work a start marker announced that has no finished span: running, or stuck."""
-
-    span: SpanRef
-    started_ns: int
-    event_id: EventId | None
-    consumer: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Branches:
     """The attempts pass's answer; ``nodes`` (graph nodes per branch) and
     ``previous_attempt`` (node -> the attempt node before it) serve the later passes."""
@@ -192,8 +166,14 @@ class Branches:
 
 @dataclass(slots=True)
 class _Draft:
+    """The spans (nodes, in start order) and open markers of one branch, being gathered."""
+
     nodes: list[int]
     markers: list[int]
+
+    def first_start(self, graph: CausalGraph) -> int:
+        starts = [graph.spans[n].start_ns for n in self.nodes[:1]]
+        return min(starts + [graph.open_markers[m].start_ns for m in self.markers])
 
 
 def _classify(outcomes: list[Outcome]) -> list[AttemptKind]:
@@ -230,192 +210,139 @@ def _drafts(graph: CausalGraph) -> dict[BranchId, _Draft]:
     return drafts
 
 
+def _attempts(
+    graph: CausalGraph, draft: _Draft, previous: dict[int, int], numbers: dict[int, int]
+) -> list[Attempt]:
+    """The attempts of one branch in start order; records each node's predecessor."""
+    spans, views = graph.spans, graph.views
+    timeline = [(spans[n].start_ns, n, False) for n in draft.nodes]
+    if draft.markers:
+        timeline += [(graph.open_markers[m].start_ns, m, True) for m in draft.markers]
+        timeline.sort()
+    outcomes = [Outcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
+    attempts: list[Attempt] = []
+    previous_end: int | None = None
+    previous_node = NO_NODE
+    for number, ((start, i, open_), kind) in enumerate(
+        zip(timeline, _classify(outcomes), strict=True), 1
+    ):
+        if open_:
+            ref, end, duration = marker_ref(graph, i), None, None
+            reported, error = graph.open_marker_views[i].attempt, None
+        else:
+            ref, end, duration = graph.ref(i), spans[i].end_ns, spans[i].duration_ns
+            reported, error = views[i].attempt, views[i].error
+            if previous_node != NO_NODE:
+                previous[i] = previous_node
+            previous_node = i
+            numbers[i] = number
+        backoff = None if previous_end is None else max(0, start - previous_end)
+        attempts.append(
+            Attempt(number, reported, kind, ref, start, end, duration, outcomes[number - 1],
+                    error, backoff)
+        )  # fmt: skip
+        if end is not None:
+            previous_end = end
+    return attempts
+
+
+def _own_dead_letters(
+    graph: CausalGraph, key: BranchId, first: MessagingView, draft: _Draft, attempts: list[Attempt]
+) -> list[DeadLetter]:
+    nodes = set(draft.nodes)
+    found = [
+        DeadLetter(key.event_id, first.event_name, key.consumer, graph.ref(producer),
+                   graph.views[producer].destination)
+        for producer in graph.republishers.get(key.event_id, ())
+        if graph.views[producer].dead_letter and graph.owner[producer] in nodes
+    ]  # fmt: skip
+    found += [
+        DeadLetter(key.event_id, first.event_name, key.consumer, a.span, first.destination)
+        for a in attempts
+        if a.outcome is Outcome.DEAD_LETTER
+    ]
+    return found
+
+
+def _status(attempts: list[Attempt], dead_lettered: bool) -> BranchStatus:
+    if any(a.outcome is Outcome.OK for a in attempts):
+        return BranchStatus.SUCCEEDED
+    if dead_lettered:
+        return BranchStatus.DEAD_LETTERED
+    if attempts[-1].outcome is Outcome.IN_FLIGHT:
+        return BranchStatus.IN_FLIGHT
+    return BranchStatus.FAILED
+
+
+def _caused_by(graph: CausalGraph, producer: int) -> BranchId | None:
+    """The branch whose work published from ``producer`` (``None``: the user action)."""
+    if producer == NO_NODE or graph.owner[producer] == NO_NODE:
+        return None
+    boss = graph.owner[producer]
+    events, consumer = graph.delivered[boss], graph.views[boss].consumer
+    return BranchId(events[0], consumer) if events and consumer else None
+
+
 def find_branches(graph: CausalGraph) -> Branches:
     """Group consumer spans into branches and classify every attempt."""
-    spans, views = graph.spans, graph.views
+    views = graph.views
     owned_events: dict[int, list[EventId]] = {}
     for event_id, producers in graph.origin_producers.items():
         for producer in producers:
             if graph.owner[producer] != NO_NODE:
                 owned_events.setdefault(graph.owner[producer], []).append(event_id)
-    delivery_source: dict[int, tuple[int, bool]] = {}
-    for edge in graph.edges:
-        if edge.kind is EdgeKind.DELIVERY:
-            delivery_source[edge.target] = (edge.source, edge.stitched)
-
-    drafts = _drafts(graph)
-    in_flight = tuple(
-        InFlight(
-            SpanRef(TraceId(m.trace_id), SpanId(v.marker_for or m.span_id), m.name, m.service),
-            m.start_ns,
-            v.event_id,
-            v.consumer,
-        )
-        for m, v in zip(graph.open_markers, graph.open_marker_views, strict=True)
-    )
-    ordered = sorted(
-        drafts.items(),
-        key=lambda item: min(
-            [spans[n].start_ns for n in item[1].nodes]
-            + [graph.open_markers[m].start_ns for m in item[1].markers]
-        ),
-    )
+    delivered_by: dict[int, tuple[int, bool]] = {
+        e.target: (e.source, e.stitched) for e in graph.edges if e.kind is EdgeKind.DELIVERY
+    }
     branches: list[Branch] = []
     branch_nodes: list[tuple[int, ...]] = []
-    previous_attempt: dict[int, int] = {}
-    attempt_number: dict[int, int] = {}
+    previous: dict[int, int] = {}
+    numbers: dict[int, int] = {}
     dead_letters: list[DeadLetter] = []
-    for key, draft in ordered:
-        # Finished attempts and in-flight markers, in start order.
-        timeline: list[tuple[int, int, int]] = [(spans[n].start_ns, n, 0) for n in draft.nodes]
-        timeline += [(graph.open_markers[m].start_ns, m, 1) for m in draft.markers]
-        timeline.sort()
-        first_view: MessagingView = (
-            views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
-        )
-        outcomes = [
-            views[i].outcome if marker == 0 else Outcome.IN_FLIGHT for _, i, marker in timeline
-        ]
-        kinds = _classify(outcomes)
-        attempts: list[Attempt] = []
-        previous_end: int | None = None
-        previous_node = NO_NODE
-        for number, ((start, i, marker), kind) in enumerate(zip(timeline, kinds, strict=True), 1):
-            if marker:
-                m, v = graph.open_markers[i], graph.open_marker_views[i]
-                ref = SpanRef(m.trace_id, v.marker_for or m.span_id, m.name, m.service)
-                end = duration = None
-                reported, error = v.attempt, None
-            else:
-                span, view = spans[i], views[i]
-                ref = graph.ref(i)
-                end, duration = span.end_ns, span.duration_ns
-                reported, error = view.attempt, view.error
-                if previous_node != NO_NODE:
-                    previous_attempt[i] = previous_node
-                previous_node = i
-                attempt_number[i] = number
-            backoff = None if previous_end is None else max(0, start - previous_end)
-            attempts.append(
-                Attempt(
-                    number, reported, kind, ref, start, end, duration, outcomes[number - 1],
-                    error, backoff,
-                )
-            )  # fmt: skip
-            previous_end = end if end is not None else previous_end
-
-        own_dead_letters = [
-            DeadLetter(key.event_id, first_view.event_name, key.consumer, graph.ref(producer),
-                       views[producer].destination)
-            for producer in graph.republishers.get(key.event_id, ())
-            if views[producer].dead_letter and graph.owner[producer] in draft.nodes
-        ] + [
-            DeadLetter(key.event_id, first_view.event_name, key.consumer, attempt.span,
-                       first_view.destination)
-            for attempt in attempts
-            if attempt.outcome is Outcome.DEAD_LETTER
-        ]  # fmt: skip
-        dead_letters += own_dead_letters
-        dead_lettered = bool(own_dead_letters)
-        if any(o is Outcome.OK for o in outcomes):
-            status = BranchStatus.SUCCEEDED
-        elif dead_lettered:
-            status = BranchStatus.DEAD_LETTERED
-        elif outcomes[-1] is Outcome.IN_FLIGHT:
-            status = BranchStatus.IN_FLIGHT
-        else:
-            status = BranchStatus.FAILED
-
-        source = NO_NODE
-        stitched = False
-        for node in draft.nodes:
-            if node in delivery_source:
-                found, edge_stitched = delivery_source[node]
-                source = found if source == NO_NODE else source
-                stitched = stitched or edge_stitched
+    drafts = sorted(_drafts(graph).items(), key=lambda item: item[1].first_start(graph))
+    for key, draft in drafts:
+        first = views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
+        attempts = _attempts(graph, draft, previous, numbers)
+        own_dead = _own_dead_letters(graph, key, first, draft, attempts)
+        dead_letters += own_dead
+        sources = [delivered_by[n] for n in draft.nodes if n in delivered_by]
+        source = sources[0][0] if sources else NO_NODE
         if source == NO_NODE:
             producers = graph.producers_of(key.event_id)
             source = producers[0] if producers else NO_NODE
-        caused_by = None
-        if source != NO_NODE and graph.owner[source] != NO_NODE:
-            boss = graph.owner[source]
-            boss_events = graph.delivered[boss]
-            boss_consumer = views[boss].consumer
-            if boss_events and boss_consumer:
-                caused_by = BranchId(boss_events[0], boss_consumer)
-        downstream = dict.fromkeys(e for n in draft.nodes for e in owned_events.get(n, ()))
-        identity = first_view.consumer_identified_by or ConsumerIdentity.SERVICE_NAME
+        kinds = [a.kind for a in attempts]
         branches.append(
             Branch(
                 event_id=key.event_id,
-                event_name=first_view.event_name
+                event_name=first.event_name
                 or (views[source].event_name if source != NO_NODE else None),
                 consumer=key.consumer,
-                consumer_identified_by=identity,
+                consumer_identified_by=first.consumer_identified_by
+                or ConsumerIdentity.SERVICE_NAME,
                 service=attempts[0].span.service,
-                step=first_view.step,
-                destination=first_view.destination,
+                step=first.step,
+                destination=first.destination,
                 producer=graph.ref(source) if source != NO_NODE else None,
                 attempts=tuple(attempts),
-                status=status,
+                status=_status(attempts, bool(own_dead)),
                 retries=kinds.count(AttemptKind.RETRY),
                 duplicates=kinds.count(AttemptKind.DUPLICATE),
-                dead_lettered=dead_lettered,
-                stitched=stitched,
+                dead_lettered=bool(own_dead),
+                stitched=any(stitched for _, stitched in sources),
                 batch=bool(draft.nodes) and views[draft.nodes[0]].event_id is None,
-                caused_by=caused_by,
-                downstream_events=tuple(downstream),
+                caused_by=_caused_by(graph, source),
+                downstream_events=tuple(
+                    dict.fromkeys(e for n in draft.nodes for e in owned_events.get(n, ()))
+                ),
             )
         )
         branch_nodes.append(tuple(draft.nodes))
-
     return Branches(
         branches=tuple(branches),
-        duplicate_publishes=_duplicate_publishes(graph),
-        dead_letters=tuple(dead_letters) + _unattributed_dead_letters(graph, dead_letters),
-        in_flight=in_flight,
+        duplicate_publishes=find_duplicate_publishes(graph),
+        dead_letters=tuple(dead_letters) + unattributed_dead_letters(graph, dead_letters),
+        in_flight=find_in_flight(graph),
         nodes=tuple(branch_nodes),
-        previous_attempt=previous_attempt,
-        attempt_number=attempt_number,
+        previous_attempt=previous,
+        attempt_number=numbers,
     )
-
-
-def _duplicate_publishes(graph: CausalGraph) -> tuple[DuplicatePublish, ...]:
-    return tuple(
-        DuplicatePublish(
-            event_id, graph.views[producers[0]].event_name, tuple(map(graph.ref, producers))
-        )
-        for event_id, producers in graph.origin_producers.items()
-        if len(producers) > 1
-    )
-
-
-def _unattributed_dead_letters(
-    graph: CausalGraph, known: list[DeadLetter]
-) -> tuple[DeadLetter, ...]:
-    """Dead-letter evidence no branch accounts for: DLQ republishes outside any branch,
-    and consumers reading a dead-letter destination."""
-    seen = {(d.event_id, d.span.span_id) for d in known}
-    covered = {d.event_id for d in known}
-    extra: list[DeadLetter] = []
-    for event_id, producers in graph.republishers.items():
-        for producer in producers:
-            view = graph.views[producer]
-            if view.dead_letter and (event_id, graph.spans[producer].span_id) not in seen:
-                extra.append(
-                    DeadLetter(event_id, view.event_name, None, graph.ref(producer),
-                               view.destination)
-                )  # fmt: skip
-                covered.add(event_id)
-    for event_id, readers in graph.consumers.items():
-        if event_id in covered:
-            continue
-        for reader in readers:
-            view = graph.views[reader]
-            if view.dead_letter and view.outcome is not Outcome.DEAD_LETTER:
-                extra.append(
-                    DeadLetter(event_id, view.event_name, None, graph.ref(reader),
-                               view.destination)
-                )  # fmt: skip
-                break
-    return tuple(extra)

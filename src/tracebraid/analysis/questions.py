@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracebraid.analysis.attempts import Branch, DeadLetter, DuplicatePublish
+from tracebraid.analysis.attempts import Branch
 from tracebraid.analysis.critical_path import CriticalPath
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
+from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish
 from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.outstanding import PendingBranch, PendingState
 from tracebraid.analysis.records import SpanRef

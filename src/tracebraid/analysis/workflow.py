@@ -29,17 +29,11 @@ import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
-from tracebraid.analysis.attempts import (
-    Branch,
-    BranchId,
-    DeadLetter,
-    DuplicatePublish,
-    InFlight,
-    find_branches,
-)
+from tracebraid.analysis.attempts import Branch, BranchId, find_branches
 from tracebraid.analysis.critical_path import CriticalPath, find_critical_path
 from tracebraid.analysis.cycles import Cycle, find_cycles
 from tracebraid.analysis.graph import CausalGraph, MissingLink, build_graph
+from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
 from tracebraid.analysis.outstanding import PendingBranch, find_pending
 from tracebraid.analysis.records import Limitation, SpanRef
