@@ -21,6 +21,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tracebraid.collector.server",
     "tracebraid.collector.import_cli",
     "tracebraid.store.migrate_cli",
+    "tracebraid.views.commands.demo",
+    "tracebraid.views.commands.show",
+    "tracebraid.views.commands.why",
+    "tracebraid.views.commands.pending",
+    "tracebraid.views.commands.retries",
+    "tracebraid.views.commands.latency",
+    "tracebraid.views.commands.export",
 )
 
 

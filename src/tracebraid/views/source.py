@@ -34,6 +34,7 @@ from tracebraid.store import SpanStore, TraceSummary, fetch_workflow, open_store
 __all__ = [
     "DEFAULT_STORE",
     "HISTORY_TRACES",
+    "SPAN_SEARCH_TRACES",
     "STORE_ENV",
     "LoadedWorkflow",
     "UnknownKeyError",
@@ -46,6 +47,7 @@ __all__ = [
     "reading",
     "recent",
     "require_key",
+    "trace_of_span",
 ]
 
 STORE_ENV = "TRACEBRAID_STORE"
@@ -54,6 +56,8 @@ DEFAULT_STORE = "sqlite:///tracebraid.db"
 """The store the commands read when neither ``--store`` nor ``TRACEBRAID_STORE`` says."""
 HISTORY_TRACES = 200
 """How many recent traces teach the expected consumers when there is no topology file."""
+SPAN_SEARCH_TRACES = 500
+"""How many recent traces a bare span ID is looked for in."""
 _SUGGESTIONS = 8
 
 
@@ -161,6 +165,21 @@ def load(
     past = history(store) if topology is None and learn else None
     analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
     return LoadedWorkflow(key, analysis, found.truncated)
+
+
+def trace_of_span(store: SpanStore, span_id: str, *, limit: int = SPAN_SEARCH_TRACES) -> str | None:
+    """The trace ID holding span ``span_id`` among the ``limit`` most recent traces.
+
+    Stores index spans by trace, not by span ID alone, so older spans need the
+    ``TRACE_ID:SPAN_ID`` form.
+    """
+    summaries = store.recent_traces(limit)
+    if not summaries:
+        return None
+    for span in store.spans_of_traces([s.trace_id for s in summaries]):
+        if span.span_id == span_id:
+            return span.trace_id
+    return None
 
 
 def _workflow_keys(summaries: list[TraceSummary]) -> list[str]:

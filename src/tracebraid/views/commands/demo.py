@@ -1,0 +1,180 @@
+"""``tracebraid demo``: run the seed's order flow and print its causal tree.
+
+Six services on the in-process broker: an order fans out to authorize-payment and
+reserve-inventory; the warehouse webhook times out twice before it succeeds; the
+order summary lags behind its sibling; award-loyalty-points is still in flight.
+Every span goes into the store, and the tree is read back from there, exactly as
+``tracebraid show`` would read it.
+
+Example::
+
+    $ tracebraid demo
+    $ tracebraid demo --orders 20 --time-scale 0.1 --store sqlite:///demo.db
+    $ tracebraid demo --json | jq .workflow.summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from rich.console import Group
+from rich.text import Text
+
+from tracebraid.analysis import load_topology
+from tracebraid.demo import DemoRun, run_order_flow, topology_file
+from tracebraid.errors import ConfigurationError
+from tracebraid.sdk.broker import Broker, InMemoryBroker
+from tracebraid.store import SpanStore, open_store
+from tracebraid.store.exporter import StoreSpanExporter
+from tracebraid.views.commands._options import (
+    EXIT_OK,
+    add_ids,
+    add_json,
+    add_store,
+    guarded,
+    print_json,
+    show,
+)
+from tracebraid.views.documents import demo_document, workflow_document
+from tracebraid.views.schema import DemoOrderJson
+from tracebraid.views.source import LoadedWorkflow, load
+from tracebraid.views.tree import render_tree
+
+__all__ = ["BROKERS", "DEFAULT_DEMO_STORE", "register", "run"]
+
+DEFAULT_DEMO_STORE = "sqlite:///tracebraid-demo.db"
+BROKERS = ("memory", "rabbitmq", "redis", "nats")
+_EXPORT_DELAY_MS = 50
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` sub-command."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the order-flow demo into a store and print its causal tree",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_store(parser, default=DEFAULT_DEMO_STORE)
+    parser.add_argument(
+        "--orders", type=int, default=1, metavar="N", help="orders to place at once (1)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every delay of the flow (0.1 runs it ten times faster)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="memory",
+        help="where the messages go: the in-process broker (default) or a real one",
+    )
+    parser.add_argument("--broker-url", metavar="URL", help="the real broker's address")
+    add_ids(parser)
+    add_json(parser)
+    parser.set_defaults(handler=run)
+
+
+def _broker(name: str, url: str | None) -> Broker:
+    if name == "memory":
+        return InMemoryBroker()
+    from tracebraid.sdk import broker as adapters
+
+    opener = getattr(adapters, "open_broker", None)
+    if opener is None:
+        raise ConfigurationError(
+            f"broker {name!r} needs a broker adapter (tracebraid.sdk.broker.open_broker), and "
+            "this installation has none yet; run the demo with --broker memory"
+        )
+    opened: Broker = opener(name, url)
+    return opened
+
+
+async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
+    processor: SpanProcessor = BatchSpanProcessor(
+        StoreSpanExporter(store), schedule_delay_millis=_EXPORT_DELAY_MS
+    )
+    # Runs on a shared real broker get their own destinations, so they never meet.
+    namespace = "" if args.broker == "memory" else f"tracebraid-demo-{time.time_ns()}."
+    try:
+        async with _broker(args.broker, args.broker_url) as broker:
+            return await run_order_flow(
+                broker,
+                processor,
+                orders=args.orders,
+                time_scale=args.time_scale,
+                namespace=namespace,
+            )
+    finally:
+        processor.shutdown()  # flushes what is queued, then stops the export thread
+
+
+def _hints(url: str, loaded: LoadedWorkflow, others: int) -> Text:
+    analysis = loaded.analysis
+    store = "" if url == DEFAULT_DEMO_STORE else f" --store {url}"
+    webhook = next((b for b in analysis.branches if b.retries), None)
+    event = webhook.event_id if webhook is not None else analysis.branches[0].event_id
+    lines = [
+        "",
+        f"stored in {url}"
+        + (f" with {others} more order(s): tracebraid pending{store}" if others else ""),
+        "ask more:",
+        f"  tracebraid show {loaded.key}{store} --ids",
+        f"  tracebraid why {event}{store}",
+        f"  tracebraid latency {loaded.key}{store}",
+        f"  tracebraid retries{store}",
+        f"  tracebraid pending{store}",
+        f"  tracebraid export {loaded.key} --mermaid{store}",
+    ]
+    return Text("\n".join(lines), style="dim")
+
+
+def _options_are_valid(args: argparse.Namespace) -> None:
+    if args.orders < 1:
+        raise ConfigurationError(f"--orders must be at least 1, got {args.orders}")
+    if args.time_scale <= 0:
+        raise ConfigurationError(f"--time-scale must be above 0, got {args.time_scale}")
+
+
+@guarded("demo")
+def run(args: argparse.Namespace) -> int:
+    """Run the flow, read the first order's workflow back from the store, print its tree."""
+    _options_are_valid(args)
+    url: str = args.store
+    topology = load_topology(topology_file())
+    store = open_store(url)
+    try:
+        flow = asyncio.run(_run_flow(args, store))
+        first = flow.orders[0]
+        loaded = load(
+            first.correlation_id, store, url=url, topology=topology, now_ns=time.time_ns()
+        )
+    finally:
+        store.close()
+    if args.json:
+        orders: list[DemoOrderJson] = [
+            {"correlation_id": o.correlation_id, "trace_id": o.trace_id, "event_id": o.event_id}
+            for o in flow.orders
+        ]
+        workflow = workflow_document(loaded.analysis, key=loaded.key)
+        print_json(demo_document(workflow, store=url, orders=orders))
+        return EXIT_OK
+    broker = "the in-process broker" if args.broker == "memory" else args.broker
+    count = len(flow.orders)
+    intro = Text(
+        f"ran {count} order{'s' if count > 1 else ''} through the order flow on {broker}; "
+        "the tree below is read back from the store",
+        style="dim",
+    )
+    show(Group(intro, Text(""), render_tree(loaded.analysis, ids=args.ids)))
+    show(_hints(url, loaded, count - 1))
+    sys.stdout.flush()
+    return EXIT_OK
