@@ -12,7 +12,11 @@ import tracebraid.analysis
 
 MODULES = [
     "tracebraid.analysis",
-    *(f"tracebraid.analysis.{m.name}" for m in pkgutil.iter_modules(tracebraid.analysis.__path__)),
+    *(
+        f"tracebraid.analysis.{m.name}"
+        for m in pkgutil.iter_modules(tracebraid.analysis.__path__)
+        if not m.ispkg  # subpackages (lint) test their own examples
+    ),
     "tracebraid.testing.workflows",
     "tracebraid.testing._builder",
 ]

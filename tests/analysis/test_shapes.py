@@ -157,3 +157,10 @@ def test_synthetic_workflows_keep_the_invariants(seed: int, size: int) -> None:
         assert starts == sorted(starts)
         assert [a.number for a in branch.attempts] == list(range(1, len(starts) + 1))
     assert all(d.queue_wait_ns is None or d.queue_wait_ns >= 0 for d in analysis.deliveries)
+
+
+def test_sdk_spans_without_markers_only_mean_quick_work() -> None:
+    # tracebraid's SDK emits a marker only for work still running after a delay.
+    quiet = analyze(order_flow(markers=False).spans)
+    assert quiet.limitation("start_markers_absent") is None
+    assert analyze(order_flow(stock=True).spans).limitation("start_markers_absent") is not None

@@ -80,9 +80,9 @@ def find_duplicate_publishes(graph: CausalGraph) -> tuple[DuplicatePublish, ...]
 
 
 def marker_ref(graph: CausalGraph, position: int) -> SpanRef:
-    """The span an open start marker announces (its ID, the marker's name and service)."""
+    """The span an open start marker announces: its ID, its step name, its service."""
     marker, view = graph.open_markers[position], graph.open_marker_views[position]
-    return SpanRef(marker.trace_id, SpanId(view.marker_for or marker.span_id), marker.name,
+    return SpanRef(marker.trace_id, SpanId(view.marker_for or marker.span_id), view.step,
                    marker.service)  # fmt: skip
 
 

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+from tracebraid import semconv
 from tracebraid.analysis.cycles import Cycle
 from tracebraid.analysis.graph import CausalGraph
 from tracebraid.analysis.normalize import ConsumerIdentity, Role
@@ -87,7 +88,10 @@ def find_limitations(
             "link to a producer: what they processed, retries and duplicates are unknown",
             anonymous,
         ))  # fmt: skip
-    if consumers and not graph.marker_count:
+    # tracebraid's SDK emits a marker only for work still running after a delay, so
+    # no markers from SDK-written consumers (tracebraid.attempt) just means quick work.
+    sdk_written = any(semconv.ATTEMPT in graph.spans[node].attributes for node, _ in consumers)
+    if consumers and not graph.marker_count and not sdk_written:
         found.append(Limitation(
             "start_markers_absent",
             "no start markers among the spans: work still running is invisible until its "

@@ -438,19 +438,19 @@ def _failure(error: str | None, at_ns: int) -> tuple[StatusCode, str, tuple[Span
 
 
 def _marker(span: Span, marker_id: SpanId) -> Span:
+    """The start marker tracebraid's SDK emits for ``span``: an INTERNAL child of it,
+    named ``"<step> started"``, carrying its attributes and the announced span ID."""
     attributes = dict(span.attributes)
     attributes[semconv.MARKER_FOR_SPAN] = span.span_id
     return Span(
         trace_id=span.trace_id,
         span_id=marker_id,
-        parent_span_id=span.parent_span_id,
-        name=span.name,
-        kind=span.kind,
+        parent_span_id=span.span_id,
+        name=f"{span.name} started",
+        kind=SpanKind.INTERNAL,
         start_ns=span.start_ns,
         end_ns=span.start_ns,
         service=span.service,
         attributes=attributes,
-        events=(SpanEvent(semconv.START_MARKER_EVENT, span.start_ns),),
-        links=span.links,
         scope=semconv.START_MARKER_SCOPE,
     )
