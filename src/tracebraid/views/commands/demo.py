@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
@@ -83,19 +84,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _broker(name: str, url: str | None) -> Broker:
-    if name == "memory":
-        return InMemoryBroker()
+def _opener(name: str) -> Callable[[str, str | None], Broker]:
+    """The adapter that opens a real broker, or ``ConfigurationError`` saying what is missing."""
     from tracebraid.sdk import broker as adapters
 
-    opener = getattr(adapters, "open_broker", None)
+    opener: Callable[[str, str | None], Broker] | None = getattr(adapters, "open_broker", None)
     if opener is None:
         raise ConfigurationError(
             f"broker {name!r} needs a broker adapter (tracebraid.sdk.broker.open_broker), and "
             "this installation has none yet; run the demo with --broker memory"
         )
-    opened: Broker = opener(name, url)
-    return opened
+    return opener
+
+
+def _broker(name: str, url: str | None) -> Broker:
+    return InMemoryBroker() if name == "memory" else _opener(name)(name, url)
 
 
 async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
@@ -142,6 +145,8 @@ def _options_are_valid(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"--orders must be at least 1, got {args.orders}")
     if args.time_scale <= 0:
         raise ConfigurationError(f"--time-scale must be above 0, got {args.time_scale}")
+    if args.broker != "memory":
+        _opener(args.broker)  # before the store file is created
 
 
 @guarded("demo")

@@ -1,0 +1,236 @@
+"""Every operator command end to end through ``main``, against a store the demo filled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TIME_SCALE
+from json_shape import check_document
+
+from tracebraid.store import open_store
+from tracebraid.views.cli import main
+from tracebraid.views.commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def workflows(url: str) -> list[str]:
+    store = open_store(url)
+    try:
+        return sorted({c for s in store.recent_traces(10) for c in s.correlation_ids})
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def order(demo_store: str) -> str:
+    return workflows(demo_store)[0]
+
+
+def test_demo_prints_the_tree_read_back_from_the_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, out, err = run(capsys, "demo", "--store", url, "--time-scale", str(TIME_SCALE))
+    assert code == EXIT_OK, err
+    assert "read back from the store" in out
+    attempts = [line for line in out.splitlines() if "attempt " in line and "✗" in line]
+    assert len(attempts) == 2 and all("TimeoutError" in line for line in attempts)
+    assert any("attempt 3 ✓" in line for line in out.splitlines())
+    assert any("award-loyalty-points" in line and "in flight" in line for line in out.splitlines())
+    assert "critical path (◆): POST /orders → reserve-inventory → send-warehouse-webhook" in out
+    assert f"tracebraid pending --store {url}" in out
+    assert len(workflows(url)) == 1
+
+
+def test_demo_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'json.db'}"
+    code, out, _ = run(capsys, "demo", "--store", url, "--time-scale", "0.05", "--json")
+    assert code == EXIT_OK
+    document = json.loads(out)
+    check_document(document)
+    assert document["store"] == url
+    (placed,) = document["orders"]
+    assert document["workflow"]["key"] == placed["correlation_id"]
+    assert document["workflow"]["summary"]["retries"] == 2
+
+
+def test_show(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -> None:
+    code, out, _ = run(capsys, "show", order, "--store", demo_store)
+    assert code == EXIT_OK
+    assert out.startswith(order + " · trace ")
+    assert "send-warehouse-webhook" in out and "attempt 2 ✗ TimeoutError" in out
+    code, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
+    document = json.loads(out)
+    check_document(document)
+    assert document["key"] == order and document["summary"]["correlation_ids"] == [order]
+
+
+def test_show_ids_and_trace_key(
+    capsys: pytest.CaptureFixture[str], demo_store: str, order: str
+) -> None:
+    _, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
+    trace_id = json.loads(out)["summary"]["trace_ids"][0]
+    code, text, _ = run(capsys, "show", trace_id, "--store", demo_store, "--ids")
+    assert code == EXIT_OK
+    assert trace_id in text.splitlines()[0] and order in text.splitlines()[0]
+    assert "caused by event evt_" in text
+
+
+def test_show_with_a_topology(
+    capsys: pytest.CaptureFixture[str], demo_store: str, order: str, tmp_path: Path
+) -> None:
+    topology = tmp_path / "topology.yaml"
+    topology.write_text("events: {order.placed: [authorize-payment, reserve-inventory, fraud]}")
+    code, out, _ = run(capsys, "show", order, "--store", demo_store, "--topology", str(topology))
+    assert code == EXIT_OK
+    assert any("fraud" in line and "not started" in line for line in out.splitlines())
+
+
+def test_why(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -> None:
+    _, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
+    document = json.loads(out)
+    webhook = next(b for b in document["branches"] if b["step"] == "send-warehouse-webhook")
+    code, text, _ = run(capsys, "why", webhook["event_id"], "--store", demo_store)
+    assert code == EXIT_OK
+    rows = [line.split()[1] for line in text.splitlines() if line[:1].isdigit()]
+    assert rows == ["POST", "order.placed", "reserve-inventory", "inventory.reserved"]
+    assert "reaches the user action" in text
+    span = webhook["attempts"][2]["span"]
+    for target in (span["span_id"], f"{span['trace_id']}:{span['span_id']}"):
+        code, out, _ = run(capsys, "why", target, "--store", demo_store, "--json")
+        chain = json.loads(out)
+        check_document(chain)
+        assert code == EXIT_OK and chain["steps"][-1]["span"]["span_id"] == span["span_id"]
+
+
+def test_pending(capsys: pytest.CaptureFixture[str], demo_store: str) -> None:
+    code, out, _ = run(capsys, "pending", "--store", demo_store)
+    assert code == EXIT_OK
+    rows = [line for line in out.splitlines() if "award-loyalty-points" in line]
+    assert len(rows) == 2 and all("in flight" in row for row in rows)
+    code, out, _ = run(capsys, "pending", "--store", demo_store, "--json", "--since", "1h")
+    document = json.loads(out)
+    check_document(document)
+    assert document["totals"]["pending"] == 2 and len(document["workflows"]) == 2
+
+
+def test_pending_lost_past_the_deadline_exits_1(
+    capsys: pytest.CaptureFixture[str], demo_store: str, tmp_path: Path
+) -> None:
+    topology = tmp_path / "strict.yaml"
+    topology.write_text(
+        "events: {payment.authorized: {consumers: [award-loyalty-points], deadline: 1ms}}"
+    )
+    code, out, _ = run(capsys, "pending", "--store", demo_store, "--topology", str(topology))
+    assert code == EXIT_FINDINGS
+    assert "lost" in out and "0 pending, 2 lost" in out
+
+
+def test_retries(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -> None:
+    code, out, _ = run(capsys, "retries", "--store", demo_store)
+    assert code == EXIT_OK
+    lines = [line for line in out.splitlines() if "send-warehouse-webhook" in line]
+    assert any("3 attempts, succeeded" in line and "TimeoutError ×2" in line for line in lines)
+    consumer = next(line for line in lines if line.startswith("send-warehouse-webhook"))
+    assert consumer.split()[1:5] == ["warehouse", "2", "2", "4"]  # 2 branches, 2 retried, 4 retries
+    code, out, _ = run(capsys, "retries", order, "--store", demo_store, "--json")
+    document = json.loads(out)
+    check_document(document)
+    (workflow,) = document["workflows"]
+    assert workflow["key"] == order and workflow["total_retries"] == 2
+
+
+def test_latency(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -> None:
+    code, out, _ = run(capsys, "latency", order, "--store", demo_store)
+    assert code == EXIT_OK
+    assert "critical path segments, longest first" in out
+    ranked = [line.split() for line in out.splitlines() if line[:2].strip().isdigit()]
+    assert ranked[0][1:3] == ["failed", "attempt"]
+    assert "lagging: project-order-summary waited" in out
+    code, out, _ = run(capsys, "latency", order, "--store", demo_store, "--json")
+    document = json.loads(out)
+    check_document(document)
+    assert [lag["consumer"] for lag in document["lagging"]] == ["project-order-summary"]
+
+
+def test_export_mermaid(
+    capsys: pytest.CaptureFixture[str], demo_store: str, order: str, tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "export", order, "--mermaid", "--store", demo_store)
+    assert code == EXIT_OK and out.startswith("flowchart TD\n")
+    target = tmp_path / "flow.mmd"
+    code, out, err = run(capsys, "export", order, "--store", demo_store, "-o", str(target))
+    assert code == EXIT_OK and out == "" and "wrote" in err
+    assert target.read_text(encoding="utf-8").startswith("flowchart TD\n")
+    code, out, _ = run(capsys, "export", order, "--store", demo_store, "--json")
+    check_document(json.loads(out))
+
+
+@pytest.mark.parametrize("command", ["show", "latency", "export", "why", "retries"])
+def test_unknown_key_says_what_exists(
+    capsys: pytest.CaptureFixture[str], demo_store: str, order: str, command: str
+) -> None:
+    code, out, err = run(capsys, command, "order_nope", "--store", demo_store)
+    assert code == EXIT_FINDINGS and out == ""
+    assert f"tracebraid {command}: no " in err and "'order_nope'" in err
+    assert "try `tracebraid show` with one of: " in err and order in err
+
+
+def test_why_unknown_span_id(capsys: pytest.CaptureFixture[str], demo_store: str) -> None:
+    code, _, err = run(capsys, "why", "00f067aa0ba902b7", "--store", demo_store)
+    assert code == EXIT_FINDINGS and "TRACE_ID:SPAN_ID" in err
+
+
+def test_bad_store_url(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "show", "order_1", "--store", "mongodb://somewhere/x")
+    assert code == EXIT_USAGE and out == ""
+    assert "unknown store URL scheme 'mongodb'" in err
+
+
+def test_missing_store_file_is_not_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "absent.db"
+    code, _, err = run(capsys, "pending", "--store", f"sqlite:///{path}")
+    assert code == EXIT_USAGE and "does not exist" in err and "tracebraid demo" in err
+    assert not path.exists()
+
+
+def test_bad_topology_and_since(
+    capsys: pytest.CaptureFixture[str], demo_store: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("consumers: [x]")
+    code, _, err = run(capsys, "pending", "--store", demo_store, "--topology", str(broken))
+    assert code == EXIT_USAGE and "'events'" in err
+    code, _, err = run(capsys, "pending", "--store", demo_store, "--since", "yesterday")
+    assert code == EXIT_USAGE and "--since" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["show"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "TRACE_OR_CORRELATION" in capsys.readouterr().err
+    code, _, err = run(capsys, "demo", "--orders", "0")
+    assert code == EXIT_USAGE and "--orders must be at least 1" in err
+
+
+def test_demo_on_a_broker_without_adapter(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tracebraid.sdk import broker
+
+    if hasattr(broker, "open_broker"):
+        pytest.skip("the broker adapters are installed; the broker tests cover them")
+    path = tmp_path / "x.db"
+    code, _, err = run(capsys, "demo", "--broker", "rabbitmq", "--store", f"sqlite:///{path}")
+    assert code == EXIT_USAGE and "broker 'rabbitmq' needs" in err and "--broker memory" in err
+    assert not path.exists()
