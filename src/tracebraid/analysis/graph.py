@@ -189,68 +189,79 @@ def _choose_producer(
     return pool[0]
 
 
-def build_graph(spans: Iterable[Span]) -> CausalGraph:
-    """Build the causal graph of ``spans`` (any order, any number of traces)."""
-    nodes: list[Span] = []
-    markers: list[Span] = []
-    for span in spans:
-        (markers if is_start_marker(span) else nodes).append(span)
-    ordered, replayed = _unique_in_start_order(nodes)
-    markers, replayed_markers = _unique_in_start_order(markers)
-    replayed += replayed_markers
-    views = [normalize(span) for span in ordered]
-    roles = [view.role for view in views]
-    index = {(span.trace_id, span.span_id): i for i, span in enumerate(ordered)}
-    count = len(ordered)
-
-    parent = [NO_NODE] * count
-    missing_parents: list[int] = []
-    edges: list[Edge] = []
+def _child_edges(
+    ordered: list[Span], index: Mapping[tuple[TraceId, SpanId], int], edges: list[Edge]
+) -> tuple[list[int], list[int]]:
+    """Parent of every node (or ``NO_NODE``), and the nodes whose parent is absent."""
+    parent = [NO_NODE] * len(ordered)
+    missing: list[int] = []
     for i, span in enumerate(ordered):
         if span.parent_span_id is not None:
             found = index.get((span.trace_id, span.parent_span_id))
             if found is None:
-                missing_parents.append(i)
+                missing.append(i)
             else:
                 parent[i] = found
                 edges.append(Edge(EdgeKind.CHILD, found, i))
+    return parent, missing
 
+
+def _link_edges(
+    ordered: list[Span],
+    views: list[MessagingView],
+    index: Mapping[tuple[TraceId, SpanId], int],
+    edges: list[Edge],
+) -> tuple[dict[int, set[int]], dict[int, list[EventId]], list[MissingLink]]:
+    """Linked nodes per holder; the events a batch consumer took through its links
+    (the linked producer's event ID, or the link's own ``messaging.message.id``)."""
     linked: dict[int, set[int]] = {}
-    missing_links: list[MissingLink] = []
     batch_events: dict[int, list[EventId]] = {}
+    missing: list[MissingLink] = []
     for i, span in enumerate(ordered):
         if not span.links:
             continue
         targets = linked.setdefault(i, set())
+        takes_batch = views[i].role is Role.CONSUMER and views[i].event_id is None
         for link in span.links:
             found = index.get((link.trace_id, link.span_id))
             event: object = None
             if found is None:
-                missing_links.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
+                missing.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
                 event = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
             else:
                 targets.add(found)
                 edges.append(Edge(EdgeKind.LINK, found, i))
-                if roles[found] is Role.PRODUCER:
+                if views[found].role is Role.PRODUCER:
                     event = views[found].event_id
-            if event is not None and roles[i] is Role.CONSUMER and views[i].event_id is None:
+            if event is not None and takes_batch:
                 batch_events.setdefault(i, []).append(EventId(str(event)))
+    return linked, batch_events, missing
 
-    owner = _owners(parent, roles)
-    delivered: list[tuple[EventId, ...]] = [()] * count
+
+def _consumers(
+    views: list[MessagingView], batch_events: dict[int, list[EventId]]
+) -> tuple[list[tuple[EventId, ...]], dict[EventId, list[int]]]:
+    """The events each consumer span processed, and the consumer spans of each event."""
+    delivered: list[tuple[EventId, ...]] = [()] * len(views)
     consumers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
         if view.role is not Role.CONSUMER:
             continue
-        events: tuple[EventId, ...]
         if view.event_id is not None:
-            events = (view.event_id,)
+            events: tuple[EventId, ...] = (view.event_id,)
         else:
             events = tuple(dict.fromkeys(batch_events.get(i, ())))
         delivered[i] = events
         for event_id in events:
             consumers.setdefault(event_id, []).append(i)
+    return delivered, consumers
 
+
+def _producers(
+    views: list[MessagingView], owner: list[int], delivered: list[tuple[EventId, ...]]
+) -> tuple[dict[EventId, list[int]], dict[EventId, list[int]]]:
+    """Producer spans per event: origins, and republishers (a dead-letter destination,
+    or a re-send from inside the event's own consumer)."""
     origins: dict[EventId, list[int]] = {}
     republishers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
@@ -259,6 +270,27 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         boss = owner[i]
         resend = view.dead_letter or (boss != NO_NODE and view.event_id in delivered[boss])
         (republishers if resend else origins).setdefault(view.event_id, []).append(i)
+    return origins, republishers
+
+
+def build_graph(spans: Iterable[Span]) -> CausalGraph:
+    """Build the causal graph of ``spans`` (any order, any number of traces)."""
+    nodes: list[Span] = []
+    markers: list[Span] = []
+    for span in spans:
+        (markers if is_start_marker(span) else nodes).append(span)
+    ordered, replayed = _unique_in_start_order(nodes)
+    markers, replayed_markers = _unique_in_start_order(markers)
+    views = [normalize(span) for span in ordered]
+    index = {(span.trace_id, span.span_id): i for i, span in enumerate(ordered)}
+    count = len(ordered)
+
+    edges: list[Edge] = []
+    parent, missing_parents = _child_edges(ordered, index, edges)
+    linked, batch_events, missing_links = _link_edges(ordered, views, index, edges)
+    owner = _owners(parent, [view.role for view in views])
+    delivered, consumers = _consumers(views, batch_events)
+    origins, republishers = _producers(views, owner, delivered)
 
     for event_id, readers in consumers.items():
         own_origins = tuple(origins.get(event_id, ()))
@@ -270,15 +302,9 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
                 continue  # a batch consumer is joined by its links, not by a delivery
             links = linked.get(consumer, set())
             producer = _choose_producer(
-                consumer,
-                ordered,
-                parent,
-                links,
-                own_origins,
-                own_republished,
-                owner,
+                consumer, ordered, parent, links, own_origins, own_republished, owner,
                 views[consumer].dead_letter,
-            )
+            )  # fmt: skip
             if producer == NO_NODE:
                 continue
             stitched = (
@@ -318,6 +344,6 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         marker_count=len(markers),
         missing_parents=tuple(missing_parents),
         missing_links=tuple(missing_links),
-        replayed=replayed,
+        replayed=replayed + replayed_markers,
         refs=[None] * count,
     )

@@ -52,16 +52,15 @@ def find_limitations(
             "(messaging.message.conversation_id); their follow-up work may be incomplete",
             missing,
         ))  # fmt: skip
-    fallback = sum(
-        1 for _, v in consumers if v.consumer_identified_by is not ConsumerIdentity.GROUP
-    )
-    if fallback:
+    guessed = [v for _, v in consumers if v.consumer_identified_by is not ConsumerIdentity.GROUP]
+    if guessed:
+        names = len({v.consumer for v in guessed})
         found.append(Limitation(
             "consumer_group_unknown",
-            f"consumer group unknown for {fallback} consumer spans "
-            "(no messaging.consumer.group.name): consumers are identified by "
-            "service+destination, so two groups of one service on one destination merge",
-            fallback,
+            f"consumer group unknown for {names} consumers ({len(guessed)} spans without "
+            "messaging.consumer.group.name): they are identified by service+destination, so "
+            "two groups of one service on one destination merge",
+            names,
         ))  # fmt: skip
     unnumbered = sum(1 for _, v in consumers if v.attempt is None)
     if unnumbered:
