@@ -44,7 +44,7 @@ from tracebraid.views.commands._options import (
 )
 from tracebraid.views.documents import demo_document, workflow_document
 from tracebraid.views.schema import DemoOrderJson
-from tracebraid.views.source import LoadedWorkflow, load
+from tracebraid.views.source import LoadedWorkflow, default_store, load
 from tracebraid.views.tree import render_tree
 
 __all__ = ["BROKERS", "DEFAULT_DEMO_STORE", "register", "run"]
@@ -122,7 +122,7 @@ async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
 
 def _hints(url: str, loaded: LoadedWorkflow, others: int) -> Text:
     analysis = loaded.analysis
-    store = "" if url == DEFAULT_DEMO_STORE else f" --store {url}"
+    store = "" if url == default_store() else f" --store {url}"
     webhook = next((b for b in analysis.branches if b.retries), None)
     event = webhook.event_id if webhook is not None else analysis.branches[0].event_id
     lines = [
