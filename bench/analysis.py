@@ -18,8 +18,10 @@ import cProfile
 import gc
 import pstats
 import time
+from collections.abc import Sequence
 
-from tracebraid.analysis import analyze, learn_topology
+from tracebraid.analysis import Topology, analyze, learn_topology
+from tracebraid.model import Span
 from tracebraid.testing.workflows import synthetic
 
 SIZES = (1_000, 10_000, 100_000)
@@ -27,12 +29,12 @@ GOAL_10K_S = 0.3
 GOAL_GROWTH = 15.0
 
 
-def _best_of(runs: int, spans: tuple, topology: object) -> float:  # type: ignore[type-arg]
+def _best_of(runs: int, spans: Sequence[Span], topology: Topology) -> float:
     best = float("inf")
     for _ in range(runs):
         gc.collect()
         started = time.perf_counter()
-        analyze(spans, topology=topology, now_ns=0)  # type: ignore[arg-type]
+        analyze(spans, topology=topology, now_ns=0)
         best = min(best, time.perf_counter() - started)
     return best
 
