@@ -17,6 +17,7 @@ from tracebraid.analysis import (
     analyze,
     why,
 )
+from tracebraid.model import Span, SpanId, SpanKind, SpanLink, StatusCode, TraceId
 from tracebraid.testing.workflows import (
     Workflow,
     fan_in,
@@ -164,3 +165,62 @@ def test_sdk_spans_without_markers_only_mean_quick_work() -> None:
     quiet = analyze(order_flow(markers=False).spans)
     assert quiet.limitation("start_markers_absent") is None
     assert analyze(order_flow(stock=True).spans).limitation("start_markers_absent") is not None
+
+
+KEYS = [
+    "messaging.operation.type", "messaging.operation", "messaging.destination.name",
+    "messaging.destination", "messaging.message.id", "messaging.message_id",
+    "messaging.consumer.group.name", "messaging.message.conversation_id",
+    "tracebraid.attempt", "tracebraid.outcome", "tracebraid.dead_letter", "celery.retries",
+    "tracebraid.event_name", "tracebraid.causation_id", "tracebraid.marker.span_id",
+]  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from(["send", "process", "receive", "settle", "dead_letter", "evt_1", "evt_2", ""]),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.tuples(st.text(max_size=3)),
+)
+IDS = [f"{n:016x}" for n in range(1, 9)]
+
+
+@st.composite
+def wild_spans(draw: st.DrawFn) -> list[Span]:
+    spans = []
+    for span_id in draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=8, unique=True)):
+        start = draw(st.integers(0, 1000))
+        spans.append(
+            Span(
+                trace_id=TraceId(draw(st.sampled_from(["a" * 32, "b" * 32]))),
+                span_id=SpanId(span_id),
+                parent_span_id=draw(st.none() | st.sampled_from(IDS).map(SpanId)),
+                name=draw(st.sampled_from(["x", "y"])),
+                kind=draw(st.sampled_from(SpanKind)),
+                start_ns=start,
+                end_ns=start + draw(st.integers(-10, 100)),
+                service=draw(st.sampled_from(["s", "t"])),
+                status=draw(st.sampled_from(StatusCode)),
+                attributes=draw(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6)),
+                links=tuple(
+                    SpanLink(TraceId(t * 32), SpanId(i))
+                    for t, i in draw(
+                        st.lists(st.tuples(st.sampled_from("ab"), st.sampled_from(IDS)), max_size=3)
+                    )
+                ),
+                scope=draw(st.sampled_from(["", "", "tracebraid.start_marker"])),
+            )
+        )
+    return spans
+
+
+@settings(max_examples=200, deadline=None)
+@given(wild_spans())
+def test_any_well_typed_spans_are_analysed_without_error(spans: list[Span]) -> None:
+    analysis = analyze(spans)
+    assert all(d.queue_wait_ns is None or d.queue_wait_ns >= 0 for d in analysis.deliveries)
+    assert all(s.duration_ns >= 0 for s in analysis.critical_path.segments)
+    json.dumps(analysis.to_dict())
+    for span in analysis.graph.spans:
+        assert why(analysis, f"{span.trace_id}:{span.span_id}").steps[-1].span.span_id == (
+            span.span_id
+        )
