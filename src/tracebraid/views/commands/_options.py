@@ -25,6 +25,7 @@ __all__ = [
     "add_store",
     "add_topology",
     "console",
+    "describe",
     "guarded",
     "print_json",
     "show",
@@ -82,6 +83,13 @@ def add_json(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the versioned JSON document instead (see docs/json-schema.md)",
     )
+
+
+def describe(doc: str | None) -> str | None:
+    """A command's ``--help`` description: its module docstring's second paragraph."""
+    if not doc or "\n\n" not in doc:
+        return None
+    return doc.split("\n\n")[1].replace("``", "")
 
 
 def console() -> Console:

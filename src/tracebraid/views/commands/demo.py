@@ -38,6 +38,7 @@ from tracebraid.views.commands._options import (
     add_ids,
     add_json,
     add_store,
+    describe,
     guarded,
     print_json,
     show,
@@ -59,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the order-flow demo into a store and print its causal tree",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     add_store(parser, default=DEFAULT_DEMO_STORE)
     parser.add_argument(

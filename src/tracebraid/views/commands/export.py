@@ -23,6 +23,7 @@ from tracebraid.views.commands._options import (
     add_json,
     add_store,
     add_topology,
+    describe,
     guarded,
     print_json,
     store_url,
@@ -39,7 +40,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a workflow's causal tree (Mermaid flowchart)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"

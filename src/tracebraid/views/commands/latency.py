@@ -20,6 +20,7 @@ from tracebraid.views.commands._options import (
     EXIT_OK,
     add_json,
     add_store,
+    describe,
     guarded,
     print_json,
     show,
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "latency",
         help="queue wait, processing and back-off per delivery; the critical path ranked",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"

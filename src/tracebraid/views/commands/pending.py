@@ -24,6 +24,7 @@ from tracebraid.views.commands._options import (
     add_json,
     add_store,
     add_topology,
+    describe,
     guarded,
     print_json,
     show,
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "pending",
         help="pending, in-flight and lost branches across recent workflows",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     add_store(parser)
     add_topology(parser)

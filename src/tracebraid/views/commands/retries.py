@@ -22,6 +22,7 @@ from tracebraid.views.commands._options import (
     EXIT_OK,
     add_json,
     add_store,
+    describe,
     guarded,
     print_json,
     show,
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "retries",
         help="retried steps, duplicates, duplicate publishes and dead letters",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "key", nargs="?", metavar="TRACE_OR_CORRELATION", help="one workflow (default: recent)"

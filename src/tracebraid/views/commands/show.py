@@ -24,6 +24,7 @@ from tracebraid.views.commands._options import (
     add_json,
     add_store,
     add_topology,
+    describe,
     guarded,
     print_json,
     show,
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "show",
         help="a workflow's causal tree: branches, attempts, pending work, critical path",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"

@@ -23,6 +23,7 @@ from tracebraid.views.commands._options import (
     add_ids,
     add_json,
     add_store,
+    describe,
     guarded,
     print_json,
     show,
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "why",
         help="the causal chain from the user action to an event or span",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "target", metavar="EVENT_OR_SPAN", help="event ID, span ID, or TRACE_ID:SPAN_ID"

@@ -1,0 +1,257 @@
+"""The web API's own documents: spans with their identities, search pages, the view bundle.
+
+The analysis documents (``tracebraid.workflow/v1``, ``latency/v1``...) come from
+``tracebraid.views.documents`` unchanged, so the API and ``--json`` never differ;
+what only the UI needs is here, under the same rules (``"schema"`` names the
+shape, v1 only gains keys, every key present, ``*_ns`` integers):
+
+- ``tracebraid.spans/v1``: every span of a workflow, each with the identities of
+  DESIGN.md as separate fields (as the analysis normalised them), its attributes,
+  events and links; start markers flagged (an in-flight attempt has only one);
+- ``tracebraid.search/v1``: one page of ``search_traces``;
+- ``tracebraid.view/v1``: what the workflow page draws, from one analysis: the
+  workflow, latency and spans documents together.
+
+Example::
+
+    >>> from tracebraid.testing.workflows import order_flow
+    >>> doc = spans_document(order_flow().spans, key="order_441", truncated=False)
+    >>> doc["spans"][0]["name"], doc["spans"][0]["identity"]["correlation_id"]
+    ('POST /orders', 'order_441')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypedDict
+
+from tracebraid.analysis import normalize
+from tracebraid.analysis.normalize import is_start_marker
+from tracebraid.model import AttributeValue, Span
+from tracebraid.store.search import SearchPage, TraceHit, TraceQuery
+from tracebraid.views.schema import LatencyDocument, WorkflowDocument
+
+__all__ = [
+    "WEB_SCHEMAS",
+    "IdentityJson",
+    "SearchDocument",
+    "SearchHitJson",
+    "SpanJson",
+    "SpansDocument",
+    "ViewDocument",
+    "search_document",
+    "span_json",
+    "spans_document",
+    "view_document",
+]
+
+WEB_SCHEMAS = {kind: f"tracebraid.{kind}/v1" for kind in ("spans", "search", "view")}
+"""The ``"schema"`` value of each web document kind."""
+
+JsonValue = str | bool | int | float | list[str] | list[bool] | list[int] | list[float]
+
+
+class IdentityJson(TypedDict):
+    role: str
+    correlation_id: str | None
+    event_id: str | None
+    causation_id: str | None
+    event_name: str | None
+    consumer: str | None
+    attempt: int | None
+    destination: str | None
+    step: str
+    outcome: str
+    error: str | None
+
+
+class SpanEventJson(TypedDict):
+    name: str
+    time_ns: int
+    attributes: dict[str, JsonValue]
+
+
+class SpanLinkJson(TypedDict):
+    trace_id: str
+    span_id: str
+    attributes: dict[str, JsonValue]
+
+
+class SpanJson(TypedDict):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    service: str
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    status: str
+    status_message: str
+    start_marker: bool
+    marker_for: str | None
+    scope: str
+    identity: IdentityJson
+    attributes: dict[str, JsonValue]
+    events: list[SpanEventJson]
+    links: list[SpanLinkJson]
+    resource: dict[str, JsonValue]
+
+
+class SpansDocument(TypedDict):
+    schema: str
+    key: str | None
+    truncated: bool
+    spans: list[SpanJson]
+
+
+class SearchHitJson(TypedDict):
+    key: str
+    trace_id: str
+    correlation_ids: list[str]
+    root_name: str
+    root_service: str
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    span_count: int
+    error_count: int
+    services: list[str]
+    event_names: list[str]
+    retries: int
+    in_flight: int
+    broken: bool
+
+
+class SearchDocument(TypedDict):
+    schema: str
+    traces: list[SearchHitJson]
+    next_cursor: str | None
+    scanned: int | None
+
+
+class ViewDocument(TypedDict):
+    schema: str
+    key: str
+    scope: str
+    truncated: bool
+    workflow: WorkflowDocument
+    latency: LatencyDocument
+    spans: SpansDocument
+
+
+def _value(value: AttributeValue) -> JsonValue:
+    return list(value) if isinstance(value, tuple) else value  # type: ignore[return-value]
+
+
+def _attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonValue]:
+    return {key: _value(value) for key, value in attributes.items()}
+
+
+def span_json(span: Span) -> SpanJson:
+    """One span with its identities as separate fields."""
+    view = normalize(span)
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "name": span.name,
+        "kind": span.kind.name.lower(),
+        "service": span.service,
+        "start_ns": span.start_ns,
+        "end_ns": span.end_ns,
+        "duration_ns": span.duration_ns,
+        "status": span.status.name.lower(),
+        "status_message": span.status_message,
+        "start_marker": is_start_marker(span),
+        "marker_for": view.marker_for,
+        "scope": span.scope,
+        "identity": {
+            "role": view.role.value,
+            "correlation_id": view.correlation_id,
+            "event_id": view.event_id,
+            "causation_id": view.causation_id,
+            "event_name": view.event_name,
+            "consumer": view.consumer,
+            "attempt": view.attempt,
+            "destination": view.destination,
+            "step": view.step,
+            "outcome": view.outcome.value,
+            "error": view.error,
+        },
+        "attributes": _attributes(span.attributes),
+        "events": [
+            {"name": e.name, "time_ns": e.time_ns, "attributes": _attributes(e.attributes)}
+            for e in span.events
+        ],
+        "links": [
+            {"trace_id": k.trace_id, "span_id": k.span_id, "attributes": _attributes(k.attributes)}
+            for k in span.links
+        ],
+        "resource": _attributes(span.resource),
+    }
+
+
+def spans_document(spans: Iterable[Span], *, key: str | None, truncated: bool) -> SpansDocument:
+    """``tracebraid.spans/v1``: the spans in start order (replays once)."""
+    unique = {span.key: span for span in spans}
+    ordered = sorted(unique.values(), key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+    return {
+        "schema": WEB_SCHEMAS["spans"],
+        "key": key,
+        "truncated": truncated,
+        "spans": [span_json(s) for s in ordered],
+    }
+
+
+def _hit(hit: TraceHit) -> SearchHitJson:
+    summary, facts = hit.summary, hit.facts
+    return {
+        "key": summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id,
+        "trace_id": summary.trace_id,
+        "correlation_ids": list(summary.correlation_ids),
+        "root_name": summary.root_name,
+        "root_service": summary.root_service,
+        "start_ns": summary.start_ns,
+        "end_ns": summary.end_ns,
+        "duration_ns": max(0, summary.end_ns - summary.start_ns),
+        "span_count": summary.span_count,
+        "error_count": summary.error_count,
+        "services": list(facts.services),
+        "event_names": list(facts.event_names),
+        "retries": facts.retries,
+        "in_flight": facts.in_flight,
+        "broken": facts.broken,
+    }
+
+
+def search_document(page: SearchPage, query: TraceQuery | None = None) -> SearchDocument:
+    """``tracebraid.search/v1``: a page of traces, newest first, and the next page's cursor."""
+    return {
+        "schema": WEB_SCHEMAS["search"],
+        "traces": [_hit(hit) for hit in page.hits],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+    }
+
+
+def view_document(
+    *,
+    key: str,
+    scope: str,
+    truncated: bool,
+    workflow: WorkflowDocument,
+    latency: LatencyDocument,
+    spans: SpansDocument,
+) -> ViewDocument:
+    """``tracebraid.view/v1``: everything the workflow page draws, from one analysis."""
+    return {
+        "schema": WEB_SCHEMAS["view"],
+        "key": key,
+        "scope": scope,
+        "truncated": truncated,
+        "workflow": workflow,
+        "latency": latency,
+        "spans": spans,
+    }
