@@ -10,6 +10,7 @@ from conftest import TIME_SCALE
 from json_shape import check_document
 
 from tracebraid.store import open_store
+from tracebraid.testing.workflows import Workflow, islands
 from tracebraid.views.cli import main
 from tracebraid.views.commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
@@ -234,3 +235,35 @@ def test_demo_on_a_broker_without_adapter(
     code, _, err = run(capsys, "demo", "--broker", "rabbitmq", "--store", f"sqlite:///{path}")
     assert code == EXIT_USAGE and "broker 'rabbitmq' needs" in err and "--broker memory" in err
     assert not path.exists()
+
+
+@pytest.fixture(scope="module")
+def islands_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Workflow]:
+    """A store holding two orders whose legacy-audit consumer started its own trace."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('islands') / 'islands.db'}"
+    flow = islands(2)
+    store = open_store(url)
+    try:
+        store.write(flow.spans)
+    finally:
+        store.close()
+    return url, flow
+
+
+def test_stitched_hops_across_traces(
+    capsys: pytest.CaptureFixture[str], islands_store: tuple[str, Workflow]
+) -> None:
+    url, flow = islands_store
+    audit = next(s for s in flow.spans if s.name == "legacy-audit")
+    code, out, _ = run(capsys, "why", f"{audit.trace_id}:{audit.span_id}", "--store", url)
+    assert code == EXIT_OK
+    stitched = [line for line in out.splitlines() if "stitched by event ID" in line]
+    assert len(stitched) == 1 and "legacy-audit" in stitched[0]
+    assert "crossed a propagation break" in out
+    code, out, _ = run(capsys, "why", audit.span_id, "--store", url, "--json")
+    chain = json.loads(out)
+    assert chain["stitched_hops"] == 1 and chain["steps"][-1]["stitched"] is True
+    code, out, _ = run(capsys, "show", audit.trace_id, "--store", url)
+    assert code == EXIT_OK and "⚠ stitched" in out and "broken link:" in out
+    code, out, _ = run(capsys, "export", audit.trace_id, "--store", url)
+    assert "-. stitched .->" in out
