@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tracebraid.views.commands.retries",
     "tracebraid.views.commands.latency",
     "tracebraid.views.commands.export",
+    "tracebraid.views.lint_cli",
 )
 
 

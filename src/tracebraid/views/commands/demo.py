@@ -29,6 +29,7 @@ from rich.text import Text
 
 from tracebraid.analysis import load_topology
 from tracebraid.demo import DemoRun, run_order_flow, topology_file
+from tracebraid.demo.mistakes import MISTAKES
 from tracebraid.errors import ConfigurationError
 from tracebraid.sdk.broker import Broker, InMemoryBroker
 from tracebraid.store import SpanStore, open_store
@@ -80,6 +81,11 @@ def register(subparsers: Any) -> None:
         help="where the messages go: the in-process broker (default) or a real one",
     )
     parser.add_argument("--broker-url", metavar="URL", help="the real broker's address")
+    parser.add_argument(
+        "--with-mistakes",
+        action="store_true",
+        help="plant each of the seed's common mistakes once (then: tracebraid lint)",
+    )
     add_ids(parser)
     add_json(parser)
     parser.set_defaults(handler=run)
@@ -116,6 +122,7 @@ async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
                 orders=args.orders,
                 time_scale=args.time_scale,
                 namespace=namespace,
+                mistakes=MISTAKES if args.with_mistakes else (),
             )
     finally:
         processor.shutdown()  # flushes what is queued, then stops the export thread
