@@ -1,0 +1,358 @@
+"""RabbitMQ over aio-pika: a fanout exchange per destination, a quorum queue per consumer group.
+
+Layout, for destination ``orders`` and group ``reserve-inventory``:
+
+- exchange ``orders`` (fanout, durable): every group bound to it gets a copy;
+- queue ``orders:reserve-inventory`` (durable, ``x-queue-type=quorum``): the
+  group's members compete for its messages, ``prefetch = concurrency`` each;
+- exchange ``orders.dlq``: the queue's dead-letter exchange.
+
+Attempts are RabbitMQ's own count: a quorum queue stamps ``x-delivery-count`` (the
+returns so far) on each redelivery, so attempt = ``x-delivery-count + 1``; a crash
+counts too, because the broker returns the unacknowledged message itself. On a
+classic queue (``quorum=False``) only the ``redelivered`` flag exists, so attempts
+read 1 or 2.
+
+Retry back-off is sleep-then-nack: the failed delivery stays unacknowledged for
+the back-off, then ``nack(requeue=True)`` returns it and the queue counts the
+return. A per-group retry queue with per-message TTL dead-lettering back would free
+the consumer's prefetch slot during the wait, but its copy is a new message
+to the quorum queue, so the broker's count would restart and attempts would have to
+live in a header again. The cost of the choice: a back-off holds one of the
+member's ``concurrency`` slots, and back-offs must stay below RabbitMQ's
+``consumer_timeout`` (30 minutes by default).
+
+After the last attempt the adapter publishes the message to ``<destination>.dlq``
+with its headers plus ``x-dead-letter-group``/``x-dead-letter-reason`` (confirmed by
+the broker), then acknowledges it. The queue's ``x-delivery-limit`` is the retry
+policy's ``max_attempts``: a message that crashes its consumer every time never
+reaches that code, so RabbitMQ dead-letters it to the same exchange itself, and the
+adapter fills the dead-letter headers in from ``x-death`` when it is consumed.
+
+The AMQP ``message_id`` carries the event ID and ``correlation_id`` the correlation
+ID, so RabbitMQ tooling and stock OpenTelemetry instrumentation see both; a message
+from a producer that set only those properties gets ``x-event-id`` and
+``x-correlation-id`` headers on delivery.
+
+Example::
+
+    async with RabbitMQBroker("amqp://guest:guest@127.0.0.1:5672/") as broker:
+        await broker.subscribe("orders", "reserve-inventory", reserve)
+        await broker.publish("orders", b"{}", {}, message_id="evt_1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.sdk.broker._address import unavailable
+from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker.base import (
+    DEAD_LETTER_GROUP_HEADER,
+    DEAD_LETTER_REASON_HEADER,
+    DEAD_LETTER_SUFFIX,
+    DEFAULT_RETRY,
+    Delivery,
+    Handler,
+    Headers,
+    RetryPolicy,
+    dead_letter_destination,
+)
+from tracebraid.sdk.carriers import CORRELATION_ID_HEADER, EVENT_ID_HEADER
+
+if TYPE_CHECKING:
+    from aio_pika.abc import (
+        AbstractChannel,
+        AbstractExchange,
+        AbstractIncomingMessage,
+        AbstractRobustConnection,
+    )
+
+__all__ = ["DEFAULT_RABBITMQ_URL", "RabbitMQBroker", "queue_name"]
+
+DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+_DELIVERY_COUNT = "x-delivery-count"
+
+
+def queue_name(destination: str, group: str) -> str:
+    """The queue consumer group ``group`` of ``destination`` reads: ``orders:reserve-inventory``."""
+    return f"{destination}:{group}"
+
+
+class RabbitMQBroker:
+    """A ``Broker`` over RabbitMQ (aio-pika); see the module docstring for the layout.
+
+    ``temporary=True`` deletes every exchange and queue this adapter declared when
+    it closes (tests, demos). ``quorum=False`` declares classic queues.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_RABBITMQ_URL,
+        *,
+        quorum: bool = True,
+        temporary: bool = False,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.quorum = quorum
+        self.temporary = temporary
+        self.connect_timeout = connect_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._queues: set[str] = set()
+        self._channels: list[AbstractChannel] = []
+        self._closed = False
+
+    @property
+    def system(self) -> str:
+        """``rabbitmq``: the ``messaging.system`` value for spans over this broker."""
+        return "rabbitmq"
+
+    async def start(self) -> None:
+        """Connect (a robust connection: it reconnects and restores consumers)."""
+        if self._connection is not None:
+            return
+        if self._closed:
+            raise BrokerUnavailableError("this RabbitMQBroker was closed; create a new one")
+        with client_import("rabbitmq", "aio_pika"):
+            import aio_pika
+        try:
+            connection = await aio_pika.connect_robust(self.url, timeout=self.connect_timeout)
+        except Exception as exc:  # refused, timed out, DNS, login: all mean "not reachable"
+            raise unavailable("RabbitMQ", self.url, exc) from exc
+        self._connection = connection
+        self._publisher = await connection.channel(publisher_confirms=True)
+
+    async def close(self) -> None:
+        """Close every consumer channel (unacknowledged deliveries go back), then disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            for channel in self._channels:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+            if self.temporary:
+                await self._delete_declared(connection)
+        finally:
+            await connection.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def publish(
+        self, destination: str, payload: bytes, headers: Headers, *, message_id: str
+    ) -> None:
+        """Publish to exchange ``destination`` (declared on first use); waits for the confirm."""
+        import aio_pika
+
+        exchange = await self._exchange(destination)
+        message = aio_pika.Message(
+            bytes(payload),
+            headers=dict(headers),
+            message_id=message_id,
+            correlation_id=_lookup(headers, CORRELATION_ID_HEADER),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await exchange.publish(message, routing_key="")
+
+    async def subscribe(
+        self,
+        destination: str,
+        group: str,
+        handler: Handler,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        concurrency: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Declare and bind the group's queue, then consume it on a channel of its own."""
+        import aiormq
+
+        _check_subscription(destination, group, concurrency, delay)
+        connection = self._require_connection()
+        channel = await connection.channel(publisher_confirms=True)
+        self._channels.append(channel)
+        await channel.set_qos(prefetch_count=concurrency)
+        exchange = await self._exchange(destination)
+        parking = await self._exchange(dead_letter_destination(destination))
+        arguments: dict[str, str | int] = {"x-dead-letter-exchange": parking.name}
+        if self.quorum:
+            arguments |= {"x-queue-type": "quorum", "x-delivery-limit": retry.max_attempts}
+        name = queue_name(destination, group)
+        try:
+            queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise ConfigurationError(
+                f"queue {name!r} exists with other arguments than {arguments} ({exc}); every "
+                "member of a group must use the same retry policy; delete the queue to change it"
+            ) from exc
+        self._queues.add(name)
+        await queue.bind(exchange)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            delivery = self._delivery(destination, group, message)
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await handler(delivery)
+            except Exception as exc:  # the handler's failure is the broker's signal to retry
+                await self._settle_failure(message, delivery, exc, retry)
+            else:
+                await message.ack()
+
+        await queue.consume(on_message)
+
+    # -- internals --
+
+    def _require_connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            state = "closed" if self._closed else "not started"
+            raise BrokerUnavailableError(
+                f"RabbitMQBroker is {state}; use `async with RabbitMQBroker(url) as broker:` "
+                "or await broker.start() first"
+            )
+        return self._connection
+
+    def _channel(self) -> AbstractChannel:
+        self._require_connection()
+        assert self._publisher is not None
+        return self._publisher
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        """The fanout exchange ``name``, declared once on the confirming publisher channel."""
+        import aio_pika
+
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            exchange = await self._channel().declare_exchange(
+                name, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            self._exchanges[name] = exchange
+        return exchange
+
+    def _delivery(self, destination: str, group: str, message: AbstractIncomingMessage) -> Delivery:
+        headers = _text_headers(message.headers)
+        count = message.headers.get(_DELIVERY_COUNT)
+        if isinstance(count, int) and not isinstance(count, bool):
+            attempt = count + 1
+        else:
+            attempt = 2 if message.redelivered else 1
+        if message.message_id and EVENT_ID_HEADER not in headers:
+            headers[EVENT_ID_HEADER] = message.message_id
+        if message.correlation_id and CORRELATION_ID_HEADER not in headers:
+            headers[CORRELATION_ID_HEADER] = message.correlation_id
+        if destination.endswith(DEAD_LETTER_SUFFIX) and DEAD_LETTER_GROUP_HEADER not in headers:
+            headers |= _from_x_death(destination.removesuffix(DEAD_LETTER_SUFFIX), message)
+        return Delivery(
+            destination=destination,
+            group=group,
+            message_id=message.message_id or headers.get(EVENT_ID_HEADER, ""),
+            payload=message.body,
+            headers=headers,
+            delivery_count=attempt,
+        )
+
+    async def _settle_failure(
+        self,
+        message: AbstractIncomingMessage,
+        delivery: Delivery,
+        error: Exception,
+        retry: RetryPolicy,
+    ) -> None:
+        attempt = delivery.delivery_count
+        if retry.is_final(attempt):
+            headers = {
+                **delivery.headers,
+                DEAD_LETTER_GROUP_HEADER: delivery.group,
+                DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
+            }
+            headers.pop(_DELIVERY_COUNT, None)
+            target = dead_letter_destination(delivery.destination)
+            await self.publish(target, delivery.payload, headers, message_id=delivery.message_id)
+            await message.ack()
+            return
+        await asyncio.sleep(retry.delay_after(attempt))
+        await message.nack(requeue=True)
+
+    async def _delete_declared(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
+        try:
+            for name in self._queues:
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(name)
+            for name in self._exchanges:
+                with contextlib.suppress(Exception):
+                    await channel.exchange_delete(name)
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+
+def _check_subscription(destination: str, group: str, concurrency: int, delay: float) -> None:
+    if not destination or not group:
+        raise ConfigurationError(
+            f"subscribe needs a destination and a group, got {destination!r}, {group!r}"
+        )
+    if concurrency < 1 or delay < 0:
+        raise ConfigurationError(
+            f"subscribe needs concurrency >= 1 and delay >= 0, got {concurrency}, {delay}"
+        )
+
+
+def _lookup(headers: Headers, name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def _text_headers(raw: Mapping[str, object]) -> dict[str, str]:
+    """AMQP table values as text; nested tables and arrays (``x-death``) are left out."""
+    headers: dict[str, str] = {}
+    for name, value in raw.items():
+        if isinstance(value, str):
+            headers[name] = value
+        elif isinstance(value, bytes):
+            with contextlib.suppress(UnicodeDecodeError):
+                headers[name] = value.decode("utf-8")
+        elif isinstance(value, int | float | bool):
+            headers[name] = str(value)
+    return headers
+
+
+def _from_x_death(origin: str, message: AbstractIncomingMessage) -> dict[str, str]:
+    """Dead-letter headers for a message RabbitMQ dead-lettered itself (``x-delivery-limit``)."""
+    deaths = message.headers.get("x-death")
+    if not isinstance(deaths, list) or not deaths or not isinstance(deaths[0], Mapping):
+        return {}
+    death: Mapping[str, object] = deaths[0]
+    queue, reason = death.get("queue"), death.get("reason")
+    queue = queue.decode() if isinstance(queue, bytes) else queue
+    reason = reason.decode() if isinstance(reason, bytes) else reason
+    prefix = queue_name(origin, "")
+    if not isinstance(queue, str) or not queue.startswith(prefix):
+        return {}
+    return {
+        DEAD_LETTER_GROUP_HEADER: queue.removeprefix(prefix),
+        DEAD_LETTER_REASON_HEADER: f"RabbitMQ dead-lettered it: {reason}",
+    }
