@@ -58,6 +58,8 @@ _KINDS = {k.value: k for k in SpanKind}
 _STATUSES = {s.value: s for s in StatusCode}
 _ZERO_SPAN = bytes(8)
 _ZERO_TRACE = bytes(16)
+_ZERO_TRACE_HEX = "0" * 32
+_ZERO_SPAN_HEX = "0" * 16
 
 
 class _BadSpan(Exception):
@@ -104,9 +106,9 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
             for i, pb in enumerate(ss.spans):
                 seen += 1
                 try:
-                    span = _span(pb, service, resource, scope)
-                    # The full check only when the cheap one on raw bytes fails.
-                    problem = None if _plainly_valid(pb) else span_problem(span)
+                    span, plainly_valid = _span(pb, service, resource, scope)
+                    # The full check (and its message) only when the cheap one fails.
+                    problem = None if plainly_valid else span_problem(span)
                 except _BadSpan as exc:
                     problem = str(exc)
                 if problem is None:
@@ -119,68 +121,81 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
     return out
 
 
-def _plainly_valid(pb: PbSpan) -> bool:
-    """The common case of ``span_problem``, decided on the raw bytes at a fraction of the cost."""
+def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> tuple[Span, bool]:
+    """The span, and whether it plainly passes ``span_problem`` (decided on raw bytes).
+
+    This is the collector's hot loop: every field is read from the message once.
+    """
     trace_id, span_id, parent = pb.trace_id, pb.span_id, pb.parent_span_id
-    if len(trace_id) != 16 or trace_id == _ZERO_TRACE or len(span_id) != 8:
-        return False
-    if span_id == _ZERO_SPAN or (parent and len(parent) != 8):
-        return False
-    start = pb.start_time_unix_nano
-    if start == 0 or pb.end_time_unix_nano < start:
-        return False
-    for link in pb.links:
-        if len(link.trace_id) != 16 or link.trace_id == _ZERO_TRACE:
-            return False
-        if len(link.span_id) != 8 or link.span_id == _ZERO_SPAN:
-            return False
-    return True
-
-
-def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> Span:
+    start, end = pb.start_time_unix_nano, pb.end_time_unix_nano
     kind = _KINDS.get(pb.kind)
     if kind is None:
         raise _BadSpan(f"kind {pb.kind} is not a span kind (0-5)")
-    status = _STATUSES.get(pb.status.code)
+    status_pb = pb.status
+    status = _STATUSES.get(status_pb.code)
     if status is None:
-        raise _BadSpan(f"status.code {pb.status.code} is not a status code (0-2)")
-    parent = pb.parent_span_id
-    return Span(
-        trace_id=TraceId(pb.trace_id.hex()),
-        span_id=SpanId(pb.span_id.hex()),
+        raise _BadSpan(f"status.code {status_pb.code} is not a status code (0-2)")
+    plainly_valid = (
+        len(trace_id) == 16
+        and trace_id != _ZERO_TRACE
+        and len(span_id) == 8
+        and span_id != _ZERO_SPAN
+        and (not parent or len(parent) == 8)
+        and 0 < start <= end
+    )
+    events = pb.events
+    links = pb.links
+    link_records: tuple[SpanLink, ...] = ()
+    if links:
+        link_records = tuple(
+            [
+                SpanLink(
+                    trace_id=TraceId(link.trace_id.hex()),
+                    span_id=SpanId(link.span_id.hex()),
+                    attributes=_attributes(link.attributes) if link.attributes else {},
+                )
+                for link in links
+            ]
+        )
+        plainly_valid = plainly_valid and all(
+            [
+                len(lr.trace_id) == 32
+                and lr.trace_id != _ZERO_TRACE_HEX
+                and len(lr.span_id) == 16
+                and lr.span_id != _ZERO_SPAN_HEX
+                for lr in link_records
+            ]
+        )
+    span = Span(
+        trace_id=TraceId(trace_id.hex()),
+        span_id=SpanId(span_id.hex()),
         # Some SDKs send eight zero bytes rather than nothing for a root span.
         parent_span_id=SpanId(parent.hex()) if parent and parent != _ZERO_SPAN else None,
         name=pb.name,
         kind=kind,
-        start_ns=pb.start_time_unix_nano,
-        end_ns=pb.end_time_unix_nano,
+        start_ns=start,
+        end_ns=end,
         service=service,
         status=status,
-        status_message=pb.status.message,
-        attributes=_attributes(pb.attributes) if pb.attributes else {},
+        status_message=status_pb.message,
+        attributes=_attributes(pb.attributes),
         events=tuple(
-            SpanEvent(
-                name=e.name,
-                time_ns=e.time_unix_nano,
-                attributes=_attributes(e.attributes) if e.attributes else {},
-            )
-            for e in pb.events
+            [
+                SpanEvent(
+                    name=e.name,
+                    time_ns=e.time_unix_nano,
+                    attributes=_attributes(e.attributes) if e.attributes else {},
+                )
+                for e in events
+            ]
         )
-        if pb.events
+        if events
         else (),
-        links=tuple(
-            SpanLink(
-                trace_id=TraceId(link.trace_id.hex()),
-                span_id=SpanId(link.span_id.hex()),
-                attributes=_attributes(link.attributes) if link.attributes else {},
-            )
-            for link in pb.links
-        )
-        if pb.links
-        else (),
+        links=link_records,
         resource=resource,
         scope=scope,
     )
+    return span, plainly_valid
 
 
 def _attributes(kvs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
