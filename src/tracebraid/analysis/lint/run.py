@@ -94,6 +94,11 @@ def run_rules(
     return _settle((f for rule in rules for f in rule(analysis, conventions)), conventions)
 
 
+def _spans_read(analysis: WorkflowAnalysis) -> int:
+    """Every span the analysis read, start markers included (once each)."""
+    return analysis.span_count + len(analysis.graph.markers)
+
+
 class LintTally:
     """Folds the findings and coverage of many workflows into one ``LintReport``."""
 
@@ -120,7 +125,7 @@ class LintTally:
         self._coverage.add(analysis)
         self.workflows += 1
         self.traces += len(analysis.trace_ids)
-        self.spans += analysis.span_count
+        self.spans += _spans_read(analysis)
         self.suppressed += suppressed
 
     def add_news(
@@ -143,7 +148,7 @@ class LintTally:
         self._coverage.add(analysis)
         self._coverage.add(before, sign=-1)
         self.traces += len(analysis.trace_ids) - len(before.trace_ids)
-        self.spans += analysis.span_count - before.span_count
+        self.spans += _spans_read(analysis) - _spans_read(before)
         self.suppressed += suppressed
 
     def report(self) -> LintReport:

@@ -1,0 +1,178 @@
+"""Benchmark: ``lint_store`` over 1,000,000 stored spans, streaming one workflow at a time.
+
+Order workflows of 20 to 2,000 spans each (``tracebraid.testing.workflows``'
+builder: fan-out, retries with back-off, follow-up events, 2% of hand-offs dropping
+trace context, a few in flight) go into a fresh SQLite store until it holds the
+wanted number of spans. Then each store is linted in a fresh process, so its peak
+resident memory (``ru_maxrss``) is the lint's own.
+
+Goal (issue 4): at most 60 s for 1,000,000 spans, with memory bounded: the peak for
+1,000,000 spans stays close to the peak for a quarter of that (no store loaded).
+
+Run: ``.venv/bin/python bench/lint.py [--sizes 250000 1000000] [--dir DIR]``
+(``--dir`` keeps the stores for another run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tracebraid.analysis.lint import lint_store
+from tracebraid.store import open_store
+from tracebraid.testing.workflows import DEFAULT_START_NS, Message, Try, WorkflowBuilder
+
+GOAL_S = 60.0
+SIZES = (250_000, 1_000_000)
+WORKFLOW_SIZES = (20, 50, 100, 200, 500, 2_000)
+EVENT_NAMES = tuple(f"event-{k}" for k in range(20))
+SUBSCRIBERS = {
+    name: [f"handle-{k}-{c}" for c in range(1 + k % 3)] for k, name in enumerate(EVENT_NAMES)
+}
+
+
+def workflow(number: int, size: int, rng: random.Random) -> list:  # type: ignore[type-arg]
+    """One order workflow of about ``size`` spans with its own IDs and start time."""
+    b = WorkflowBuilder(
+        correlation_id=f"order_{number}",
+        seed=number,
+        first_event=number * 100_000,
+        start_ns=DEFAULT_START_NS + number * 10_000_000_000,
+    )
+    pending: list[Message] = []
+    at = 0.0
+    while len(b) < size:
+        if not pending:
+            post = b.action("POST /orders", service="checkout-api", at_ms=at, duration_ms=12)
+            pending.append(b.publish(post, rng.choice(EVENT_NAMES), destination="bus"))
+            at += 50.0
+        message = pending.pop(0)
+        for step in SUBSCRIBERS[message.event_name]:
+            failures = rng.randint(1, 3) if rng.random() < 0.1 else 0
+            tries = [
+                Try(rng.uniform(5, 50), error="TimeoutError: dependency timed out",
+                    backoff_ms=100.0 * 2**k)
+                for k in range(failures)
+            ] + [Try(rng.uniform(5, 50))]  # fmt: skip
+            consumed = b.consume(
+                message,
+                step,
+                service=step.rsplit("-", 1)[0],
+                group=step,
+                wait_ms=rng.uniform(1, 20),
+                tries=tries,
+                propagate=rng.random() >= 0.02,
+                in_flight=rng.random() < 0.002,
+            )
+            if not consumed.attempts:
+                continue
+            for _ in range(rng.randint(0, 2)):
+                pending.append(b.publish(consumed.last, rng.choice(EVENT_NAMES), destination="bus"))
+    return list(b.build().spans)
+
+
+def generate(path: Path, spans: int) -> tuple[int, int, float]:
+    """Fill a new store at ``path``; (spans, workflows, seconds)."""
+    store = open_store(f"sqlite:///{path}")
+    rng = random.Random(spans)
+    written = count = 0
+    started = time.perf_counter()
+    batch: list = []  # type: ignore[type-arg]
+    while written < spans:
+        batch += workflow(count, rng.choice(WORKFLOW_SIZES), rng)
+        count += 1
+        if len(batch) >= 20_000:
+            written += store.write(batch).inserted
+            batch = []
+    if batch:
+        written += store.write(batch).inserted
+    store.close()
+    # Reopen once so the write-ahead log is checkpointed before the measured run.
+    open_store(f"sqlite:///{path}").close()
+    return written, count, time.perf_counter() - started
+
+
+def lint_only(path: str) -> None:
+    """The measured part, in its own process: lint the store, print figures as JSON."""
+    store = open_store(f"sqlite:///{path}")
+    started = time.perf_counter()
+    report = lint_store(store)
+    seconds = time.perf_counter() - started
+    store.close()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mib": peak_kib / 1024,
+                "workflows": report.workflows,
+                "traces": report.traces,
+                "spans": report.spans,
+                "findings": len(report.findings),
+                "occurrences": sum(f.count for f in report.findings),
+                "rules": sorted({f.rule for f in report.findings}),
+            }
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--dir", help="keep the stores here (reused when present)")
+    parser.add_argument("--lint-only", metavar="DB", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.lint_only:
+        lint_only(options.lint_only)
+        return 0
+    scratch = tempfile.TemporaryDirectory(prefix="tracebraid-bench-lint-")
+    where = Path(options.dir or scratch.name)
+    where.mkdir(parents=True, exist_ok=True)
+    results: dict[int, dict[str, float]] = {}
+    for size in options.sizes:
+        path = where / f"lint-{size}.db"
+        if not path.exists():
+            written, workflows, seconds = generate(path, size)
+            print(f"generated {written:,} spans in {workflows:,} workflows in {seconds:.1f} s")
+        run = subprocess.run(
+            [sys.executable, __file__, "--lint-only", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        figures = json.loads(run.stdout.strip().splitlines()[-1])
+        results[size] = figures
+        print(
+            f"{figures['spans']:>9,} spans  {figures['workflows']:>5,} workflows  "
+            f"{figures['traces']:>6,} traces  lint {figures['seconds']:6.1f} s  "
+            f"({figures['spans'] / figures['seconds']:,.0f} spans/s)  "
+            f"peak RSS {figures['peak_mib']:6.0f} MiB  "
+            f"{figures['findings']} findings ({figures['occurrences']:,} occurrences: "
+            f"{', '.join(figures['rules'])})"
+        )
+    largest = max(results)
+    ok = results[largest]["seconds"] <= GOAL_S
+    print(
+        f"goal: {largest:,} spans in <= {GOAL_S:.0f} s: "
+        f"{results[largest]['seconds']:.1f} s  {'ok' if ok else 'MISSED'}"
+    )
+    if len(results) > 1:
+        smallest = min(results)
+        ratio = results[largest]["peak_mib"] / results[smallest]["peak_mib"]
+        print(
+            f"memory: peak RSS at {largest:,} spans is {ratio:.2f}x the peak at "
+            f"{smallest:,} ({largest / smallest:.0f}x the spans)"
+        )
+    scratch.cleanup()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
