@@ -94,11 +94,6 @@ def run_rules(
     return _settle((f for rule in rules for f in rule(analysis, conventions)), conventions)
 
 
-def _spans_read(analysis: WorkflowAnalysis) -> int:
-    """Every span the analysis read, start markers included (once each)."""
-    return analysis.span_count + len(analysis.graph.markers)
-
-
 class LintTally:
     """Folds the findings and coverage of many workflows into one ``LintReport``."""
 
@@ -118,14 +113,19 @@ class LintTally:
             self._findings[finding.identity] = known.merged(finding) if known else finding
 
     def add(
-        self, analysis: WorkflowAnalysis, findings: Iterable[Finding], *, suppressed: int = 0
+        self,
+        analysis: WorkflowAnalysis,
+        findings: Iterable[Finding],
+        *,
+        spans: int,
+        suppressed: int = 0,
     ) -> None:
-        """Fold one workflow in."""
+        """Fold one workflow in (``spans``: how many were read, start markers included)."""
         self.add_findings(findings)
         self._coverage.add(analysis)
         self.workflows += 1
         self.traces += len(analysis.trace_ids)
-        self.spans += _spans_read(analysis)
+        self.spans += spans
         self.suppressed += suppressed
 
     def add_news(
@@ -135,6 +135,7 @@ class LintTally:
         before: WorkflowAnalysis,
         findings_before: Iterable[Finding],
         *,
+        spans: int,
         suppressed: int = 0,
     ) -> None:
         """Fold in what a workflow adds to a part of it (``before``) counted already."""
@@ -148,7 +149,7 @@ class LintTally:
         self._coverage.add(analysis)
         self._coverage.add(before, sign=-1)
         self.traces += len(analysis.trace_ids) - len(before.trace_ids)
-        self.spans += _spans_read(analysis) - _spans_read(before)
+        self.spans += spans
         self.suppressed += suppressed
 
     def report(self) -> LintReport:
@@ -183,10 +184,14 @@ def lint(
         >>> sorted({f.rule for f in report.findings})
         ['TB401', 'TB501', 'TB601']
     """
-    analysis = spans if isinstance(spans, WorkflowAnalysis) else analyze(spans)
+    if isinstance(spans, WorkflowAnalysis):
+        analysis, read = spans, spans.span_count
+    else:
+        given = list(spans)
+        analysis, read = analyze(given), len(given)
     findings, suppressed = run_rules(analysis, conventions, rules=rules)
     tally = LintTally()
-    tally.add(analysis, findings, suppressed=suppressed)
+    tally.add(analysis, findings, spans=read, suppressed=suppressed)
     return tally.report()
 
 
@@ -195,15 +200,17 @@ def _lint_stored(
 ) -> None:
     findings, suppressed = run_rules(workflow.analysis, conventions, rules=rules)
     if not workflow.seen:
-        tally.add(workflow.analysis, findings, suppressed=suppressed)
+        tally.add(workflow.analysis, findings, spans=len(workflow.spans), suppressed=suppressed)
     else:
-        before = analyze(s for s in workflow.spans if s.trace_id in workflow.seen)
+        earlier = [s for s in workflow.spans if s.trace_id in workflow.seen]
+        before = analyze(earlier)
         findings_before, suppressed_before = run_rules(before, conventions, rules=rules)
         tally.add_news(
             workflow.analysis,
             findings,
             before,
             findings_before,
+            spans=len(workflow.spans) - len(earlier),
             suppressed=max(0, suppressed - suppressed_before),
         )
     if workflow.truncated:
