@@ -9,6 +9,7 @@ shape, v1 only gains keys, every key present, ``*_ns`` integers):
   DESIGN.md as separate fields (as the analysis normalised them), its attributes,
   events and links; start markers flagged (an in-flight attempt has only one);
 - ``tracebraid.search/v1``: one page of ``search_traces``;
+- ``tracebraid.facets/v1``: the services and event names of recent traces;
 - ``tracebraid.view/v1``: what the workflow page draws, from one analysis: the
   workflow, latency and spans documents together.
 
@@ -28,24 +29,26 @@ from typing import TypedDict
 from tracebraid.analysis import normalize
 from tracebraid.analysis.normalize import is_start_marker
 from tracebraid.model import AttributeValue, Span
-from tracebraid.store.search import SearchPage, TraceHit, TraceQuery
+from tracebraid.store.search import SearchPage, TraceHit
 from tracebraid.views.schema import LatencyDocument, WorkflowDocument
 
 __all__ = [
     "WEB_SCHEMAS",
+    "FacetsDocument",
     "IdentityJson",
     "SearchDocument",
     "SearchHitJson",
     "SpanJson",
     "SpansDocument",
     "ViewDocument",
+    "facets_document",
     "search_document",
     "span_json",
     "spans_document",
     "view_document",
 ]
 
-WEB_SCHEMAS = {kind: f"tracebraid.{kind}/v1" for kind in ("spans", "search", "view")}
+WEB_SCHEMAS = {kind: f"tracebraid.{kind}/v1" for kind in ("spans", "search", "view", "facets")}
 """The ``"schema"`` value of each web document kind."""
 
 JsonValue = str | bool | int | float | list[str] | list[bool] | list[int] | list[float]
@@ -129,6 +132,12 @@ class SearchDocument(TypedDict):
     traces: list[SearchHitJson]
     next_cursor: str | None
     scanned: int | None
+
+
+class FacetsDocument(TypedDict):
+    schema: str
+    services: list[str]
+    event_names: list[str]
 
 
 class ViewDocument(TypedDict):
@@ -226,13 +235,22 @@ def _hit(hit: TraceHit) -> SearchHitJson:
     }
 
 
-def search_document(page: SearchPage, query: TraceQuery | None = None) -> SearchDocument:
+def search_document(page: SearchPage) -> SearchDocument:
     """``tracebraid.search/v1``: a page of traces, newest first, and the next page's cursor."""
     return {
         "schema": WEB_SCHEMAS["search"],
         "traces": [_hit(hit) for hit in page.hits],
         "next_cursor": page.next_cursor,
         "scanned": page.scanned,
+    }
+
+
+def facets_document(page: SearchPage) -> FacetsDocument:
+    """``tracebraid.facets/v1``: the services and event names seen in a page of traces."""
+    return {
+        "schema": WEB_SCHEMAS["facets"],
+        "services": sorted({s for hit in page.hits for s in hit.facts.services}),
+        "event_names": sorted({n for hit in page.hits for n in hit.facts.event_names}),
     }
 
 

@@ -1,0 +1,367 @@
+"""The JSON API the web UI (and the CLI's remote mode) reads: ``GET /api/...``.
+
+Every answer is a versioned document (``"schema": "tracebraid.<kind>/v1"``), the same
+the CLI prints with ``--json``; errors are ``{"error": "...", "status": N}`` with
+404 for a key the store does not hold, 400 for a bad parameter, 503 when the
+store cannot be read. ``GET /api/openapi.json`` describes all of it.
+
+=================================  ====================================================
+``/api/search``                    traces newest first, filtered, keyset-paged
+``/api/facets``                    services and event names of recent traces
+``/api/workflows/{key}``           ``tracebraid.workflow/v1`` (as ``show --json``)
+``/api/workflows/{key}/view``      workflow, latency and spans from one analysis
+``/api/workflows/{key}/latency``   ``tracebraid.latency/v1``
+``/api/workflows/{key}/spans``     ``tracebraid.spans/v1``: identities, attributes
+``/api/workflows/{key}/mermaid``   ``tracebraid.mermaid/v1``
+``/api/workflows/{key}/why``       ``tracebraid.why/v1`` for ``?target=``
+``/api/pending``, ``/api/retries``  across recent workflows
+``/api/lint``                      ``tracebraid.lint/v1`` over a time window
+=================================  ====================================================
+
+``key`` is a trace, correlation or event ID; with ``?scope=trace`` a trace ID is read
+alone instead of with the rest of its workflow. The store is read and analysed in a
+worker thread, so the collector sharing the event loop keeps answering exporters.
+
+Example::
+
+    from starlette.applications import Starlette
+    app = Starlette(routes=api_routes(WorkflowReader(store)))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tracebraid import __version__
+from tracebraid.analysis import latency, parse_duration, why
+from tracebraid.errors import ConfigurationError, InputError, StoreError
+from tracebraid.store.search import MAX_PAGE, TraceQuery, search_traces
+from tracebraid.views.documents import (
+    latency_document,
+    mermaid_document,
+    why_document,
+    workflow_document,
+)
+from tracebraid.views.mermaid import to_mermaid
+from tracebraid.views.recent import pending_document, retries_document
+from tracebraid.views.schema import (
+    LatencyDocument,
+    MermaidDocument,
+    PendingDocument,
+    RetriesDocument,
+    WhyDocument,
+    WorkflowDocument,
+)
+from tracebraid.views.source import UnknownKeyError, recent
+from tracebraid.views.web.openapi import Endpoint, Param, openapi_document
+from tracebraid.views.web.reader import WorkflowReader
+from tracebraid.views.web.records import (
+    FacetsDocument,
+    SearchDocument,
+    SpansDocument,
+    ViewDocument,
+    facets_document,
+    search_document,
+    spans_document,
+)
+
+__all__ = ["API_PREFIX", "Api", "api_routes"]
+
+API_PREFIX = "/api"
+_RECENT_LIMIT = 50
+_FACET_TRACES = 200
+_LINT_SINCE = "24h"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+_KEY = Param("key", "a trace ID, correlation ID (e.g. order_441) or event ID", where="path")
+_SCOPE = Param(
+    "scope",
+    "workflow (default): every trace the workflow touched; trace: the trace ID's spans alone",
+    enum=("workflow", "trace"),
+)
+_SINCE = Param("since", "only traces started this long ago or later, e.g. 15m or 2h")
+_LIMIT = Param("limit", f"how many recent traces to look at (1-{MAX_PAGE})", "integer")
+
+
+def _flag(request: Request, name: str) -> bool | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    lowered = text.lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise InputError(f"{name} must be true or false, not {text!r}")
+
+
+def _number(request: Request, name: str, *, default: float | None = None) -> float | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{name} must be a number, not {text!r}") from None
+    if value < 0:
+        raise InputError(f"{name} cannot be negative, got {text!r}")
+    return value
+
+
+def _text(request: Request, name: str) -> str | None:
+    text = request.query_params.get(name, "").strip()
+    return text or None
+
+
+def _ms_to_ns(value: float | None) -> int | None:
+    return None if value is None else round(value * 1_000_000)
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+class Api:
+    """The API's handlers over one ``WorkflowReader``; ``endpoints`` lists them."""
+
+    def __init__(self, reader: WorkflowReader) -> None:
+        self.reader = reader
+        self.store = reader.store
+
+    async def _answer(self, build: Callable[[], Mapping[str, Any]]) -> Response:
+        try:
+            document = await run_in_threadpool(build)
+        except UnknownKeyError as exc:
+            return _error(404, str(exc))
+        except (InputError, ConfigurationError) as exc:
+            return _error(400, str(exc))
+        except StoreError as exc:
+            return _error(503, f"the store cannot be read now, retry: {exc}")
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    # -- search ----------------------------------------------------------------------
+
+    def _query(self, request: Request) -> TraceQuery:
+        since = _text(request, "since")
+        limit = _number(request, "limit", default=50.0)
+        return TraceQuery(
+            service=_text(request, "service"),
+            event_name=_text(request, "event_name"),
+            correlation_id=_text(request, "correlation_id"),
+            event_id=_text(request, "event_id"),
+            has_retries=_flag(request, "has_retries"),
+            has_pending=_flag(request, "has_pending"),
+            has_errors=_flag(request, "has_errors"),
+            has_broken=_flag(request, "has_broken"),
+            min_duration_ns=_ms_to_ns(_number(request, "min_duration_ms")),
+            max_duration_ns=_ms_to_ns(_number(request, "max_duration_ms")),
+            since_ns=None
+            if since is None
+            else self.reader.now_ns() - parse_duration(since, where="since"),
+            cursor=_text(request, "cursor"),
+            limit=int(limit if limit is not None else 50),
+        )
+
+    async def search(self, request: Request) -> Response:
+        def build() -> SearchDocument:
+            return search_document(search_traces(self.store, self._query(request)))
+
+        return await self._answer(build)
+
+    async def facets(self, request: Request) -> Response:
+        def build() -> FacetsDocument:
+            page = search_traces(self.store, TraceQuery(limit=_FACET_TRACES))
+            return facets_document(page)
+
+        return await self._answer(build)
+
+    # -- one workflow ----------------------------------------------------------------
+
+    def _scope(self, request: Request) -> str:
+        scope = request.query_params.get("scope", "workflow")
+        if scope not in ("workflow", "trace"):
+            raise InputError(f"scope must be workflow or trace, not {scope!r}")
+        return scope
+
+    async def workflow(self, request: Request) -> Response:
+        def build() -> WorkflowDocument:
+            key = request.path_params["key"]
+            loaded = self.reader.load(key, self._scope(request))
+            return workflow_document(loaded.analysis, key=key)
+
+        return await self._answer(build)
+
+    async def view(self, request: Request) -> Response:
+        def build() -> ViewDocument:
+            return self.reader.view(request.path_params["key"], self._scope(request))
+
+        return await self._answer(build)
+
+    async def latency(self, request: Request) -> Response:
+        def build() -> LatencyDocument:
+            key = request.path_params["key"]
+            loaded = self.reader.load(key, self._scope(request))
+            return latency_document(latency(loaded.analysis), key=key)
+
+        return await self._answer(build)
+
+    async def spans(self, request: Request) -> Response:
+        def build() -> SpansDocument:
+            key = request.path_params["key"]
+            loaded = self.reader.load(key, self._scope(request))
+            return spans_document(loaded.spans, key=key, truncated=loaded.truncated)
+
+        return await self._answer(build)
+
+    async def mermaid(self, request: Request) -> Response:
+        def build() -> MermaidDocument:
+            key = request.path_params["key"]
+            loaded = self.reader.load(key, self._scope(request))
+            return mermaid_document(to_mermaid(loaded.analysis), key=key)
+
+        return await self._answer(build)
+
+    async def why(self, request: Request) -> Response:
+        def build() -> WhyDocument:
+            key = request.path_params["key"]
+            target = _text(request, "target")
+            if target is None:
+                raise InputError("give ?target= an event ID, a span ID or TRACE_ID:SPAN_ID")
+            loaded = self.reader.load(key, self._scope(request))
+            return why_document(why(loaded.analysis, target), key=key)
+
+        return await self._answer(build)
+
+    # -- across recent workflows -----------------------------------------------------
+
+    def _recent(self, request: Request) -> tuple[int, int | None, list[Any]]:
+        now = self.reader.now_ns()
+        since = _text(request, "since")
+        since_ns = None if since is None else now - parse_duration(since, where="since")
+        number = _number(request, "limit", default=float(_RECENT_LIMIT))
+        limit = int(number if number is not None else _RECENT_LIMIT)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        loaded = recent(
+            self.store, now_ns=now, topology=self.reader.topology(), since_ns=since_ns, limit=limit
+        )
+        return now, since_ns, loaded
+
+    async def pending(self, request: Request) -> Response:
+        def build() -> PendingDocument:
+            now, since_ns, loaded = self._recent(request)
+            return pending_document(loaded, now_ns=now, since_ns=since_ns)
+
+        return await self._answer(build)
+
+    async def retries(self, request: Request) -> Response:
+        def build() -> RetriesDocument:
+            _, _, loaded = self._recent(request)
+            return retries_document(loaded)
+
+        return await self._answer(build)
+
+    async def lint(self, request: Request) -> Response:
+        def build() -> dict[str, Any]:
+            from tracebraid.analysis.lint import DEFAULT_CONVENTIONS, lint_store
+            from tracebraid.views.lint_cli import lint_document
+
+            since = _text(request, "since") or _LINT_SINCE
+            since_ns = self.reader.now_ns() - parse_duration(since, where="since")
+            report = lint_store(self.store, DEFAULT_CONVENTIONS, since_ns=since_ns)
+            return lint_document(
+                report,
+                source=f"traces started in the last {since}",
+                conventions=DEFAULT_CONVENTIONS,
+                fail_on="never",
+                exit_code=0,
+            )
+
+        return await self._answer(build)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.openapi_document())
+
+    def openapi_document(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of every endpoint."""
+        return openapi_document(
+            self.endpoints(),
+            version=__version__,
+            description=(
+                "Causal tracing for asynchronous systems: search traces, read a workflow's "
+                "causal analysis. Every answer names its shape in `schema` "
+                "(tracebraid.<kind>/v1); see docs/json-schema.md and docs/ui.md."
+            ),
+        )
+
+    def endpoints(self) -> list[Endpoint]:
+        """The API's endpoints: the routes and the OpenAPI document are both made from these."""
+        w = f"{API_PREFIX}/workflows/{{key}}"
+        search_params = (
+            Param("service", "a span of this service is in the trace"),
+            Param("event_name", "an event of this name was published or taken"),
+            Param("correlation_id", "the trace carries this correlation ID"),
+            Param("event_id", "a span has this event ID or causation ID"),
+            Param("has_retries", "a consumer took one event more than once", "boolean"),
+            Param("has_pending", "work in flight: a start marker without its span", "boolean"),
+            Param("has_errors", "a span has an ERROR status", "boolean"),
+            Param("has_broken", "broken causality: an island, or its producer", "boolean"),
+            Param("min_duration_ms", "lasted at least this long", "number"),
+            Param("max_duration_ms", "lasted at most this long", "number"),
+            _SINCE,
+            Param("cursor", "a page's next_cursor, for the page after it"),
+            Param("limit", f"traces per page (1-{MAX_PAGE}, default 50)", "integer"),
+        )
+        return [
+            Endpoint(f"{API_PREFIX}/openapi.json", "openapi", "this document", dict, self.openapi),
+            Endpoint(
+                f"{API_PREFIX}/search", "search", "search traces, newest first", SearchDocument,
+                self.search, search_params,
+                "Keyset-paged: pass next_cursor back as cursor. Every filter runs in the store.",
+            ),
+            Endpoint(
+                f"{API_PREFIX}/facets", "facets", "services and event names of recent traces",
+                FacetsDocument, self.facets,
+            ),
+            Endpoint(w, "workflow", "a workflow's analysis (show --json)", WorkflowDocument,
+                     self.workflow, (_KEY, _SCOPE)),
+            Endpoint(f"{w}/view", "view", "workflow, latency and spans from one analysis",
+                     ViewDocument, self.view, (_KEY, _SCOPE)),
+            Endpoint(f"{w}/latency", "latency", "critical path, lagging consumers, hand-offs",
+                     LatencyDocument, self.latency, (_KEY, _SCOPE)),
+            Endpoint(f"{w}/spans", "spans", "every span with its identities and attributes",
+                     SpansDocument, self.spans, (_KEY, _SCOPE)),
+            Endpoint(f"{w}/mermaid", "mermaid", "the workflow as a Mermaid flowchart",
+                     MermaidDocument, self.mermaid, (_KEY, _SCOPE)),
+            Endpoint(
+                f"{w}/why", "why", "the causal chain back to the user action", WhyDocument,
+                self.why,
+                (_KEY, _SCOPE, Param("target", "an event ID, span ID or TRACE_ID:SPAN_ID")),
+            ),
+            Endpoint(f"{API_PREFIX}/pending", "pending", "pending and lost branches, recent "
+                     "workflows", PendingDocument, self.pending, (_SINCE, _LIMIT)),
+            Endpoint(f"{API_PREFIX}/retries", "retries", "retries per workflow and consumer",
+                     RetriesDocument, self.retries, (_SINCE, _LIMIT)),
+            Endpoint(
+                f"{API_PREFIX}/lint", "lint", "convention and propagation findings",
+                dict, self.lint,
+                (Param("since", f"lint traces started this long ago or later ({_LINT_SINCE})"),),
+                "The tracebraid.lint/v1 document of `tracebraid lint --json`, seed conventions.",
+            ),
+        ]  # fmt: skip
+
+    def routes(self) -> list[BaseRoute]:
+        """Starlette routes for every endpoint (``GET`` and ``HEAD``)."""
+        return [
+            Route(e.path, e.handler, methods=["GET"], name=e.operation_id) for e in self.endpoints()
+        ]
+
+
+def api_routes(reader: WorkflowReader) -> list[BaseRoute]:
+    """The API's routes over ``reader``, to pass as ``create_app(..., extra_routes=...)``."""
+    return Api(reader).routes()

@@ -1,0 +1,323 @@
+// The causal timeline: time across, one lane per branch in causal order, delivery
+// edges from the publishing lane to the consuming one with the queue wait shaded,
+// every attempt its own bar, open bars for work still pending, stitched edges dashed
+// and labelled as propagation breaks, the critical path in orange.
+
+import { s, cut, duration, shortId } from "./dom.js";
+import { innerSpans, spanKey, errorType } from "./model.js";
+import { link } from "./router.js";
+
+const LABEL_W = 280;
+const RIGHT_PAD = 96;
+const AXIS_H = 34;
+const LANE_H = 48;
+const BAR_Y = 9;
+const BAR_H = 20;
+const INNER_LANES_LIMIT = 300;
+
+const STATE_ICON = {
+  succeeded: "✓",
+  failed: "✗",
+  dead_lettered: "☠",
+  in_flight: "◔",
+  pending: "◌",
+  lost: "⚠",
+};
+
+export function renderTimeline(model, { width, selected }) {
+  const plotW = Math.max(400, width - LABEL_W - RIGHT_PAD);
+  const t0 = model.startNs;
+  const spanNs = Math.max(1, model.endNs - t0);
+  const nowInside = model.nowNs - model.endNs <= spanNs * 0.5;
+  const tEnd = (nowInside ? Math.max(model.endNs, model.nowNs) : model.endNs) + spanNs * 0.03;
+  const x = (t) => LABEL_W + ((t - t0) / (tEnd - t0)) * plotW;
+  const openEnd = nowInside ? x(model.nowNs) : LABEL_W + plotW + 14;
+  const height = AXIS_H + model.lanes.length * LANE_H + 8;
+  const laneY = (lane) => AXIS_H + lane.index * LANE_H;
+  const svg = s("svg", {
+    class: "timeline",
+    width,
+    height,
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": "causal timeline",
+  });
+  svg.appendChild(defs());
+  const ctx = { model, x, openEnd, laneY, selected, nowInside, inner: model.lanes.length <= INNER_LANES_LIMIT };
+
+  const lanesGroup = s("g", { class: "lanes" });
+  for (const lane of model.lanes) lanesGroup.appendChild(drawLane(ctx, lane, width));
+  svg.appendChild(axis(x, t0, tEnd, plotW, height, model, nowInside));
+  svg.appendChild(lanesGroup);
+  const edgesGroup = s("g", { class: "edges" });
+  for (const edge of model.edges) {
+    const drawn = drawEdge(ctx, edge);
+    if (drawn) edgesGroup.appendChild(drawn);
+  }
+  svg.appendChild(edgesGroup);
+  return svg;
+}
+
+function defs() {
+  const arrow = (id, cls) =>
+    s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+      s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
+  return s("defs", {},
+    arrow("arrow", "arrowhead"),
+    arrow("arrow-critical", "arrowhead critical"),
+    arrow("arrow-stitched", "arrowhead stitched"),
+    s("pattern", { id: "hatch-failed", patternUnits: "userSpaceOnUse", width: 8, height: 8, patternTransform: "rotate(45)" },
+      s("rect", { width: 8, height: 8, class: "hatch-bg-failed" }),
+      s("line", { x1: 0, y1: 0, x2: 0, y2: 8, class: "hatch-line-failed" })),
+    s("pattern", { id: "stripes-flight", patternUnits: "userSpaceOnUse", width: 10, height: 10, patternTransform: "rotate(45)" },
+      s("rect", { width: 10, height: 10, class: "stripe-bg-flight" }),
+      s("line", { x1: 0, y1: 0, x2: 0, y2: 10, class: "stripe-line-flight" })),
+    s("linearGradient", { id: "fade-open", x1: "0", x2: "1", y1: "0", y2: "0" },
+      s("stop", { offset: "0%", class: "fade-start" }),
+      s("stop", { offset: "100%", class: "fade-end" })));
+}
+
+function niceStep(rangeNs, target = 8) {
+  const raw = rangeNs / target;
+  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (raw <= m * power) return m * power;
+  return 10 * power;
+}
+
+function axis(x, t0, tEnd, plotW, height, model, nowInside) {
+  const g = s("g", { class: "axis" });
+  g.appendChild(s("rect", { x: 0, y: 0, width: LABEL_W + plotW + RIGHT_PAD, height: AXIS_H, class: "axis-bg" }));
+  g.appendChild(s("text", { x: 12, y: 22, class: "axis-title" }, "step · service · event taken"));
+  const step = niceStep(tEnd - t0);
+  for (let t = 0; t0 + t <= tEnd; t += step) {
+    const px = x(t0 + t);
+    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 6, y2: height, class: "grid" }));
+    g.appendChild(s("text", { x: px, y: 20, class: "tick", "text-anchor": "middle" }, t === 0 ? "0" : "+" + duration(t)));
+  }
+  if (nowInside) {
+    const px = x(model.nowNs);
+    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 10, y2: height, class: "now-line" }));
+    g.appendChild(s("text", { x: px + 4, y: AXIS_H - 2, class: "now-label" }, "now"));
+  } else {
+    const px = LABEL_W + plotW + RIGHT_PAD - 6;
+    g.appendChild(s("text", { x: px, y: 14, class: "now-label", "text-anchor": "end" }, "now"));
+    g.appendChild(s("text", { x: px, y: 28, class: "now-label", "text-anchor": "end" }, `+${duration(model.nowNs - model.endNs)}`));
+  }
+  return g;
+}
+
+function drawLane(ctx, lane, width) {
+  const y = ctx.laneY(lane);
+  const g = s("g", { class: `lane lane-${lane.type}${lane.critical ? " on-critical" : ""}`, dataset: { lane: lane.index } });
+  g.appendChild(s("rect", { x: 0, y, width, height: LANE_H, class: lane.index % 2 ? "lane-bg odd" : "lane-bg" }));
+  if (lane.critical) g.appendChild(s("rect", { x: 0, y, width: 5, height: LANE_H, class: "critical-strip" }));
+  drawLabel(g, lane, y);
+  if (lane.type === "action") drawAction(ctx, g, lane, y);
+  else drawBranch(ctx, g, lane, y);
+  return g;
+}
+
+function drawLabel(g, lane, y) {
+  const indent = 14 + Math.min(lane.depth, 6) * 12;
+  const chars = Math.floor((LABEL_W - indent - 12) / 7.6);
+  let icon = "▶";
+  let state = "action";
+  let sub = lane.service || "";
+  if (lane.type === "branch") {
+    state = lane.node.state;
+    icon = STATE_ICON[state] || "•";
+    const attempts = lane.branch ? lane.branch.attempts.length : 0;
+    sub = [lane.service, lane.event.event_name || shortId(lane.event.event_id),
+      attempts > 1 ? `${attempts} attempts` : null].filter(Boolean).join(" · ");
+  }
+  const title = s("text", { x: indent, y: y + 20, class: "lane-title" },
+    s("tspan", { class: `state-icon state-${state}` }, icon + " "),
+    cut(lane.title, chars));
+  title.appendChild(s("title", {}, `${lane.title}\n${sub}`));
+  g.appendChild(title);
+  g.appendChild(s("text", { x: indent + 16, y: y + 37, class: "lane-sub" }, cut(sub, chars + 4)));
+}
+
+/** The first of the candidate labels that fits in `room` pixels, or null. */
+function fitting(candidates, room, charW) {
+  for (const text of [].concat(candidates || [])) {
+    if (text && text.length * charW <= room) return text;
+  }
+  return null;
+}
+
+function bar(ctx, { x0, x1, y, cls, span, tip, label, critical }) {
+  const w = Math.max(3, x1 - x0);
+  const key = span ? spanKey(span) : null;
+  const g = s("g", {
+    class: `bar ${cls}${critical ? " critical" : ""}${key && key === ctx.selected ? " selected" : ""}`,
+    dataset: key ? { span: key } : {},
+    tabindex: key ? 0 : null,
+    role: key ? "button" : null,
+  });
+  g.appendChild(s("rect", { x: x0, y: y + BAR_Y, width: w, height: BAR_H, rx: 3 }));
+  const fits = fitting(label, w - 10, 6.9);
+  if (fits) g.appendChild(s("text", { x: x0 + 6, y: y + BAR_Y + 14, class: "bar-label" }, fits));
+  g.appendChild(s("title", {}, tip));
+  return g;
+}
+
+function drawAction(ctx, g, lane, y) {
+  const root = lane.root;
+  const x0 = ctx.x(root.start_ns);
+  const x1 = ctx.x(root.start_ns + root.duration_ns);
+  g.appendChild(bar(ctx, {
+    x0, x1, y, cls: "action", span: root.span, critical: lane.critical,
+    tip: `${root.span.name} (${root.span.service})\n${duration(root.duration_ns)} · the user action`,
+    label: [`${root.span.name} ${duration(root.duration_ns)}`],
+  }));
+  const rest = s("text", { x: Math.max(x1, x0 + 3) + 6, y: y + BAR_Y + 14, class: "bar-after" }, duration(root.duration_ns));
+  g.appendChild(rest);
+}
+
+function drawBranch(ctx, g, lane, y) {
+  const { x } = ctx;
+  const attempts = lane.branch ? lane.branch.attempts : [];
+  const published = lane.event.published_ns;
+  const first = attempts.length ? attempts[0].start_ns : null;
+  if (published !== null && first !== null && first > published) {
+    const wait = first - published;
+    const lag = lane.lagging;
+    const x0 = x(published);
+    const x1 = x(first);
+    const band = s("g", { class: `queue${lag ? " lagging" : ""}` });
+    band.appendChild(s("rect", { x: x0, y: y + BAR_Y + 4, width: Math.max(1, x1 - x0), height: BAR_H - 8 }));
+    const text = lag ? `lagging · waited ${duration(wait)}` : `waited ${duration(wait)}`;
+    if (x1 - x0 > text.length * 6.4 + 8) {
+      band.appendChild(s("text", { x: x0 + 5, y: y + BAR_Y - 1, class: "queue-label" }, text));
+    } else if (lag) {
+      band.appendChild(s("text", { x: x1 + 4, y: y + BAR_Y - 1, class: "queue-label" }, text));
+    }
+    band.appendChild(s("title", {}, `queue wait ${duration(wait)} (published → first attempt started)` +
+      (lag ? `\nlagging: typical ${duration(lag.baseline_ns)}${lag.ratio ? `, ${lag.ratio}×` : ""}` : "")));
+    g.appendChild(band);
+  }
+  attempts.forEach((attempt, i) => {
+    if (i > 0 && attempts[i - 1].end_ns !== null && attempt.start_ns > attempts[i - 1].end_ns) {
+      const x0 = x(attempts[i - 1].end_ns);
+      const x1 = x(attempt.start_ns);
+      const back = s("g", { class: "backoff" });
+      back.appendChild(s("line", { x1: x0, x2: x1, y1: y + BAR_Y + BAR_H / 2, y2: y + BAR_Y + BAR_H / 2 }));
+      const gap = attempt.start_ns - attempts[i - 1].end_ns;
+      const text = fitting([`back-off ${duration(gap)}`, duration(gap)], x1 - x0 + 16, 6.3);
+      if (text) {
+        back.appendChild(s("text", { x: (x0 + x1) / 2, y: y + BAR_Y - 1, class: "backoff-label", "text-anchor": "middle" }, text));
+      }
+      back.appendChild(s("title", {}, `back-off ${duration(gap)} before attempt ${attempt.number}`));
+      g.appendChild(back);
+    }
+    g.appendChild(attemptBar(ctx, lane, attempt, y, attempts.length));
+    if (ctx.inner && attempt.end_ns !== null) drawInner(ctx, g, attempt, y);
+  });
+  if (!attempts.length) {
+    const state = lane.node.state;
+    const x0 = published !== null ? x(published) : ctx.x(ctx.model.startNs);
+    const p = lane.pending;
+    const text = state === "lost" ? "lost: never done" : "not started";
+    const gEl = s("g", { class: `bar open ${state}` });
+    gEl.appendChild(s("rect", { x: x0, y: y + BAR_Y, width: Math.max(6, ctx.openEnd - x0), height: BAR_H, rx: 3 }));
+    gEl.appendChild(s("text", { x: x0 + 6, y: y + BAR_Y + 14, class: "bar-label dark" }, text));
+    gEl.appendChild(s("title", {}, `${lane.title}: ${text}` + (p ? `\nexpected by ${p.expected_by}; reason ${p.reason.replaceAll("_", " ")}` : "")));
+    g.appendChild(gEl);
+  }
+}
+
+function attemptBar(ctx, lane, attempt, y, count) {
+  const { x } = ctx;
+  const x0 = x(attempt.start_ns);
+  const open = attempt.end_ns === null;
+  const x1 = open ? ctx.openEnd : x(attempt.end_ns);
+  const failed = attempt.outcome !== "ok" && attempt.outcome !== "in_flight";
+  const cls = open ? "in-flight" : failed ? "failed" : "ok";
+  const number = count > 1 ? `#${attempt.number} ` : "";
+  let label;
+  let tip;
+  if (open) {
+    const running = ctx.model.nowNs - attempt.start_ns;
+    label = [`${number}in flight ${duration(running)}`, "in flight"];
+    tip = `${lane.title} attempt ${attempt.number}: in flight for ${duration(running)} (started, not finished)`;
+  } else if (failed) {
+    const error = errorType(attempt.error);
+    label = [`${number}✗ ${error} ${duration(attempt.duration_ns)}`, `${number}✗ ${error}`, `${number}✗`, "✗"];
+    tip = `${lane.title} attempt ${attempt.number} failed (${attempt.outcome.replace("_", " ")}) after ${duration(attempt.duration_ns)}\n${attempt.error || "no error recorded"}`;
+  } else {
+    label = [`${number}✓ ${duration(attempt.duration_ns)}`, `${number}✓`, "✓"];
+    tip = `${lane.title} attempt ${attempt.number} succeeded in ${duration(attempt.duration_ns)}`;
+  }
+  const critical = ctx.model.critical.has(spanKey(attempt.span));
+  const g = bar(ctx, { x0, x1, y, cls, span: attempt.span, tip: tip + "\nclick for the span", label, critical });
+  if (open) {
+    g.appendChild(s("path", { d: `M ${x1} ${y + BAR_Y - 2} l 8 ${BAR_H / 2 + 2} l -8 ${BAR_H / 2 + 2}`, class: "open-end" }));
+  }
+  return g;
+}
+
+function drawInner(ctx, g, attempt, y) {
+  const span = ctx.model.byKey.get(spanKey(attempt.span));
+  if (!span || span.start_marker) return;
+  for (const inner of innerSpans(ctx.model, span, 6)) {
+    const x0 = ctx.x(inner.start_ns);
+    const x1 = ctx.x(inner.end_ns);
+    const cls = inner.status === "error" ? "inner failed" : "inner";
+    const el = s("g", { class: cls, dataset: { span: spanKey(inner) } },
+      s("rect", { x: x0, y: y + BAR_Y + BAR_H + 3, width: Math.max(2, x1 - x0), height: 5, rx: 1 }),
+      s("title", {}, `${inner.name} (${inner.service}) ${duration(inner.duration_ns)}` +
+        (inner.identity.error ? `\n${inner.identity.error}` : "")));
+    g.appendChild(el);
+  }
+}
+
+function drawEdge(ctx, edge) {
+  const { x, laneY } = ctx;
+  if (edge.startNs === null) return null;
+  const child = edge.to;
+  const yTo = laneY(child) + BAR_Y + BAR_H / 2;
+  const xFrom = x(edge.startNs);
+  const xTo = edge.endNs !== null ? x(edge.endNs) : xFrom + 10;
+  const cls = `edge${edge.stitched ? " stitched" : ""}${edge.critical ? " critical" : ""}`;
+  const marker = edge.stitched ? "arrow-stitched" : edge.critical ? "arrow-critical" : "arrow";
+  const g = s("g", { class: cls });
+  let d;
+  if (edge.from) {
+    const yFrom = laneY(edge.from) + BAR_Y + BAR_H;
+    d = `M ${xFrom} ${yFrom} L ${xFrom} ${yTo} L ${Math.max(xTo - 1, xFrom + 4)} ${yTo}`;
+  } else {
+    d = `M ${xFrom - 18} ${yTo} L ${Math.max(xTo - 1, xFrom + 4)} ${yTo}`;
+  }
+  g.appendChild(s("path", { d, "marker-end": `url(#${marker})` }));
+  const event = edge.event;
+  const what = `${event.event_name || "event"} ${shortId(event.event_id)} delivered to ${child.title}`;
+  if (edge.stitched) {
+    const trace = consumerTrace(child);
+    const label = s("a", { href: trace ? link("trace", trace, {}) : "#", class: "break-link", dataset: { trace: trace || "" } },
+      s("text", { x: xFrom + 6, y: laneY(child) + LANE_H - 3, class: "break-label" },
+        `⚡ propagation break: trace context lost${trace ? ` · open trace ${shortId(trace)}` : ""}`),
+      s("title", {}, `${what}\nstitched by event ID: the consumer started a new trace${trace ? ` (${trace})` : ""}`));
+    g.appendChild(label);
+  } else {
+    g.appendChild(s("title", {}, what));
+  }
+  return g;
+}
+
+function consumerTrace(lane) {
+  const attempts = lane.branch ? lane.branch.attempts : [];
+  return attempts.length ? attempts[0].span.trace_id : null;
+}
+
+export const TIMELINE_LEGEND = [
+  ["ok", "attempt succeeded"],
+  ["failed", "attempt failed (hover: error)"],
+  ["in-flight", "in flight, open to now"],
+  ["open", "expected, not started"],
+  ["queue", "queue wait"],
+  ["lagging", "lagging consumer's wait"],
+  ["backoff", "retry back-off"],
+  ["critical", "critical path"],
+  ["stitched", "propagation break (stitched)"],
+];
