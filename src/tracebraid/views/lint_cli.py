@@ -145,7 +145,9 @@ def _import(paths: Sequence[str], store: SpanStore, errors: Console) -> int:
         for chunk in read_span_file(path):
             for problem in chunk.problems:
                 skipped += problem.count
-                errors.print(f"tracebraid lint: {problem}", markup=False, highlight=False)
+                errors.print(
+                    f"tracebraid lint: {problem}", markup=False, highlight=False, soft_wrap=True
+                )
             if chunk.spans:
                 store.write(chunk.spans)
     return skipped
