@@ -1,0 +1,65 @@
+"""Fixtures for the web UI's tests: a store holding the real demo, a broken-propagation
+demo, and a workflow whose names are markup; the app as ``tracebraid serve`` builds it.
+
+The demo runs at ``time_scale=0.15`` (as the other views tests): the summary's lag is
+then 120 ms, above the 100 ms the analysis needs to call a consumer lagging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from web_data import HOSTILE_CORRELATION, WebDemo, hostile_spans, record_demo
+
+from tracebraid.collector.app import create_app
+from tracebraid.store import SqliteStore
+from tracebraid.views.web import web_ui
+
+
+@pytest.fixture(scope="session")
+def web_demo() -> WebDemo:
+    plain, broken, spans = asyncio.run(record_demo())
+    hostile = hostile_spans(time.time_ns() - 3_600_000_000_000)
+    return WebDemo(tuple(spans + hostile), plain, broken, HOSTILE_CORRELATION)
+
+
+@pytest.fixture(scope="session")
+def web_store_path(tmp_path_factory: pytest.TempPathFactory, web_demo: WebDemo) -> Path:
+    path = tmp_path_factory.mktemp("web") / "web.db"
+    with SqliteStore(path) as store:
+        store.write(list(web_demo.spans))
+    return path
+
+
+@pytest.fixture()
+def web_store(web_store_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(web_store_path) as store:
+        yield store
+
+
+async def _client(store: SqliteStore, token: str | None) -> AsyncIterator[httpx.AsyncClient]:
+    ui = web_ui(store)
+    app = create_app(store, token=token, extra_routes=ui.routes)
+    transport = httpx.ASGITransport(app=ui.wrap(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tracebraid") as client:
+        yield client
+    await app.state.collector.close()
+
+
+@pytest.fixture()
+async def client(web_store: SqliteStore) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole app, as ``tracebraid serve`` mounts it, without a token."""
+    async for c in _client(web_store, None):
+        yield c
+
+
+@pytest.fixture()
+async def guarded_client(web_store: SqliteStore) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app with ``--token s3cret``."""
+    async for c in _client(web_store, "s3cret"):
+        yield c
