@@ -30,7 +30,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
 from tracebraid.errors import InputError
-from tracebraid.model import Attributes, CorrelationId, SpanId, TraceId
+from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId, TraceId
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.context import (
     BAGGAGE_CORRELATION_KEY,
@@ -55,11 +55,11 @@ def _span_context(
     if isinstance(incoming, Extracted):
         return incoming.context, incoming.span_context, incoming.no_parent
     message = incoming
-    if not message.has_trace_context:
+    if message.trace_id is None or message.span_id is None:
         return message, None, NoParent("the message carries no trace context")
     parent = trace.SpanContext(
-        trace_id=int(message.trace_id, 16),  # type: ignore[arg-type]
-        span_id=int(message.span_id, 16),  # type: ignore[arg-type]
+        trace_id=int(message.trace_id, 16),
+        span_id=int(message.span_id, 16),
         is_remote=True,
         trace_flags=trace.TraceFlags(message.trace_flags),
         trace_state=trace.TraceState.from_header([message.trace_state])
@@ -155,7 +155,7 @@ class Consumption:
         """The message being processed (for a batch, its first message)."""
         return self.messages[0]
 
-    def _identity(self) -> tuple[CorrelationId | None, str | None, str | None]:
+    def _identity(self) -> tuple[CorrelationId | None, EventId | None, str | None]:
         if len(self.messages) == 1:
             m = self.messages[0]
             return m.correlation_id, m.event_id, m.event_name
@@ -165,7 +165,7 @@ class Consumption:
 
     def __enter__(self) -> Consumption:
         correlation, event_id, event_name = self._identity()
-        attributes: dict[str, object] = {
+        attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
             semconv.OPERATION_TYPE: "process",
@@ -199,7 +199,7 @@ class Consumption:
             self._step,
             context=parent_ctx,
             kind=SpanKind.CONSUMER,
-            attributes=attributes,  # type: ignore[arg-type]
+            attributes=attributes,
             links=links,
             start_time=start_ns,
         )
@@ -212,7 +212,7 @@ class Consumption:
         span_context = span.get_span_context()
         span_id = SpanId(format(span_context.span_id, "016x"))
         self.processing = Processing(
-            event_id=event_id,  # type: ignore[arg-type]
+            event_id=event_id,
             event_name=event_name,
             correlation_id=correlation,
             consumer_name=self._consumer,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import functools
-import os
+import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,6 +112,8 @@ class Processing:
     parent_span_id: SpanId | None
 
 
+_random_bits = random.getrandbits
+
 _correlation: contextvars.ContextVar[CorrelationId | None] = contextvars.ContextVar(
     "tracebraid_correlation_id", default=None
 )
@@ -154,13 +156,14 @@ def correlation(correlation_id: str) -> Iterator[CorrelationId]:
 
 def new_event_id() -> EventId:
     """A fresh event ID, ``evt_`` and 32 hex characters (random, like a UUID4)."""
-    # os.urandom is several times cheaper than uuid.uuid4() and as unique.
-    return EventId("evt_" + os.urandom(16).hex())
+    # Like OpenTelemetry's own ID generator: 128 random bits from ``random`` (re-seeded
+    # after fork), several times cheaper than uuid4() and no system call per event.
+    return EventId(f"evt_{_random_bits(128):032x}")
 
 
 def new_correlation_id() -> CorrelationId:
     """A fresh correlation ID, ``corr_`` and 32 hex characters."""
-    return CorrelationId("corr_" + os.urandom(16).hex())
+    return CorrelationId(f"corr_{_random_bits(128):032x}")
 
 
 def carry_context(fn: Callable[P, R]) -> Callable[P, R]:

@@ -34,6 +34,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from tracebraid import semconv
+from tracebraid.model import AttributeValue
 
 __all__ = ["MarkerClock", "PendingMarker", "schedule_start_marker"]
 
@@ -60,7 +61,7 @@ class PendingMarker:
         step: str,
         context: Context | None,
         span_id: str,
-        attributes: Mapping[str, object],
+        attributes: Mapping[str, AttributeValue],
         start_ns: int,
         due_ns: int = 0,
     ) -> None:
@@ -85,7 +86,7 @@ class PendingMarker:
             f"{self.step} started",
             context=self.context,
             kind=trace.SpanKind.INTERNAL,
-            attributes=attributes,  # type: ignore[arg-type]
+            attributes=attributes,
             start_time=self.start_ns,
         )
         marker.end(end_time=self.start_ns)

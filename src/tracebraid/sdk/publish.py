@@ -24,7 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
-from tracebraid.model import Attributes, CorrelationId, EventId, SpanId, TraceId
+from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId, TraceId
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.carriers import HeaderCarrier
 from tracebraid.sdk.context import (
@@ -106,7 +106,7 @@ class Publication:
         event_id = EventId(self._event_id) if self._event_id else new_event_id()
         processing = _processing.get()
         causation = processing.event_id if processing is not None else None
-        attributes: dict[str, object] = {
+        attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
             semconv.OPERATION_TYPE: "send",
@@ -123,7 +123,7 @@ class Publication:
             f"{self._event_name} publish",
             context=current,
             kind=SpanKind.PRODUCER,
-            attributes=attributes,  # type: ignore[arg-type]
+            attributes=attributes,
         )
         ctx = trace.set_span_in_context(span, current)
         all_baggage = otel_baggage.get_all(ctx)
@@ -158,7 +158,7 @@ class Publication:
         try:
             if exc is not None:
                 self.span.record_exception(exc, escaped=True)
-                self.span.set_status(Status(StatusCode.ERROR, f"{exc_type.__name__}: {exc}"))  # type: ignore[union-attr]
+                self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             self.span.end()
         finally:
             otel_context.detach(self._token)

@@ -27,9 +27,11 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from tracebraid import semconv
 from tracebraid.errors import ConfigurationError
@@ -91,7 +93,9 @@ class Retrying:
         self._retry_on = retry_on
         self._provider = tracer_provider
 
-    def _failed(self, span: trace.Span, token: object, exc: BaseException, attempt: int) -> float:
+    def _failed(
+        self, span: trace.Span, token: Token[Context], exc: BaseException, attempt: int
+    ) -> float:
         """End a failed attempt's span; the back-off in seconds, or -1 to give up."""
         retry = isinstance(exc, self._retry_on) and attempt < self._attempts
         delay_ms = self._backoff(attempt) if retry else 0.0
@@ -101,7 +105,7 @@ class Retrying:
         end_step_span(span, token, exc)
         return delay_ms / 1000.0 if retry else -1.0
 
-    def _start(self, attempt: int) -> tuple[trace.Span, object]:
+    def _start(self, attempt: int) -> tuple[trace.Span, Token[Context]]:
         return start_step_span(self.step, None, self._provider, {semconv.ATTEMPT: attempt})
 
     @overload

@@ -21,15 +21,17 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
-from tracebraid.model import Attributes
+from tracebraid.model import Attributes, AttributeValue
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.context import _correlation
 
@@ -39,7 +41,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # Open step spans of the current context, innermost last: (span, otel token).
-_open: contextvars.ContextVar[tuple[tuple[Span, object], ...]] = contextvars.ContextVar(
+_open: contextvars.ContextVar[tuple[tuple[Span, Token[Context]], ...]] = contextvars.ContextVar(
     "tracebraid_open_steps", default=()
 )
 
@@ -48,10 +50,10 @@ def start_step_span(
     name: str,
     attributes: Attributes | None,
     provider: trace.TracerProvider | None,
-    extra: dict[str, object] | None = None,
-) -> tuple[Span, object]:
+    extra: dict[str, AttributeValue] | None = None,
+) -> tuple[Span, Token[Context]]:
     """Start an INTERNAL span ``name`` as the current span; returns (span, token)."""
-    span_attributes: dict[str, object] = {semconv.STEP: name}
+    span_attributes: dict[str, AttributeValue] = {semconv.STEP: name}
     correlation = _correlation.get()
     if correlation is not None:
         span_attributes[semconv.CORRELATION_ID] = correlation
@@ -62,13 +64,13 @@ def start_step_span(
     span = _tracers.tracers(provider).spans.start_span(
         name,
         kind=SpanKind.INTERNAL,
-        attributes=span_attributes,  # type: ignore[arg-type]
+        attributes=span_attributes,
     )
     token = otel_context.attach(trace.set_span_in_context(span))
     return span, token
 
 
-def end_step_span(span: Span, token: object, exc: BaseException | None) -> None:
+def end_step_span(span: Span, token: Token[Context], exc: BaseException | None) -> None:
     """Record ``exc`` (if any) with ERROR status, end the span and restore the context."""
     try:
         if exc is not None:
@@ -76,7 +78,7 @@ def end_step_span(span: Span, token: object, exc: BaseException | None) -> None:
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         span.end()
     finally:
-        otel_context.detach(token)  # type: ignore[arg-type]
+        otel_context.detach(token)
 
 
 class Step:

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Span as OtelSpan
 
 from tracebraid import semconv
 from tracebraid.model import Span
@@ -43,9 +43,9 @@ class _Gate(SpanProcessor):
         self.inner = inner
         self.open = True
 
-    def on_start(self, span: OtelSpan, parent_context: Context | None = None) -> None:
+    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         if self.open:
-            self.inner.on_start(span, parent_context)  # type: ignore[arg-type]
+            self.inner.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self.open:
