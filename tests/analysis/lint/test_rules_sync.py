@@ -62,6 +62,10 @@ def test_ordinary_http_calls_are_left_alone() -> None:
     assert lint(order_flow().spans).findings == ()  # POST /charges, POST /webhooks/orders
     reading = _call("GET", **{"http.request.method": "GET", "url.full": "http://api/topics/42"})
     assert lint(reading.spans).findings == ()
+    cms = _call("POST", **{"http.request.method": "POST", "url.full": "http://cms/a/1/publish"})
+    assert lint(cms.spans).findings == ()
+    served = _call("POST /articles/{id}/publish", SpanKind.SERVER, **{"http.route": "/a/publish"})
+    assert lint(served.spans).findings == ()
 
 
 def test_a_call_with_messaging_attributes_or_inside_a_producer_is_not_sync_only() -> None:

@@ -5,9 +5,11 @@ disguise when what it calls (CLIENT spans, any method but GET) is a broker:
 RabbitMQ's management API (``/api/exchanges/<vhost>/<exchange>/publish``), the Kafka REST proxy
 (``/topics/<topic>``, ``/v3/clusters/.../records``), Google Pub/Sub
 (``.../topics/<t>:publish``), AWS SNS/SQS/EventBridge/Kinesis RPCs, Redis
-``PUBLISH``/``XADD`` recorded as a database call; or when its name says it publishes
-(``publish``, ``produce``, ``enqueue``, ``emit``); or when its path matches the
-project's ``syncMessaging.endpoints``. A call made inside a PRODUCER or CONSUMER
+``PUBLISH``/``XADD`` recorded as a database call; or when a hand-made (non-HTTP) client
+span's name says it publishes (``publish``, ``produce``, ``enqueue``, ``emit``); or, for
+CLIENT and SERVER spans alike, when its path matches the project's
+``syncMessaging.endpoints``. An HTTP route that merely contains such a word
+(``POST /articles/{id}/publish``) is not a message. A call made inside a PRODUCER or CONSUMER
 span is that span's transport, not the only record of it, and is left alone.
 
 Example::
@@ -52,6 +54,7 @@ _AWS_MESSAGING = {
 }
 _REDIS_COMMANDS = {"publish", "spublish", "xadd"}
 _VERBS = re.compile(r"(?:^|[^a-z])(publish|produce|enqueue|emit)(?:[^a-z]|$)", re.IGNORECASE)
+_HTTP_NAME = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\b", re.IGNORECASE)
 _PATH_KEYS = ("url.full", "http.url", "url.path", "http.target", "http.route")
 
 
@@ -82,7 +85,7 @@ def _evidence(span: Span, endpoints: Sequence[re.Pattern[str]]) -> str | None:
         if any(p.search(path) for p in endpoints):
             return f"{path} carries messages (syncMessaging.endpoints)"
     if not client:
-        return f"its name {span.name!r} says it publishes" if _VERBS.search(span.name) else None
+        return None  # a SERVER span is a messaging step only where the project says so
     rpc = _text(attributes.get("rpc.method")).lower()
     if rpc in _AWS_MESSAGING.get(_text(attributes.get("rpc.service")).lower(), ()):
         return f"it calls {attributes.get('rpc.service')}.{attributes.get('rpc.method')}"
@@ -92,8 +95,8 @@ def _evidence(span: Span, endpoints: Sequence[re.Pattern[str]]) -> str | None:
         command = statement.split(" ", 1)[0].lower()
         if command in _REDIS_COMMANDS:
             return f"it sends Redis {command.upper()} as a database call"
-    if _VERBS.search(span.name):
-        return f"its name {span.name!r} says it publishes"
+    if not method and not _HTTP_NAME.match(span.name) and _VERBS.search(span.name):
+        return f"its name {span.name!r} says it publishes"  # a hand-made client span
     return None
 
 
