@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from opentelemetry import baggage
 
 from tracebraid import semconv
 from tracebraid.errors import InputError
@@ -279,3 +280,49 @@ def test_start_markers_can_be_disabled_per_call_and_globally() -> None:
         with consuming(extract({}), step="s", consumer="c", destination="q"):
             pass
         assert captured.markers == []
+
+
+def test_a_failing_publish_records_the_error_and_reraises(captured: SpanCapture) -> None:
+    with (
+        pytest.raises(ConnectionError),
+        publishing("order.placed", destination="orders") as pub,
+    ):
+        raise ConnectionError("broker went away")
+    producer = _only(captured.named("order.placed publish"))
+    assert producer.status is StatusCode.ERROR
+    assert [e.name for e in producer.events] == ["exception"]
+    assert producer.attributes[semconv.MESSAGE_ID] == pub.message.event_id
+
+
+def test_consume_accepts_a_message_context_directly(captured: SpanCapture) -> None:
+    with publishing("order.placed", destination="orders") as pub:
+        pass
+    with consuming(pub.message, step="s", consumer="c", destination="orders") as c:
+        assert c.no_parent is None
+    consumer = _only(captured.named("s"))
+    assert consumer.parent_span_id == pub.message.span_id
+    assert [link.span_id for link in consumer.links] == [pub.message.span_id]
+
+
+def test_correlation_is_in_opentelemetry_baggage_for_stock_instrumentation(
+    captured: SpanCapture,
+) -> None:
+    with publishing("order.placed", destination="orders", correlation_id="order_441") as pub:
+        wire: list[tuple[str, bytes]] = []
+        pub.inject(wire)
+        assert baggage.get_baggage("correlation_id") == "order_441"
+    with consuming(extract(wire), step="s", consumer="c", destination="orders"):
+        assert baggage.get_baggage("correlation_id") == "order_441"
+    assert baggage.get_baggage("correlation_id") is None
+
+
+def test_nested_consumes_restore_the_outer_event_on_exit(captured: SpanCapture) -> None:
+    outer_in = extract({"x-event-id": "evt_outer", "x-correlation-id": "order_1"})
+    inner_in = extract({"x-event-id": "evt_inner", "x-correlation-id": "order_2"})
+    with consuming(outer_in, step="outer", consumer="c", destination="q"):
+        with consuming(inner_in, step="inner", consumer="c", destination="q"):
+            processing = current_processing()
+            assert processing is not None and processing.event_id == "evt_inner"
+        processing = current_processing()
+        assert processing is not None and processing.event_id == "evt_outer"
+        assert current_correlation_id() == "order_1"

@@ -122,3 +122,22 @@ def test_retrying_needs_at_least_one_attempt() -> None:
 def test_exponential_backoff_is_capped() -> None:
     delay = exponential_backoff(100.0, factor=3.0, max_ms=500.0)
     assert [delay(n) for n in (1, 2, 3)] == [100.0, 300.0, 500.0]
+
+
+async def test_retried_attempts_inside_a_consume_are_its_children(captured: SpanCapture) -> None:
+    from tracebraid.sdk import consuming, extract
+
+    tries: list[int] = []
+
+    @retrying("send-warehouse-webhook", attempts=3, backoff=0)
+    async def send() -> None:
+        tries.append(1)
+        if len(tries) < 2:
+            raise TimeoutError("warehouse did not answer")
+
+    incoming = extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+    async with consuming(incoming, step="ship", consumer="warehouse", destination="q") as c:
+        await send()
+    attempts = captured.named("send-warehouse-webhook")
+    assert [a.parent_span_id for a in attempts] == [c.processing.span_id] * 2
+    assert {a.attributes[semconv.CORRELATION_ID] for a in attempts} == {"order_441"}
