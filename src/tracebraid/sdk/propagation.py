@@ -19,8 +19,11 @@ Example::
     >>> inject(message, headers)
     >>> extract(headers).context.correlation_id
     'order_441'
-    >>> extract({"traceparent": "xyz"}).no_parent.reason
-    "traceparent 'xyz' is malformed: expected 'version-traceid-parentid-flags' ..."
+    >>> bad = extract({"traceparent": "xyz", "x-correlation-id": "order_441"})
+    >>> bad.has_parent, bad.context.correlation_id
+    (False, 'order_441')
+    >>> bad.no_parent.reason.startswith("traceparent 'xyz' is malformed")
+    True
 """
 
 from __future__ import annotations

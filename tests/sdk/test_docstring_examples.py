@@ -1,0 +1,30 @@
+"""The examples in the SDK's docstrings are true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "tracebraid.sdk",
+    "tracebraid.sdk._tracers",
+    "tracebraid.sdk.carriers",
+    "tracebraid.sdk.consume",
+    "tracebraid.sdk.context",
+    "tracebraid.sdk.envelope",
+    "tracebraid.sdk.marker",
+    "tracebraid.sdk.propagation",
+    "tracebraid.sdk.publish",
+    "tracebraid.sdk.retry",
+    "tracebraid.sdk.step",
+    "tracebraid.testing.capture",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no example"
+    assert result.failed == 0
