@@ -5,7 +5,8 @@ Layout, for destination ``orders`` and group ``reserve-inventory``:
 - exchange ``orders`` (fanout, durable): every group bound to it gets a copy;
 - queue ``orders:reserve-inventory`` (durable, ``x-queue-type=quorum``): the
   group's members compete for its messages, ``prefetch = concurrency`` each;
-- exchange ``orders.dlq``: the queue's dead-letter exchange.
+- exchange ``orders.dlq``: the queue's dead-letter exchange, with a parking queue
+  ``orders.dlq`` bound to it that keeps every dead letter until someone removes it.
 
 Attempts are RabbitMQ's own count: a quorum queue stamps ``x-delivery-count`` (the
 returns so far) on each redelivery, so attempt = ``x-delivery-count + 1``; a crash
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
         AbstractChannel,
         AbstractExchange,
         AbstractIncomingMessage,
+        AbstractQueue,
         AbstractRobustConnection,
     )
 
@@ -186,8 +188,6 @@ class RabbitMQBroker:
         delay: float = 0.0,
     ) -> None:
         """Declare and bind the group's queue, then consume it on a channel of its own."""
-        import aiormq
-
         _check_subscription(destination, group, concurrency, delay)
         connection = self._require_connection()
         channel = await connection.channel(publisher_confirms=True)
@@ -195,19 +195,13 @@ class RabbitMQBroker:
         await channel.set_qos(prefetch_count=concurrency)
         exchange = await self._exchange(destination)
         parking = await self._exchange(dead_letter_destination(destination))
-        arguments: dict[str, str | int] = {"x-dead-letter-exchange": parking.name}
+        queue_type = {"x-queue-type": "quorum" if self.quorum else "classic"}
+        # The parking queue keeps dead letters whether or not a group reads them.
+        await self._queue(channel, parking.name, parking, queue_type)
+        arguments: dict[str, str | int] = {**queue_type, "x-dead-letter-exchange": parking.name}
         if self.quorum:
-            arguments |= {"x-queue-type": "quorum", "x-delivery-limit": retry.max_attempts}
-        name = queue_name(destination, group)
-        try:
-            queue = await channel.declare_queue(name, durable=True, arguments=arguments)
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            raise ConfigurationError(
-                f"queue {name!r} exists with other arguments than {arguments} ({exc}); every "
-                "member of a group must use the same retry policy; delete the queue to change it"
-            ) from exc
-        self._queues.add(name)
-        await queue.bind(exchange)
+            arguments["x-delivery-limit"] = retry.max_attempts
+        queue = await self._queue(channel, queue_name(destination, group), exchange, arguments)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             delivery = self._delivery(destination, group, message)
@@ -237,6 +231,27 @@ class RabbitMQBroker:
         self._require_connection()
         assert self._publisher is not None
         return self._publisher
+
+    async def _queue(
+        self,
+        channel: AbstractChannel,
+        name: str,
+        exchange: AbstractExchange,
+        arguments: Mapping[str, str | int],
+    ) -> AbstractQueue:
+        import aiormq
+
+        try:
+            queue = await channel.declare_queue(name, durable=True, arguments=dict(arguments))
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise ConfigurationError(
+                f"queue {name!r} exists with other arguments than {dict(arguments)} ({exc}); "
+                "every member of a group must use the same retry policy; delete the queue "
+                "to change it"
+            ) from exc
+        self._queues.add(name)
+        await queue.bind(exchange)
+        return queue
 
     async def _exchange(self, name: str) -> AbstractExchange:
         """The fanout exchange ``name``, declared once on the confirming publisher channel."""

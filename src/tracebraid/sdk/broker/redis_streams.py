@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Self
 from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import (
     DEAD_LETTER_GROUP_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -66,6 +68,7 @@ MESSAGE_ID_FIELD = "tb:message-id"
 _RESERVED_PREFIX = "tb:"
 
 _Fields = Mapping[bytes, bytes]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, slots=True)
@@ -223,7 +226,7 @@ class RedisStreamsBroker:
         # Not `while True`: redis-py can swallow a cancellation that races a blocking
         # read's own timeout (the read then returns None), so the loop also ends on close.
         while not self._closed:
-            free = await _take_slots(member.slots)
+            free = await take_slots(member.slots)
             used = 0
             try:
                 if time.monotonic() >= next_claim:
@@ -245,6 +248,9 @@ class RedisStreamsBroker:
                         for entry_id, fields in entries:
                             self._launch(client, member, entry_id, fields, 1)
                             used += 1
+            except Exception as exc:  # a reconnect in progress: keep the member alive
+                _log.warning("reading %s for %s failed: %s", member.stream, member.group, exc)
+                await asyncio.sleep(1.0)
             finally:
                 for _ in range(free - used):
                     member.slots.release()
@@ -279,10 +285,14 @@ class RedisStreamsBroker:
         """Reset the idle time of every entry this member holds, so no one claims it."""
         while not self._closed:
             await asyncio.sleep(self.claim_after / 3)
-            if member.holding:
+            if not member.holding:
+                continue
+            try:
                 await client.xclaim(
                     member.stream, member.group, member.name, 0, list(member.holding), justid=True
                 )
+            except Exception as exc:  # reconnecting; another member may claim meanwhile
+                _log.warning("keeping %s's entries failed: %s", member.name, exc)
 
     def _launch(
         self, client: Redis, member: _Member, entry_id: bytes, fields: _Fields, count: int
@@ -370,7 +380,13 @@ class RedisStreamsBroker:
     def _spawn(self, work: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The delivery stays unacknowledged: the broker hands it out again.
+            _log.warning("%s failed: %s: %s", task.get_name(), type(error).__name__, error)
 
     async def _forget_idle_members(self, client: Redis) -> None:
         """Remove this adapter's consumers that hold nothing (``DELCONSUMER`` drops pending)."""
@@ -382,16 +398,6 @@ class RedisStreamsBroker:
                 }
                 if holding.get(member.name, 0) == 0:
                     await client.xgroup_delconsumer(member.stream, member.group, member.name)
-
-
-async def _take_slots(slots: asyncio.Semaphore) -> int:
-    """Wait for one free slot, then take every other free one: how many were taken."""
-    await slots.acquire()
-    taken = 1
-    while not slots.locked():
-        await slots.acquire()
-        taken += 1
-    return taken
 
 
 def _text(value: object) -> str:
