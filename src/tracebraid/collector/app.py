@@ -47,7 +47,7 @@ from tracebraid.collector.otlp_http import (
     read_capped,
     status_body,
 )
-from tracebraid.collector.validate import describe_rejections
+from tracebraid.collector.validate import Decoded, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
 from tracebraid.store.base import SpanStore
@@ -106,7 +106,9 @@ class Collector:
                 raise _throttled(self.queue)
             limit = self.limits.max_body_bytes
             raw = await read_capped(request.stream(), headers.get("content-length"), limit)
-            decoded = decode_body(inflate(raw, coding, limit=limit), encoding)
+            # Off the event loop, so it keeps serving while a large body decodes; in turn
+            # with the store writer (see WriteQueue.turn).
+            decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
             del raw
             total = len(decoded.spans) + decoded.rejected_count
             self.spans_rejected += decoded.rejected_count
@@ -119,6 +121,10 @@ class Collector:
         message = describe_rejections(decoded.rejections, total) if decoded.rejections else ""
         body = export_response(encoding, decoded.rejected_count, message)
         return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
+
+    def _decode(self, raw: bytes, coding: str, encoding: Encoding) -> Decoded:
+        with self.queue.turn:
+            return decode_body(inflate(raw, coding, limit=self.limits.max_body_bytes), encoding)
 
     async def _store(self, spans: Sequence[Any]) -> None:
         try:
