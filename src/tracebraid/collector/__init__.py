@@ -12,9 +12,12 @@ Example::
 """
 
 from tracebraid.collector.app import BearerTokenGuard, Collector, Limits, create_app
+from tracebraid.collector.files import FileChunk, FileProblem, read_span_file
+from tracebraid.collector.jaeger import decode_jaeger
 from tracebraid.collector.otlp import decode_protobuf, encode_protobuf
 from tracebraid.collector.otlp_http import OtlpRefusal
 from tracebraid.collector.otlp_json import decode_json, decode_json_document
+from tracebraid.collector.remote import OtlpHttpSender, SendResult
 from tracebraid.collector.validate import Decoded, Rejection, span_problem
 from tracebraid.collector.write_queue import QueueClosed, QueueFull, QueueStats, WriteQueue
 
@@ -22,17 +25,23 @@ __all__ = [
     "BearerTokenGuard",
     "Collector",
     "Decoded",
+    "FileChunk",
+    "FileProblem",
     "Limits",
+    "OtlpHttpSender",
     "OtlpRefusal",
     "QueueClosed",
     "QueueFull",
     "QueueStats",
     "Rejection",
+    "SendResult",
     "WriteQueue",
     "create_app",
+    "decode_jaeger",
     "decode_json",
     "decode_json_document",
     "decode_protobuf",
     "encode_protobuf",
+    "read_span_file",
     "span_problem",
 ]

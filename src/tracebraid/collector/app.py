@@ -50,6 +50,7 @@ from tracebraid.collector.otlp_http import (
 from tracebraid.collector.validate import Decoded, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
+from tracebraid.model import Span
 from tracebraid.store.base import SpanStore
 
 __all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
@@ -126,7 +127,7 @@ class Collector:
         with self.queue.turn:
             return decode_body(inflate(raw, coding, limit=self.limits.max_body_bytes), encoding)
 
-    async def _store(self, spans: Sequence[Any]) -> None:
+    async def _store(self, spans: Sequence[Span]) -> None:
         try:
             future = self.queue.submit(spans)
         except QueueFull as exc:
