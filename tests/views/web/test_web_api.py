@@ -191,6 +191,17 @@ async def test_other_documents_conform(client: httpx.AsyncClient, web_demo: WebD
     ]:
         await _checked(client, spec, path, url)
     view = (await client.get(f"/api/workflows/{key}/view")).json()
+    assert not any(s["details"] or s["attributes"] for s in view["spans"]["spans"])
+    first = view["spans"]["spans"][0]
+    one = await _checked(
+        client,
+        spec,
+        "/api/spans/{trace_id}/{span_id}",
+        f"/api/spans/{first['trace_id']}/{first['span_id']}",
+    )
+    assert one["span"]["details"] is True
+    assert one["span"]["attributes"], "the full span carries its attributes"
+    assert (await client.get(f"/api/spans/{first['trace_id']}/{'0' * 16}")).status_code == 404
     event = view["workflow"]["branches"][-1]["event_id"]
     why = await _checked(client, spec, f"{w}/why", f"/api/workflows/{key}/why?target={event}")
     assert why["complete"] is True

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,10 +28,14 @@ from tracebraid.views.documents import latency_document, workflow_document
 from tracebraid.views.source import UnknownKeyError, history
 from tracebraid.views.web.records import ViewDocument, spans_document, view_document
 
-__all__ = ["HISTORY_TTL_S", "Loaded", "WorkflowReader"]
+__all__ = ["HISTORY_TTL_S", "VIEW_TTL_S", "Loaded", "WorkflowReader"]
 
 HISTORY_TTL_S = 30.0
 """How long consumers learned from the store's history are reused."""
+VIEW_TTL_S = 5.0
+"""How long a view is answered again unchanged while the store takes no new span
+(an incident link opened by many people at once is loaded and analysed once)."""
+_VIEWS_KEPT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class WorkflowReader:
         self._clock = clock
         self._ttl_ns = int(history_ttl_s * 1e9)
         self._learned: tuple[int, Topology] | None = None
+        self._views: OrderedDict[tuple[str, str], tuple[int, int, ViewDocument]] = OrderedDict()
         self._lock = threading.Lock()
 
     def now_ns(self) -> int:
@@ -109,8 +115,35 @@ class WorkflowReader:
         analysis = analyze(spans, topology=self.topology(), now_ns=self.now_ns())
         return Loaded(key, scope, spans, analysis, truncated)
 
+    def span(self, trace_id: str, span_id: str) -> Span:
+        """One stored span (a start marker too) by trace and span ID."""
+        if not is_valid_trace_id(trace_id):
+            raise UnknownKeyError(f"{trace_id!r} is not a trace ID (32 lowercase hex characters)")
+        for span in self.store.spans_of_trace(TraceId(trace_id)):
+            if span.span_id == span_id:
+                return span
+        raise UnknownKeyError(f"no span {span_id} in trace {trace_id} in the store")
+
     def view(self, key: str, scope: str = "workflow") -> ViewDocument:
-        """``tracebraid.view/v1`` of the workflow (or trace) ``key``."""
+        """``tracebraid.view/v1`` of the workflow (or trace) ``key``.
+
+        Answered again from memory for ``VIEW_TTL_S`` while the store's span count is
+        unchanged.
+        """
+        now = time.monotonic_ns()
+        stored = self.store.span_count()
+        with self._lock:
+            kept = self._views.get((key, scope))
+            if kept is not None and kept[1] == stored and now - kept[0] < VIEW_TTL_S * 1e9:
+                return kept[2]
+        document = self._view(key, scope)
+        with self._lock:
+            self._views[(key, scope)] = (now, stored, document)
+            while len(self._views) > _VIEWS_KEPT:
+                self._views.popitem(last=False)
+        return document
+
+    def _view(self, key: str, scope: str) -> ViewDocument:
         loaded = self.load(key, scope)
         return view_document(
             key=key,
@@ -118,5 +151,5 @@ class WorkflowReader:
             truncated=loaded.truncated,
             workflow=workflow_document(loaded.analysis, key=key),
             latency=latency_document(latency(loaded.analysis), key=key),
-            spans=spans_document(loaded.spans, key=key, truncated=loaded.truncated),
+            spans=spans_document(loaded.spans, key=key, truncated=loaded.truncated, details=False),
         )

@@ -8,10 +8,12 @@ shape, v1 only gains keys, every key present, ``*_ns`` integers):
 - ``tracebraid.spans/v1``: every span of a workflow, each with the identities of
   DESIGN.md as separate fields (as the analysis normalised them), its attributes,
   events and links; start markers flagged (an in-flight attempt has only one);
+- ``tracebraid.span/v1``: one span with its attributes, events, links and resource;
 - ``tracebraid.search/v1``: one page of ``search_traces``;
 - ``tracebraid.facets/v1``: the services and event names of recent traces;
 - ``tracebraid.view/v1``: what the workflow page draws, from one analysis: the
-  workflow, latency and spans documents together.
+  workflow, latency and spans documents together (spans without their attributes,
+  events and links: a page fetches those for the span it opens).
 
 Example::
 
@@ -38,17 +40,21 @@ __all__ = [
     "IdentityJson",
     "SearchDocument",
     "SearchHitJson",
+    "SpanDocument",
     "SpanJson",
     "SpansDocument",
     "ViewDocument",
     "facets_document",
     "search_document",
+    "span_document",
     "span_json",
     "spans_document",
     "view_document",
 ]
 
-WEB_SCHEMAS = {kind: f"tracebraid.{kind}/v1" for kind in ("spans", "search", "view", "facets")}
+WEB_SCHEMAS = {
+    kind: f"tracebraid.{kind}/v1" for kind in ("span", "spans", "search", "view", "facets")
+}
 """The ``"schema"`` value of each web document kind."""
 
 JsonValue = str | bool | int | float | list[str] | list[bool] | list[int] | list[float]
@@ -96,6 +102,7 @@ class SpanJson(TypedDict):
     marker_for: str | None
     scope: str
     identity: IdentityJson
+    details: bool
     attributes: dict[str, JsonValue]
     events: list[SpanEventJson]
     links: list[SpanLinkJson]
@@ -107,6 +114,11 @@ class SpansDocument(TypedDict):
     key: str | None
     truncated: bool
     spans: list[SpanJson]
+
+
+class SpanDocument(TypedDict):
+    schema: str
+    span: SpanJson
 
 
 class SearchHitJson(TypedDict):
@@ -158,8 +170,13 @@ def _attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonValue
     return {key: _value(value) for key, value in attributes.items()}
 
 
-def span_json(span: Span) -> SpanJson:
-    """One span with its identities as separate fields."""
+def span_json(span: Span, *, details: bool = True) -> SpanJson:
+    """One span with its identities as separate fields.
+
+    Without ``details``, ``attributes``, ``events``, ``links`` and ``resource`` are left
+    empty (``"details": false``): what a page needs to draw many spans, fetching one
+    span's details when it is opened.
+    """
     view = normalize(span)
     return {
         "trace_id": span.trace_id,
@@ -189,29 +206,42 @@ def span_json(span: Span) -> SpanJson:
             "outcome": view.outcome.value,
             "error": view.error,
         },
-        "attributes": _attributes(span.attributes),
+        "details": details,
+        "attributes": _attributes(span.attributes) if details else {},
         "events": [
             {"name": e.name, "time_ns": e.time_ns, "attributes": _attributes(e.attributes)}
             for e in span.events
-        ],
+        ]
+        if details
+        else [],
         "links": [
             {"trace_id": k.trace_id, "span_id": k.span_id, "attributes": _attributes(k.attributes)}
             for k in span.links
-        ],
-        "resource": _attributes(span.resource),
+        ]
+        if details
+        else [],
+        "resource": _attributes(span.resource) if details else {},
     }
 
 
-def spans_document(spans: Iterable[Span], *, key: str | None, truncated: bool) -> SpansDocument:
-    """``tracebraid.spans/v1``: the spans in start order (replays once)."""
+def spans_document(
+    spans: Iterable[Span], *, key: str | None, truncated: bool, details: bool = True
+) -> SpansDocument:
+    """``tracebraid.spans/v1``: the spans in start order (replays once); ``details`` as in
+    ``span_json``."""
     unique = {span.key: span for span in spans}
     ordered = sorted(unique.values(), key=lambda s: (s.start_ns, s.trace_id, s.span_id))
     return {
         "schema": WEB_SCHEMAS["spans"],
         "key": key,
         "truncated": truncated,
-        "spans": [span_json(s) for s in ordered],
+        "spans": [span_json(s, details=details) for s in ordered],
     }
+
+
+def span_document(span: Span) -> SpanDocument:
+    """``tracebraid.span/v1``: one span with every detail."""
+    return {"schema": WEB_SCHEMAS["span"], "span": span_json(span)}
 
 
 def _hit(hit: TraceHit) -> SearchHitJson:

@@ -34,6 +34,13 @@ export function hasToken() {
   return Boolean(localStorage.getItem(TOKEN_KEY));
 }
 
+function takePrefetched(url) {
+  const early = window.tracebraidPrefetch;
+  if (!early || early.url !== url) return null;
+  window.tracebraidPrefetch = null; // once: a later visit asks afresh
+  return early.response;
+}
+
 /** GET an API path with query parameters; resolves to the parsed document. */
 export async function get(path, params = {}) {
   const query = new URLSearchParams();
@@ -46,7 +53,7 @@ export async function get(path, params = {}) {
   if (token) headers.Authorization = "Bearer " + token;
   let response;
   try {
-    response = await fetch(url, { headers, cache: "no-store" });
+    response = await (takePrefetched(url) || fetch(url, { headers, cache: "no-store" }));
   } catch (error) {
     throw new ApiError(0, `the collector did not answer (${error.message}); is tracebraid serve running?`);
   }

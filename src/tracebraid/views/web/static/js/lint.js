@@ -57,11 +57,16 @@ export async function showLint(root, route) {
           h("td", { class: "num" }, `${c.received} (${c.received_intact})`),
           h("td", { class: "num" }, c.ratio === null ? "–" : `${Math.round(c.ratio * 100)} %`))))))
     : null;
+  const perService = new Map();
+  for (const f of doc.findings) perService.set(f.service, (perService.get(f.service) || 0) + 1);
+  const chips = h("p", { class: "service-chips" }, "By service: ",
+    [...perService].sort((a, b) => b[1] - a[1]).map(([name, n]) =>
+      h("a", { href: link("lint", "", { since, service: name }), class: `badge ${name === service ? "warn" : "quiet"}` }, `${name} ${n}`)));
   clear(root).append(
     h("h1", { class: "page-title" }, "Lint: propagation and conventions"),
-    filters, summary,
-    groups.length ? groups : h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds."),
-    coverage);
+    filters, summary, perService.size ? chips : "",
+    h("div", {}, groups.length ? groups : h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds.")),
+    coverage || "");
   document.body.dataset.ready = "lint";
 }
 

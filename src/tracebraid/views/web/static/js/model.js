@@ -111,6 +111,7 @@ export function buildModel(view) {
     edges,
     critical,
     breaks,
+    details: new Map(),
     startNs: w.summary.start_ns,
     endNs: Math.max(latest, w.summary.start_ns + 1),
     nowNs: w.summary.now_ns,
@@ -171,6 +172,16 @@ export function attention(model) {
       const producer = lane.event.producer;
       items.push({ level: "bad", lane, text: `Propagation break: ${producer ? producer.service : "the producer"} → ${lane.service || lane.title} on ${lane.event.event_name || "an event"} lost its trace context (stitched by event ID)` });
     }
+  }
+  for (const island of w.islands) {
+    const producer = island.producer;
+    const where = producer ? `${producer.name} (${producer.service}) in trace ${producer.trace_id.slice(0, 8)}…` : "a producer outside these spans";
+    items.push({
+      level: "bad",
+      lane: null,
+      href: producer ? `#/trace/${producer.trace_id}` : null,
+      text: `Broken causality: ${island.root.name} (${island.root.service}) began a new trace; its event was published by ${where}`,
+    });
   }
   for (const d of w.duplicate_publishes) {
     items.push({ level: "warn", lane: null, text: `${d.event_name || d.event_id} was published ${d.producers.length} times` });

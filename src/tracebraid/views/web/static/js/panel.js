@@ -25,7 +25,26 @@ function display(value) {
 }
 
 export function renderPanel(container, model, span, { onClose }) {
+  const key = spanKey(span);
+  const full = span.details ? span : model.details.get(key);
+  if (!full) {
+    // Drawn at once from what the page holds; attributes and events follow.
+    get(`/api/spans/${encodeURIComponent(span.trace_id)}/${encodeURIComponent(span.span_id)}`)
+      .then((doc) => {
+        model.details.set(key, doc.span);
+        if (container.dataset.span === key) fill(container, model, doc.span, { onClose });
+      })
+      .catch((error) => {
+        const slot = container.querySelector(".details-slot");
+        if (slot) clear(slot).append(h("p", { class: "error-text" }, error.message));
+      });
+  }
+  fill(container, model, full || span, { onClose });
+}
+
+function fill(container, model, span, { onClose }) {
   clear(container);
+  container.dataset.span = spanKey(span);
   container.hidden = false;
   const id = span.identity;
   const head = h("div", { class: "panel-head" },
@@ -75,15 +94,19 @@ export function renderPanel(container, model, span, { onClose }) {
   const chain = h("div", { class: "chain" });
   const whyButton = h("button", { type: "button", class: "secondary", onclick: () => loadWhy(model, span, chain) }, "Why did this run? (causal chain)");
   const share = h("input", { class: "share mono", readonly: true, value: window.location.href, "aria-label": "link to this span", onfocus: (e) => e.target.select() });
+  const details = span.details
+    ? h("div", { class: "details-slot" },
+      h("h3", {}, "Attributes"), attributeTable(span.attributes),
+      h("h3", {}, "Events"), events,
+      h("h3", {}, "Links"), links,
+      h("h3", {}, "Resource"), attributeTable(span.resource))
+    : h("div", { class: "details-slot" }, h("p", { class: "muted" }, "loading attributes and events…"));
   container.append(
     head,
     h("h3", {}, "Identities"), ids,
     h("h3", {}, "What it did"), facts,
     h("div", { class: "panel-actions" }, whyButton), chain,
-    h("h3", {}, "Attributes"), attributeTable(span.attributes),
-    h("h3", {}, "Events"), events,
-    h("h3", {}, "Links"), links,
-    h("h3", {}, "Resource"), attributeTable(span.resource),
+    details,
     h("h3", {}, "Link to this span"), share,
   );
 }

@@ -14,6 +14,8 @@ const LANE_H = 48;
 const BAR_Y = 9;
 const BAR_H = 20;
 const INNER_LANES_LIMIT = 300;
+const FIRST_LANES = 40;
+const CHUNK_LANES = 60;
 
 const STATE_ICON = {
   succeeded: "✓",
@@ -46,21 +48,54 @@ export function renderTimeline(model, { width, selected }) {
   const ctx = { model, x, openEnd, laneY, selected, nowInside, inner: model.lanes.length <= INNER_LANES_LIMIT };
 
   const lanesGroup = s("g", { class: "lanes" });
-  for (const lane of model.lanes) lanesGroup.appendChild(drawLane(ctx, lane, width));
-  svg.appendChild(axis(x, t0, tEnd, plotW, height, model, nowInside));
-  svg.appendChild(lanesGroup);
   const edgesGroup = s("g", { class: "edges" });
+  svg.appendChild(axis(x, t0, tEnd, plotW, height, model, nowInside));
+  svg.append(lanesGroup, edgesGroup);
+  const edgesOf = new Map();
   for (const edge of model.edges) {
-    const drawn = drawEdge(ctx, edge);
-    if (drawn) edgesGroup.appendChild(drawn);
+    if (!edgesOf.has(edge.to.index)) edgesOf.set(edge.to.index, []);
+    edgesOf.get(edge.to.index).push(edge);
   }
-  svg.appendChild(edgesGroup);
-  return svg;
+  const draw = (from, to) => {
+    const lanes = document.createDocumentFragment();
+    const edges = document.createDocumentFragment();
+    for (const lane of model.lanes.slice(from, to)) {
+      lanes.appendChild(drawLane(ctx, lane, width));
+      for (const edge of edgesOf.get(lane.index) || []) {
+        const drawn = drawEdge(ctx, edge);
+        if (drawn) edges.appendChild(drawn);
+      }
+    }
+    lanesGroup.appendChild(lanes);
+    edgesGroup.appendChild(edges);
+  };
+  // The first screenful is drawn now; a large workflow's other lanes follow in small
+  // chunks between frames, so the page answers clicks from the start.
+  draw(0, FIRST_LANES);
+  let drawn = FIRST_LANES;
+  const total = model.lanes.length;
+  return {
+    svg,
+    complete: drawn >= total,
+    drawRest(done) {
+      const step = () => {
+        if (!svg.isConnected) return;
+        if (drawn >= total) {
+          done();
+          return;
+        }
+        draw(drawn, drawn + CHUNK_LANES);
+        drawn += CHUNK_LANES;
+        setTimeout(step, 0);
+      };
+      setTimeout(step, 0);
+    },
+  };
 }
 
 function defs() {
   const arrow = (id, cls) =>
-    s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+    s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
   return s("defs", {},
     arrow("arrow", "arrowhead"),
@@ -135,7 +170,8 @@ function drawLabel(g, lane, y) {
     cut(lane.title, chars));
   title.appendChild(s("title", {}, `${lane.title}\n${sub}`));
   g.appendChild(title);
-  g.appendChild(s("text", { x: indent + 16, y: y + 37, class: "lane-sub" }, cut(sub, chars + 4)));
+  const subChars = Math.floor((LABEL_W - indent - 24) / 6.2);
+  g.appendChild(s("text", { x: indent + 16, y: y + 37, class: "lane-sub" }, cut(sub, subChars)));
 }
 
 /** The first of the candidate labels that fits in `room` pixels, or null. */

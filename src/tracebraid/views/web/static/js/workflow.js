@@ -1,7 +1,7 @@
 // The workflow page: what needs attention in business words, then the timeline, the
 // graph or the latency chart, and the span panel beside them.
 
-import { h, clear, clock, duration, plural, shortId } from "./dom.js";
+import { h, clear, clock, duration, plural } from "./dom.js";
 import { get } from "./api.js";
 import { attention, buildModel, findSpan, spanKey } from "./model.js";
 import { link, replaceParams } from "./router.js";
@@ -58,13 +58,13 @@ class WorkflowPage {
     const w = model.workflow;
     const sm = w.summary;
     const rootSpan = w.roots[0];
-    const title = model.scope === "trace" ? `trace ${shortId(model.key)}` : model.key;
+    const title = model.key;
     const flags = [
       [sm.retries, "retry", "retries", "warn"],
       [sm.pending + sm.in_flight > 0 ? Math.max(sm.pending, sm.in_flight) : 0, "pending", "pending", "warn"],
       [sm.lost, "lost", "lost", "bad"],
       [w.lagging.length, "lagging consumer", "lagging consumers", "warn"],
-      [sm.broken_links, "broken link", "broken links", "bad"],
+      [Math.max(sm.broken_links, w.islands.length), "broken link", "broken links", "bad"],
       [sm.dead_letters, "dead letter", "dead letters", "bad"],
       [sm.duplicates, "duplicate", "duplicates", "warn"],
     ];
@@ -79,7 +79,7 @@ class WorkflowPage {
     return h("header", { class: "wf-head" },
       h("div", { class: "wf-title" },
         h("span", { class: "kicker" }, model.scope === "trace" ? "trace" : "workflow"),
-        h("h1", { title: model.key }, title),
+        h("h1", { title: model.key, class: model.scope === "trace" ? "trace-id" : "" }, title),
         h("span", { class: "wf-meta" },
           rootSpan ? `${rootSpan.name} · ${rootSpan.service} · ` : "",
           `started ${clock(sm.start_ns)} · took ${duration(sm.duration_ns)} · ${plural(sm.span_count, "span")} in ${plural(sm.trace_ids.length, "trace")}`,
@@ -88,7 +88,8 @@ class WorkflowPage {
       this.criticalLine(),
       items.length
         ? h("ul", { class: "attention" }, items.map((item) => h("li", { class: item.level },
-          item.lane ? h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.focusLane(item.lane); } }, item.text) : item.text,
+          item.lane ? h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.focusLane(item.lane); } }, item.text)
+            : item.href ? h("a", { href: item.href }, item.text) : item.text,
           item.since ? h("span", { class: "muted" }, ` (running ${duration(model.nowNs - item.since)})`) : null)))
         : h("p", { class: "all-good" }, "Nothing needs attention: every branch finished, no retries, no broken links."),
       scopeNote);
@@ -148,7 +149,12 @@ class WorkflowPage {
       this.canvas.append(renderLatency(this.model, { width }), renderSegments(this.model));
       legend = LATENCY_LEGEND;
     } else {
-      this.canvas.append(renderTimeline(this.model, { width, selected: this.selected }));
+      const timeline = renderTimeline(this.model, { width, selected: this.selected });
+      this.canvas.append(timeline.svg);
+      if (!timeline.complete) {
+        // A selected span in a later lane is marked once its lane is drawn.
+        timeline.drawRest(() => this.markSelection());
+      }
       legend = TIMELINE_LEGEND;
     }
     this.legend.append(...legend.map(([cls, label]) => h("span", { class: "legend-item" }, h("span", { class: `swatch ${cls}` }), label)));
@@ -186,16 +192,22 @@ class WorkflowPage {
     if (row) row.scrollIntoView({ block: "center" });
   }
 
-  showSelection(scroll) {
+  markSelection() {
     for (const el of this.canvas.querySelectorAll(".selected")) el.classList.remove("selected");
     const span = findSpan(this.model, this.selected);
-    if (!span) {
-      this.placeholder();
-      return;
-    }
+    if (!span) return null;
     const key = this.selected.includes(":") ? this.selected : spanKey(span);
     for (const el of this.canvas.querySelectorAll("[data-span]")) {
       if (el.dataset.span === key) el.classList.add("selected");
+    }
+    return span;
+  }
+
+  showSelection(scroll) {
+    const span = this.markSelection();
+    if (!span) {
+      this.placeholder();
+      return;
     }
     if (scroll) {
       const el = this.canvas.querySelector(".selected");
@@ -211,6 +223,7 @@ class WorkflowPage {
   }
 
   placeholder() {
+    delete this.panel.dataset.span;
     clear(this.panel).append(
       h("h2", { class: "panel-title" }, "Span details"),
       h("p", { class: "muted" }, "Click a bar, a node or a row to see that span: its trace, span and parent IDs, correlation, event and causation IDs, attempt and consumer, its attributes and events."),
