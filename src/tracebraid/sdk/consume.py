@@ -229,7 +229,7 @@ class Consumption:
         markers = settings.start_markers if self._start_marker is None else self._start_marker
         if markers and span_context.is_valid:
             self._marker = schedule_start_marker(
-                PendingMarker(tracers.markers, self._step, ctx, span_id, attributes, start_ns),
+                PendingMarker(tracers.markers, self._step, span_context, attributes, start_ns),
                 settings.start_marker_after_ms,
             )
         return self

@@ -17,7 +17,8 @@ Example::
 
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> tracer = TracerProvider().get_tracer(semconv.START_MARKER_SCOPE)
-    >>> pending = PendingMarker(tracer, "reserve-inventory", None, "00f067aa0ba902b7", {}, 0)
+    >>> announced = trace.SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xF067AA0BA902B7, False)
+    >>> pending = PendingMarker(tracer, "reserve-inventory", announced, {}, 0)
     >>> pending.emit()
 """
 
@@ -31,7 +32,6 @@ from collections import deque
 from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 
 from tracebraid import semconv
 from tracebraid.model import AttributeValue
@@ -44,31 +44,22 @@ _MIN_TICK_S = 0.01  # the clock thread wakes at most 100 times a second
 class PendingMarker:
     """A start marker waiting to be emitted; ``cancel`` once the real span has ended."""
 
-    __slots__ = (
-        "attributes",
-        "cancelled",
-        "context",
-        "due_ns",
-        "span_id",
-        "start_ns",
-        "step",
-        "tracer",
-    )
+    # Only small immutable things are kept: a pending marker must not keep the span (and
+    # everything it references) alive for the garbage collector to walk.
+    __slots__ = ("announced", "attributes", "cancelled", "due_ns", "start_ns", "step", "tracer")
 
     def __init__(
         self,
         tracer: trace.Tracer,
         step: str,
-        context: Context | None,
-        span_id: str,
+        announced: trace.SpanContext,
         attributes: Mapping[str, AttributeValue],
         start_ns: int,
         due_ns: int = 0,
     ) -> None:
         self.tracer = tracer
         self.step = step
-        self.context = context
-        self.span_id = span_id
+        self.announced = announced
         self.attributes = attributes
         self.start_ns = start_ns
         self.due_ns = due_ns
@@ -81,10 +72,10 @@ class PendingMarker:
     def emit(self) -> None:
         """Emit the marker span now (start and end at the processing's start time)."""
         attributes = dict(self.attributes)
-        attributes[semconv.MARKER_FOR_SPAN] = self.span_id
+        attributes[semconv.MARKER_FOR_SPAN] = format(self.announced.span_id, "016x")
         marker = self.tracer.start_span(
             f"{self.step} started",
-            context=self.context,
+            context=trace.set_span_in_context(trace.NonRecordingSpan(self.announced)),
             kind=trace.SpanKind.INTERNAL,
             attributes=attributes,
             start_time=self.start_ns,
