@@ -88,20 +88,25 @@ def technical_span_names(analysis: WorkflowAnalysis, conventions: Conventions) -
     """TB501: one finding per (service, consumer) whose consumer spans have technical names."""
     graph = analysis.graph
     groups: dict[tuple[str, str], list[int]] = {}
+    # Consumers repeat the same few names: judge each (service, name, destination) once.
+    judged: dict[tuple[str, str, str | None, object], bool] = {}
     for node, view in enumerate(graph.views):
         if view.role is not Role.CONSUMER:
             continue
         span = graph.spans[node]
-        rules = conventions.for_service(span.service)
-        if rules.naming is not NamingStyle.BUSINESS_STEP_FIRST:
-            continue
         system = span.attributes.get("messaging.system")
-        if is_technical(
-            span.name,
-            destination=view.destination,
-            system=system if isinstance(system, str) else None,
-            extra=rules.technical_names,
-        ):
+        key = (span.service, span.name, view.destination, system)
+        technical = judged.get(key)
+        if technical is None:
+            rules = conventions.for_service(span.service)
+            technical = rules.naming is NamingStyle.BUSINESS_STEP_FIRST and is_technical(
+                span.name,
+                destination=view.destination,
+                system=system if isinstance(system, str) else None,
+                extra=rules.technical_names,
+            )
+            judged[key] = technical
+        if technical:
             groups.setdefault((span.service, view.consumer or span.name), []).append(node)
     for (service, _consumer), nodes in groups.items():
         view = graph.views[nodes[0]]
