@@ -7,7 +7,7 @@ import { s, cut, duration } from "./dom.js";
 import { spanKey } from "./model.js";
 import { link } from "./router.js";
 
-const NODE_W = 196;
+const NODE_W = 212;
 const NODE_H = 54;
 const GAP = 26;
 const LEVEL = 96;

@@ -173,7 +173,10 @@ export function attention(model) {
       items.push({ level: "bad", lane, text: `Propagation break: ${producer ? producer.service : "the producer"} → ${lane.service || lane.title} on ${lane.event.event_name || "an event"} lost its trace context (stitched by event ID)` });
     }
   }
+  const stitchedRoots = new Set(model.lanes.filter((l) => l.type === "branch" && l.node.stitched && l.branch)
+    .flatMap((l) => l.branch.attempts.map((a) => spanKey(a.span))));
   for (const island of w.islands) {
+    if (stitchedRoots.has(spanKey(island.root))) continue; // said above, as the propagation break
     const producer = island.producer;
     const where = producer ? `${producer.name} (${producer.service}) in trace ${producer.trace_id.slice(0, 8)}…` : "a producer outside these spans";
     items.push({

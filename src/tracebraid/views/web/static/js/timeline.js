@@ -7,7 +7,7 @@ import { s, cut, duration, shortId } from "./dom.js";
 import { innerSpans, spanKey, errorType } from "./model.js";
 import { link } from "./router.js";
 
-const LABEL_W = 280;
+const LABEL_W = 300;
 const RIGHT_PAD = 96;
 const AXIS_H = 34;
 const LANE_H = 48;
@@ -170,7 +170,7 @@ function drawLabel(g, lane, y) {
     cut(lane.title, chars));
   title.appendChild(s("title", {}, `${lane.title}\n${sub}`));
   g.appendChild(title);
-  const subChars = Math.floor((LABEL_W - indent - 24) / 6.2);
+  const subChars = Math.floor((LABEL_W - indent - 22) / 6.0);
   g.appendChild(s("text", { x: indent + 16, y: y + 37, class: "lane-sub" }, cut(sub, subChars)));
 }
 
