@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import statistics
 import subprocess
@@ -64,12 +65,23 @@ def _serve(store: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"tracebraid serve did not start: {log.read_text()}")
 
 
+PHASES: list[dict[str, float]] = []
+_PHASES_JS = """() => {
+  const at = (name) => (performance.getEntriesByName(name)[0] || {}).startTime;
+  const view = performance.getEntriesByType("resource").find((e) => e.name.includes("/view"));
+  return {modules: at("tracebraid:asked"), view_sent: view && view.startTime,
+          view_received: view && view.responseEnd, parsed: at("tracebraid:answered"),
+          drawn: at("tracebraid:drawn")};
+}"""
+
+
 def _open(page: Page, url: str) -> tuple[float, float]:
     """(navigation -> ready, click on a failed attempt -> its span in the panel), seconds."""
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("body[data-ready='workflow']", timeout=30_000)
     ready = time.perf_counter() - t0
+    PHASES.append(page.evaluate(_PHASES_JS))
     bar = page.locator(".timeline .bar.failed").first
     span_id = (bar.get_attribute("data-span") or ":").split(":")[1]
     t1 = time.perf_counter()
@@ -145,6 +157,11 @@ def bench_workflow_page(runs: int, spans: int) -> None:
     )
     print(f"warm (same link again within {VIEW_TTL_S:.0f} s): navigation -> ready "
           f"{warm[0] * 1000:.0f} ms, click {warm[1] * 1000:.0f} ms")  # fmt: skip
+    cold_phases = PHASES[: len(cold)]
+    names = ("view_sent", "modules", "view_received", "parsed", "drawn")
+    print("cold phases, ms after navigation start (median): " + ", ".join(
+        f"{n} {statistics.median(p[n] or 0 for p in cold_phases):.0f}" for n in names
+    ))  # fmt: skip
     verdict = "meets" if worst <= GOAL_S else "MISSES"
     print(f"worst cold navigation + click {worst:.2f} s: {verdict} the {GOAL_S} s goal")
 
@@ -215,6 +232,8 @@ def bench_search(traces: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # Other processes on the machine slow the server and the browser alike: say so.
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--spans", type=int, default=2000)
     parser.add_argument("--traces", type=int, default=20_000)

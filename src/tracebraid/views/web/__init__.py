@@ -50,4 +50,5 @@ def web_ui(
     from tracebraid.views.api import api_routes
 
     reader = WorkflowReader(store, topology=topology, clock=clock)
+    reader.warm_up()
     return WebUi(tuple(api_routes(reader)))

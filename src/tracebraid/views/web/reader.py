@@ -3,8 +3,8 @@
 One ``WorkflowReader`` serves every request of a ``tracebraid serve`` process. It
 reads the store, the clock (``now`` for pending work) and, when no topology file was
 given, the store's recent history, from which the expected consumers are learned
-once and kept for ``history_ttl_s`` (learning reads a few hundred traces: too much
-to repeat for every page view).
+in the background and relearned every ``history_ttl_s`` (learning reads a few
+hundred traces: too much to do on the way of a page view).
 
 Example::
 
@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,8 @@ from tracebraid.views.source import UnknownKeyError, history
 from tracebraid.views.web.records import ViewDocument, spans_document, view_document
 
 __all__ = ["HISTORY_TTL_S", "VIEW_TTL_S", "Loaded", "WorkflowReader"]
+
+_log = logging.getLogger(__name__)
 
 HISTORY_TTL_S = 30.0
 """How long consumers learned from the store's history are reused."""
@@ -65,6 +68,7 @@ class WorkflowReader:
         self._clock = clock
         self._ttl_ns = int(history_ttl_s * 1e9)
         self._learned: tuple[int, Topology] | None = None
+        self._learning = False
         self._views: OrderedDict[tuple[str, str], tuple[int, int, ViewDocument]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,16 +77,52 @@ class WorkflowReader:
         return self._clock()
 
     def topology(self) -> Topology:
-        """The topology file's, else the consumers learned from recent history."""
+        """The topology file's, else the consumers learned from recent history.
+
+        Only the first call waits for the learning; later ones get what was learned
+        while a background thread learns afresh once it is ``history_ttl_s`` old.
+        """
         if self._topology is not None:
             return self._topology
-        now = time.monotonic_ns()
         with self._lock:
-            if self._learned is not None and now - self._learned[0] < self._ttl_ns:
-                return self._learned[1]
-        learned = learn_topology(history(self.store))
+            learned = self._learned
+            stale = learned is None or time.monotonic_ns() - learned[0] >= self._ttl_ns
+            refresh = stale and learned is not None and not self._learning
+            if refresh:
+                self._learning = True
+        if learned is None:
+            return self._learn()
+        if refresh:
+            threading.Thread(
+                target=self._learn_quietly, name="tracebraid-learn", daemon=True
+            ).start()
+        return learned[1]
+
+    def warm_up(self) -> None:
+        """Learn the expected consumers now, in the background, before the first request."""
+        if self._topology is None and self._learned is None:
+            with self._lock:
+                self._learning = True
+            threading.Thread(
+                target=self._learn_quietly, name="tracebraid-learn", daemon=True
+            ).start()
+
+    def _learn_quietly(self) -> None:
+        try:
+            self._learn()
+        except Exception:  # a closed or busy store: the next request learns again
+            _log.warning("learning the expected consumers failed", exc_info=True)
+
+    def _learn(self) -> Topology:
+        try:
+            learned = learn_topology(history(self.store))
+        except Exception:
+            with self._lock:
+                self._learning = False
+            raise
         with self._lock:
-            self._learned = (now, learned)
+            self._learned = (time.monotonic_ns(), learned)
+            self._learning = False
         return learned
 
     def workflow(self, key: str) -> Loaded:

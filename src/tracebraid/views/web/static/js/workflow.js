@@ -20,10 +20,13 @@ const TABS = [
 export async function showWorkflow(root, route, scope) {
   const key = route.id;
   clear(root).append(h("p", { class: "loading" }, `Loading ${scope} ${key}…`));
+  performance.mark("tracebraid:asked");
   const view = await get(`/api/workflows/${encodeURIComponent(key)}/view`, scope === "trace" ? { scope } : {});
+  performance.mark("tracebraid:answered");
   const model = buildModel(view);
   const page = new WorkflowPage(root, model, route);
   page.render();
+  performance.mark("tracebraid:drawn");
   return page;
 }
 
