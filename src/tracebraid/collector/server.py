@@ -146,7 +146,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the OTLP/HTTP collector: POST /v1/traces (application/x-protobuf or "
             "application/json, gzip or not), GET /healthz, GET /stats. A request is "
-            "acknowledged only once its spans are committed to the store."
+            "acknowledged only once its spans are committed to the store. The same port "
+            "serves the web UI at / and its JSON API under /api (docs/ui.md)."
         ),
     )
     defaults = Limits()
