@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 from broker_contract import BrokerContract
 from traced_contract import TracedBrokerContract
 
-from tracebraid.sdk.broker import Broker
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError, MissingExtraError
+from tracebraid.sdk.broker import Broker, Delivery, dead_letter_destination
 from tracebraid.sdk.broker.redis_streams import DEFAULT_REDIS_URL, RedisStreamsBroker
 
 pytestmark = pytest.mark.broker
@@ -19,3 +25,91 @@ class TestRedisStreamsBroker(BrokerContract, TracedBrokerContract):
     async def broker(self) -> AsyncIterator[Broker]:
         async with RedisStreamsBroker(DEFAULT_REDIS_URL, claim_after=1.0, temporary=True) as broker:
             yield broker
+
+    @pytest.fixture
+    def killable(self) -> tuple[str, str]:
+        return "redis", DEFAULT_REDIS_URL
+
+
+@pytest.fixture
+def stream() -> str:
+    return f"tb-{uuid.uuid4().hex[:12]}"
+
+
+async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -> None:
+    url = f"redis://:secret@127.0.0.1:{closed_port}/0"
+    with pytest.raises(BrokerUnavailableError, match=rf"127\.0\.0\.1:{closed_port}") as caught:
+        await RedisStreamsBroker(url, connect_timeout=2.0).start()
+    assert "secret" not in str(caught.value)
+
+
+async def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(MissingExtraError, match=r"tracebraid\[redis\]"):
+        await RedisStreamsBroker().start()
+
+
+async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
+    stream: str,
+) -> None:
+    received: list[Delivery] = []
+    arrived = asyncio.Event()
+
+    async def reserve(delivery: Delivery) -> None:
+        received.append(delivery)
+        if len(received) == 2:
+            arrived.set()
+
+    async with RedisStreamsBroker(temporary=True) as broker:
+        await broker.subscribe(stream, "reserve-inventory", reserve)
+        await broker.publish(stream, b"\x00binary", {"traceparent": "00-ab"}, message_id="evt_1")
+        client = redis.asyncio.Redis.from_url(DEFAULT_REDIS_URL)
+        [(_, ours)] = await client.xrange(stream)
+        # Another producer's entry: plain fields, no tracebraid payload field.
+        entry_id = await client.xadd(stream, {"traceparent": "00-cd", "order_id": "order_5"})
+        await client.aclose()
+        async with asyncio.timeout(10):
+            await arrived.wait()
+    assert ours[b"traceparent"] == b"00-ab"
+    first, foreign = received
+    assert (first.payload, first.message_id, dict(first.headers)) == (
+        b"\x00binary",
+        "evt_1",
+        {"traceparent": "00-ab"},
+    )
+    assert foreign.message_id == entry_id.decode()
+    assert foreign.headers["traceparent"] == "00-cd"
+    assert json.loads(foreign.payload) == {"traceparent": "00-cd", "order_id": "order_5"}
+
+
+async def test_headers_may_not_use_the_reserved_field_prefix(stream: str) -> None:
+    async with RedisStreamsBroker(temporary=True) as broker:
+        with pytest.raises(ConfigurationError, match="tb:"):
+            await broker.publish(stream, b"", {"tb:payload": "x"}, message_id="e1")
+
+
+async def test_close_leaves_pending_entries_for_the_group_and_temporary_deletes_streams(
+    stream: str,
+) -> None:
+    started = asyncio.Event()
+
+    async def hang(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    client = redis.asyncio.Redis.from_url(DEFAULT_REDIS_URL)
+    try:
+        async with RedisStreamsBroker() as broker:
+            await broker.subscribe(stream, "award-loyalty-points", hang)
+            await broker.publish(stream, b"{}", {}, message_id="e1")
+            async with asyncio.timeout(10):
+                await started.wait()
+        summary = await client.xpending(stream, "award-loyalty-points")
+        assert summary["pending"] == 1  # still owed to the group: another member claims it
+        async with RedisStreamsBroker(temporary=True) as broker:
+            await broker.subscribe(stream, "award-loyalty-points", hang)
+            await broker.publish(dead_letter_destination(stream), b"", {}, message_id="e2")
+        assert await client.exists(stream, dead_letter_destination(stream)) == 0
+    finally:
+        await client.delete(stream, dead_letter_destination(stream))
+        await client.aclose()

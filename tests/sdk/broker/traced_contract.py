@@ -3,7 +3,9 @@
 ``BrokerContract`` checks the adapter moves messages; ``TracedBrokerContract``
 checks the ``EventBus`` over it produces the causal story: follow-ups carrying
 correlation and causation, attempts from the broker's own count, a traced dead-letter
-path, and structured mode. Subclasses give a started ``broker`` fixture; names are
+path, a consumer killed mid-processing, and structured mode. Subclasses give a started
+``broker`` fixture and a ``killable`` one (the broker's name and URL for
+``killed_consumer.py``, which must use the same redelivery window); names are
 unique per test so a shared real server is fine. Spans go to the ``captured``
 fixture of ``tests/sdk/conftest.py``.
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +40,7 @@ from tracebraid.testing import SpanCapture
 __all__ = ["Settled", "TracedBrokerContract"]
 
 WAIT = 10.0
+KILLED_CONSUMER = Path(__file__).with_name("killed_consumer.py")
 
 
 class Settled:
@@ -206,3 +211,44 @@ class TracedBrokerContract:
         [consumer] = captured.named("reserve-inventory")
         assert consumer.parent_span_id == producer.span_id
         assert envelope["parentSpanId"] == producer.span_id
+
+    async def test_a_killed_consumers_delivery_comes_back_as_attempt_2(
+        self, broker: Broker, names: str, killable: tuple[str, str], captured: SpanCapture
+    ) -> None:
+        name, url = killable
+        group = "send-warehouse-webhook"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(KILLED_CONSUMER),
+            name,
+            url,
+            names,
+            group,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stdout is not None
+            async with asyncio.timeout(WAIT):
+                assert await process.stdout.readline() == b"ready\n"
+            settled = Settled()
+            bus = EventBus(broker, observers=[settled])
+            sent = await bus.publish("inventory.reserved", b"{}", destination=names)
+            async with asyncio.timeout(WAIT):
+                line = await process.stdout.readline()
+            assert line.split() == [b"processing", b"1", str(sent.event_id).encode()]
+        finally:
+            process.kill()  # SIGKILL: no ack, no nack, no goodbye to the broker
+            await process.wait()
+
+        async def notify(received: Received) -> None:
+            return None
+
+        await bus.subscribe(names, notify, group=group)
+        processed = await settled.wait_for(group, Outcome.OK)
+        assert processed.delivery.delivery_count == 2
+        assert processed.delivery.message_id == sent.event_id
+        [attempt] = captured.named(group)
+        assert attempt.attributes[semconv.ATTEMPT] == 2
+        assert attempt.attributes[semconv.MESSAGE_ID] == sent.event_id
+        [producer] = captured.named("inventory.reserved publish")
+        assert attempt.parent_span_id == producer.span_id

@@ -70,6 +70,7 @@ __all__ = [
     "KafkaBroker",
     "KafkaHeaders",
     "delivery_from_record",
+    "next_record",
     "record_headers",
     "retry_topic",
 ]
@@ -316,22 +317,39 @@ class KafkaBroker:
             await self._retry_or_park(member, delivery, exc)
 
     async def _retry_or_park(self, member: _Member, delivery: Delivery, error: Exception) -> None:
-        attempt = delivery.delivery_count
-        if member.retry.is_final(attempt):
-            headers = {
-                **delivery.headers,
-                DEAD_LETTER_GROUP_HEADER: member.group,
-                DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
-            }
-            target = dead_letter_destination(member.destination)
-            pairs = record_headers(headers, message_id=delivery.message_id)
-        else:
-            target = retry_topic(member.destination, member.group)
-            due = time.time() + member.retry.delay_after(attempt)
-            pairs = record_headers(
-                delivery.headers,
-                message_id=delivery.message_id,
-                attempt=attempt + 1,
-                not_before_ms=int(due * 1000),
-            )
-        await self._send(target, delivery.payload, pairs)
+        topic, headers = next_record(
+            delivery, error, retry=member.retry, now_ms=int(time.time() * 1000)
+        )
+        await self._send(topic, delivery.payload, headers)
+
+
+def next_record(
+    delivery: Delivery, error: Exception, *, retry: RetryPolicy, now_ms: int
+) -> tuple[str, KafkaHeaders]:
+    """Where a failed delivery goes next, and with which headers: a retry or the DLQ.
+
+    A retry goes to the group's retry topic with ``x-attempt`` one higher and
+    ``x-not-before`` ``now_ms`` plus the back-off; the last attempt goes to
+    ``<destination>.dlq`` with the dead-letter headers.
+
+    Example::
+
+        >>> failed = Delivery("orders", "reserve-inventory", "evt_1", b"", {}, 1)
+        >>> next_record(failed, TimeoutError(), retry=RetryPolicy(3, (0.2,)), now_ms=1000)
+        ('orders.retry.reserve-inventory', [('x-message-id', b'evt_1'), ('x-attempt', b'2'), \
+('x-not-before', b'1200')])
+    """
+    attempt = delivery.delivery_count
+    if retry.is_final(attempt):
+        parked = {
+            **delivery.headers,
+            DEAD_LETTER_GROUP_HEADER: delivery.group,
+            DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
+        }
+        target = dead_letter_destination(delivery.destination)
+        return target, record_headers(parked, message_id=delivery.message_id)
+    due_ms = now_ms + round(retry.delay_after(attempt) * 1000)
+    headers = record_headers(
+        delivery.headers, message_id=delivery.message_id, attempt=attempt + 1, not_before_ms=due_ms
+    )
+    return retry_topic(delivery.destination, delivery.group), headers

@@ -305,6 +305,7 @@ class RedisStreamsBroker:
     async def _process(
         self, client: Redis, member: _Member, entry_id: bytes, delivery: Delivery
     ) -> None:
+        """Run the handler; a retry keeps the slot through its back-off, as RabbitMQ's does."""
         retry_after: float | None = None
         try:
             if member.delay:
@@ -320,7 +321,8 @@ class RedisStreamsBroker:
                 await client.xack(member.stream, member.group, entry_id)
                 member.holding.discard(entry_id)
         finally:
-            member.slots.release()
+            if retry_after is None:
+                member.slots.release()
         if retry_after is not None:
             await self._redeliver(client, member, entry_id, retry_after)
 
@@ -328,17 +330,24 @@ class RedisStreamsBroker:
         self, client: Redis, member: _Member, entry_id: bytes, after: float
     ) -> None:
         """After the back-off, take the entry again: ``XCLAIM`` counts the redelivery."""
-        await asyncio.sleep(after)
-        await member.slots.acquire()
-        claimed: Any = await client.xclaim(member.stream, member.group, member.name, 0, [entry_id])
-        live = [(i, f) for i, f in claimed if f is not None]
+        try:
+            await asyncio.sleep(after)
+            claimed: Any = await client.xclaim(
+                member.stream, member.group, member.name, 0, [entry_id]
+            )
+            live = [(i, f) for i, f in claimed if f is not None]
+            if live:
+                count = await self._delivery_count(client, member, entry_id)
+        except BaseException:
+            member.slots.release()
+            raise
         if not live:  # acknowledged or trimmed meanwhile
             member.holding.discard(entry_id)
             member.slots.release()
             return
-        count = await self._delivery_count(client, member, entry_id)
-        delivery = _delivery(member, entry_id, live[0][1], count)
-        await self._process(client, member, entry_id, delivery)
+        await self._process(
+            client, member, entry_id, _delivery(member, entry_id, live[0][1], count)
+        )
 
     async def _dead_letter(
         self,
