@@ -39,6 +39,7 @@ from tracebraid.analysis.lint import (
     Conventions,
     Finding,
     LintReport,
+    LintTally,
     Severity,
     lint_store,
     load_conventions,
@@ -73,6 +74,7 @@ EXIT_STORE = 3
 
 FAIL_ON = ("info", "warning", "error", "never")
 LINT_SCHEMA = "tracebraid.lint/v1"
+_PROGRESS_EVERY = 50
 _STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -153,6 +155,22 @@ def _import(paths: Sequence[str], store: SpanStore, errors: Console) -> int:
     return skipped
 
 
+def _with_progress(
+    store: SpanStore, conventions: Conventions, window: dict[str, Any]
+) -> LintReport:
+    """``lint_store``, with a running count on stderr when it is a terminal."""
+    errors = Console(stderr=True)
+    if not errors.is_terminal:
+        return lint_store(store, conventions, **window)
+    with errors.status("linting…") as status:
+
+        def progress(tally: LintTally) -> None:
+            if tally.workflows % _PROGRESS_EVERY == 0:
+                status.update(f"linted {tally.workflows:,} workflows, {tally.spans:,} spans…")
+
+        return lint_store(store, conventions, progress=progress, **window)
+
+
 def _lint_files(
     args: argparse.Namespace, conventions: Conventions, window: dict[str, Any]
 ) -> LintReport:
@@ -165,7 +183,7 @@ def _lint_files(
         store = open_store(f"sqlite:///{scratch}/spans.db")
         try:
             _import(args.files, store, errors)
-            return lint_store(store, conventions, **window)
+            return _with_progress(store, conventions, window)
         finally:
             store.close()
 
@@ -176,7 +194,7 @@ def _lint_store(url: str, conventions: Conventions, window: dict[str, Any]) -> L
     except ConfigurationError as exc:
         raise StoreError(str(exc)) from None
     try:
-        return lint_store(store, conventions, **window)
+        return _with_progress(store, conventions, window)
     finally:
         store.close()
 

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import yaml
 
+from tracebraid.analysis.lint._yaml_nodes import NodeReader
 from tracebraid.analysis.lint.catalog import RULES_BY_ID
 from tracebraid.analysis.lint.findings import Finding, Severity
 from tracebraid.errors import ConfigurationError
@@ -228,44 +229,8 @@ _ALLOW_KEYS = ("rule", "service", "step", "span", "reason")
 _OFF = ("off", "false", "disabled", "none")
 
 
-class _Reader:
-    """Walks a composed YAML node tree; every error names the file and line."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def error(self, node: yaml.Node | None, message: str) -> ConfigurationError:
-        where = f"{self.source}:{node.start_mark.line + 1}" if node is not None else self.source
-        return ConfigurationError(f"{where}: {message}")
-
-    def mapping(
-        self, node: yaml.Node, what: str, keys: tuple[str, ...] | None
-    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{what} must be a mapping (key: value lines)")
-        found: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            key = self.scalar(key_node, f"a key of {what}")
-            if keys is not None and key not in keys:
-                raise self.error(
-                    key_node, f"unknown key {key!r} in {what}; expected one of {', '.join(keys)}"
-                )
-            if key in found:
-                raise self.error(key_node, f"{key!r} appears twice in {what}")
-            found[key] = (key_node, value_node)
-        return found
-
-    def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
-            raise self.error(node, f"{what} must be a single value")
-        return str(node.value)
-
-    def scalars(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
-        if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
-            return [(str(node.value), node)]  # a single item written without brackets
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.error(node, f"{what} must be a list")
-        return [(self.scalar(item, f"an item of {what}"), item) for item in node.value]
+class _Reader(NodeReader):
+    """The conventions file's parts, read with their lines."""
 
     def fields(self, node: yaml.Node, what: str) -> tuple[IdentityField, ...]:
         result: list[IdentityField] = []
@@ -375,15 +340,7 @@ class _Reader:
 def parse_conventions(text: str, *, source: str = "<string>") -> Conventions:
     """Parse a conventions file's text; ``ConfigurationError`` names the line that is wrong."""
     reader = _Reader(source)
-    try:
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "not valid YAML"
-        raise ConfigurationError(f"{source}{line}: not valid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{source}: not valid YAML: {exc}") from None
+    root = reader.compose(text)
     if root is None:
         raise ConfigurationError(
             f"{source}: the file is empty; expected a 'traceConventions:' mapping"
