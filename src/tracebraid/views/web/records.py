@@ -19,8 +19,9 @@ Example::
 
     >>> from tracebraid.testing.workflows import order_flow
     >>> doc = spans_document(order_flow().spans, key="order_441", truncated=False)
-    >>> doc["spans"][0]["name"], doc["spans"][0]["identity"]["correlation_id"]
-    ('POST /orders', 'order_441')
+    >>> took = next(s["identity"] for s in doc["spans"] if s["identity"]["role"] == "consumer")
+    >>> took["correlation_id"], took["event_name"], took["attempt"]
+    ('order_441', 'order.placed', 1)
 """
 
 from __future__ import annotations
