@@ -8,10 +8,13 @@ Walk back from the span that ended last. At each span, the predecessor is:
 3. else its parent (``child`` edge).
 
 Each span is visited once, so a cycle cannot trap the walk. The path, read from its
-start, is cut into segments that add up to its duration: ``processing`` (a span's
-own time until it handed off), ``queue_wait`` (producer end -> consumer start),
-``failed_attempt`` and ``backoff`` (failed attempt end -> next attempt start). A
-negative gap (clock skew) counts as 0 and is recorded on the segment.
+start, is cut into segments that partition the time from its first start to its last
+end: ``processing`` (a span's own time until it handed off), ``queue_wait`` (producer
+end -> consumer start), ``failed_attempt`` and ``backoff`` (failed attempt end -> next
+attempt start). Nothing is counted twice: a span that started before its predecessor
+ended (clock skew, or work running alongside it) counts only from where the previous
+segment ended, and the negative gap is recorded as the gap segment's
+``clock_skew_ns``. A span that ends before it starts lasts 0.
 
 Example::
 
@@ -80,7 +83,12 @@ class PathStep:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A stretch of time on the path, charged to ``span`` (the waiting or working one)."""
+    """A stretch of time on the path, charged to ``span`` (the waiting or working one).
+
+    ``clock_skew_ns`` is how much earlier than its natural start the stretch would
+    have ended (a consumer starting before its producer ended); that overlap is
+    counted once, in the stretch before.
+    """
 
     kind: SegmentKind
     span: SpanRef
@@ -104,8 +112,9 @@ class SegmentTotal:
 class CriticalPath:
     """The path, its segments in time order, ranked longest first, and totals per kind.
 
-    ``duration_ns`` is the path's length (the sum of its segments);
-    ``workflow_duration_ns`` the whole workflow's (first start to last end).
+    ``duration_ns`` is the path's length, ``end_ns - start_ns`` (the sum of its
+    segments, which never overlap); ``workflow_duration_ns`` the whole workflow's (first
+    start to last end), never less.
     """
 
     steps: tuple[PathStep, ...]
@@ -151,9 +160,22 @@ def _predecessor(
     return NO_NODE, None
 
 
-def _segment(kind: SegmentKind, ref: SpanRef, start: int, end: int, attempt: int | None) -> Segment:
-    return Segment(kind, ref, start, max(start, end), max(0, end - start), attempt,
-                   max(0, start - end))  # fmt: skip
+class _Timeline:
+    """Segments laid end to end from the path's start: each begins where the last ended."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.segments: list[Segment] = []
+        self.cursor = start_ns
+
+    def add(
+        self, kind: SegmentKind, ref: SpanRef, start: int, end: int, attempt: int | None
+    ) -> None:
+        begin = max(start, self.cursor)
+        finish = max(begin, end)
+        self.segments.append(
+            Segment(kind, ref, begin, finish, finish - begin, attempt, max(0, start - end))
+        )
+        self.cursor = finish
 
 
 def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
@@ -161,7 +183,8 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
     spans = graph.spans
     if not spans:
         return EMPTY_PATH
-    last = max(range(len(spans)), key=lambda n: (spans[n].end_ns, n))
+    ends = [max(span.start_ns, span.end_ns) for span in spans]
+    last = max(range(len(spans)), key=lambda n: (ends[n], n))
     chain: list[tuple[int, Hop | None]] = []
     visited: set[int] = set()
     node = last
@@ -178,20 +201,17 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
         PathStep(graph.ref(n), graph.views[n].role, graph.views[n].step, h, numbers.get(n))
         for n, h in zip(nodes, hops, strict=True)
     )
-    segments: list[Segment] = []
+    path_start = spans[nodes[0]].start_ns
+    timeline = _Timeline(path_start)
     for position, current in enumerate(nodes):
         span, ref, number = spans[current], steps[position].span, numbers.get(current)
         if position == len(nodes) - 1:
-            segments.append(
-                _segment(SegmentKind.PROCESSING, ref, span.start_ns, span.end_ns, number)
-            )
+            timeline.add(SegmentKind.PROCESSING, ref, span.start_ns, ends[current], number)
             break
         following = spans[nodes[position + 1]]
         via = hops[position + 1]
         if via is Hop.CHILD:
-            segments.append(
-                _segment(SegmentKind.PROCESSING, ref, span.start_ns, following.start_ns, number)
-            )
+            timeline.add(SegmentKind.PROCESSING, ref, span.start_ns, following.start_ns, number)
             continue
         if via is Hop.RETRY:
             failed = graph.views[current].outcome.failed
@@ -199,18 +219,16 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
             gap = SegmentKind.BACKOFF
         else:
             kind, gap = SegmentKind.PROCESSING, SegmentKind.QUEUE_WAIT
-        segments.append(_segment(kind, ref, span.start_ns, span.end_ns, number))
-        waiter = steps[position + 1].span
-        segments.append(
-            _segment(gap, waiter, span.end_ns, following.start_ns, numbers.get(nodes[position + 1]))
-        )
+        timeline.add(kind, ref, span.start_ns, ends[current], number)
+        waiter, waiter_number = steps[position + 1].span, numbers.get(nodes[position + 1])
+        timeline.add(gap, waiter, ends[current], following.start_ns, waiter_number)
+    segments = timeline.segments
     totals: dict[SegmentKind, list[int]] = {}
     for segment in segments:
         total = totals.setdefault(segment.kind, [0, 0])
         total[0] += segment.duration_ns
         total[1] += 1
     first_start = min(span.start_ns for span in spans)
-    path_start = spans[nodes[0]].start_ns
     return CriticalPath(
         steps=steps,
         segments=tuple(segments),
@@ -220,7 +238,7 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
             for kind, (duration, count) in sorted(totals.items(), key=lambda kv: -kv[1][0])
         ),
         start_ns=path_start,
-        end_ns=spans[last].end_ns,
-        duration_ns=sum(segment.duration_ns for segment in segments),
-        workflow_duration_ns=spans[last].end_ns - first_start,
+        end_ns=timeline.cursor,
+        duration_ns=timeline.cursor - path_start,
+        workflow_duration_ns=ends[last] - first_start,
     )

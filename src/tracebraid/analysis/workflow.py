@@ -219,7 +219,7 @@ def _analyze(
     cycles = find_cycles(graph)
     nodes = graph.spans
     start = min((s.start_ns for s in nodes), default=0)
-    end = max((s.end_ns for s in nodes), default=0)
+    end = max((max(s.start_ns, s.end_ns) for s in nodes), default=0)  # no negative spans
     return WorkflowAnalysis(
         now_ns=now_ns,
         start_ns=start,
