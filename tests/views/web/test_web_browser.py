@@ -1,14 +1,17 @@
 """The UI in a real browser: Debian's Chromium, driven by Playwright, against a real
 ``tracebraid serve`` process over a store holding the demo.
 
-Screenshots of each view go to ``docs/screenshots/`` (shown in the README).
+Screenshots of each view go to a temporary folder, or to ``$TRACEBRAID_SCREENSHOTS``
+when set (``TRACEBRAID_SCREENSHOTS=docs/screenshots`` refreshes the README's pictures).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +33,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("TRACEBRAID_SCREENSHOTS") or tempfile.mkdtemp(prefix="tracebraid-screenshots-")
+)
 VIEWPORT = {"width": 1400, "height": 900}
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
