@@ -286,10 +286,16 @@ class NatsJetStreamBroker:
             messages: list[Msg] = []
             try:
                 messages = await subscription.fetch(free, timeout=1.0)
-            except FetchTimeout:
+            except (FetchTimeout, TimeoutError):  # nothing to fetch within the second
                 pass
             except Exception as exc:  # a reconnect in progress: keep the member alive
-                _log.warning("fetching %s for %s failed: %s", member.destination, member.group, exc)
+                _log.warning(
+                    "fetching %s for %s failed: %s: %s",
+                    member.destination,
+                    member.group,
+                    type(exc).__name__,
+                    exc,
+                )
                 await asyncio.sleep(1.0)
             finally:
                 for _ in range(free - len(messages)):

@@ -90,7 +90,8 @@ class RedisStreamsBroker:
 
     ``claim_after`` is how long (seconds) an entry may sit unacknowledged with a
     silent consumer before another member takes it over. ``temporary=True`` deletes
-    every stream this adapter touched when it closes.
+    every stream this adapter touched when it closes. ``max_connections`` bounds the
+    connection pool (each member's blocking read holds one while it waits).
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class RedisStreamsBroker:
         maxlen: int | None = None,
         temporary: bool = False,
         connect_timeout: float = 5.0,
+        max_connections: int = 64,
     ) -> None:
         if claim_after <= 0:
             raise ConfigurationError(f"claim_after must be above 0 s, got {claim_after}")
@@ -109,6 +111,7 @@ class RedisStreamsBroker:
         self.maxlen = maxlen
         self.temporary = temporary
         self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
         self._client: Redis | None = None
         self._members: list[_Member] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,9 +130,17 @@ class RedisStreamsBroker:
         if self._closed:
             raise BrokerUnavailableError("this RedisStreamsBroker was closed; create a new one")
         with client_import("redis", "redis"):
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-        client = Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout)
+        # Blocking: a burst of publishes and acknowledgements waits for a connection
+        # instead of failing with "Too many connections".
+        pool = BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.max_connections,
+            timeout=None,
+            socket_connect_timeout=self.connect_timeout,
+        )
+        client = Redis.from_pool(pool)
         try:
             await client.ping()
         except Exception as exc:  # refused, timed out, auth: all mean "not reachable"
