@@ -2,15 +2,20 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from tracebraid import semconv
 from tracebraid.analysis import (
     AttemptKind,
     BranchId,
     BranchStatus,
     Outcome,
+    SpanRef,
     WorkflowAnalysis,
     analyze,
 )
+from tracebraid.demo import STALLED_STEP, capture_order_flow
+from tracebraid.model import Span, SpanId
 from tracebraid.testing.workflows import Try, Workflow, WorkflowBuilder, duplicates
 
 from .support import branch_by_service, branch_by_step, spans_named
@@ -167,3 +172,52 @@ def test_stock_spans_group_attempts_by_start_order_without_numbers(stock_flow: W
     assert [a.outcome for a in webhook.attempts] == [Outcome.ERROR, Outcome.ERROR, Outcome.OK]
     assert webhook.consumer == "warehouse:inventory"
     assert webhook.retries == 2
+
+
+def in_flight_flow(*, step_attribute: bool) -> tuple[Workflow, Span]:
+    """One consumer whose second attempt is still running: its marker, no span."""
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    work = b.consume(
+        placed, "reserve", service="inventory", tries=[Try(10, error="E: x"), Try(10)],
+        in_flight=True,
+    )  # fmt: skip
+    marker = work.markers[-1]
+    if step_attribute:
+        return b.build(), marker
+    # An SDK that did not write tracebraid.step: the marker only says "<step> started".
+    bare = dataclasses.replace(
+        marker, attributes={k: v for k, v in marker.attributes.items() if k != semconv.STEP}
+    )
+    return Workflow(
+        tuple(bare if s.key == marker.key else s for s in b.build().spans), None, b.start_ns
+    ), bare
+
+
+@pytest.mark.parametrize("step_attribute", [True, False])
+def test_an_in_flight_attempt_names_the_consumer_span_it_announces(step_attribute: bool) -> None:
+    workflow, marker = in_flight_flow(step_attribute=step_attribute)
+    analysis = analyze(workflow.spans)
+    (branch,) = analysis.branches
+    announced = SpanRef(
+        marker.trace_id, SpanId(str(marker.attributes[semconv.MARKER_FOR_SPAN])), "reserve",
+        "inventory",
+    )  # fmt: skip
+    assert branch.attempts[-1].span == announced
+    assert [f.span for f in analysis.in_flight] == [announced]
+    assert branch.step == "reserve"
+
+
+def test_the_sdk_demo_in_flight_attempt_is_its_consumer_span() -> None:
+    spans = capture_order_flow(time_scale=0.02)
+    analysis = analyze(spans)
+    markers = {s.span_id: s for s in spans if s.scope == semconv.START_MARKER_SCOPE}
+    finished = {s.span_id for s in spans if not s.scope}
+    (loyalty,) = [b for b in analysis.branches if b.step == STALLED_STEP]
+    attempt = loyalty.attempts[-1]
+    assert attempt.outcome is Outcome.IN_FLIGHT and attempt.span.span_id not in finished
+    (marker,) = [m for m in markers.values() if m.attributes[semconv.MARKER_FOR_SPAN] ==
+                 attempt.span.span_id]  # fmt: skip
+    assert (attempt.span.name, attempt.span.service) == (STALLED_STEP, marker.service)
+    assert attempt.span.trace_id == marker.trace_id

@@ -22,6 +22,8 @@ Rules, in order:
   destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
   ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
 - error: the first ``exception`` event as ``"Type: message"``, else the status message.
+- step: ``tracebraid.step``, else the span name; a start marker stands for the span
+  it announces, so its step is that span's (its name without `` started``).
 - message identities (event ID, event name, destination, causation) are read on
   producer and consumer spans only; the correlation ID on every span.
 
@@ -109,6 +111,7 @@ _OUTCOMES = {o.value: o for o in Outcome if o is not Outcome.IN_FLIGHT}
 DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
 _DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
+_MARKER_NAME_SUFFIX = " started"  # tracebraid.sdk.marker names a marker "<step> started"
 _PUBSUB_ATTEMPT = "messaging.gcp_pubsub.message.delivery_attempt"
 _CELERY_RETRIES = "celery.retries"
 
@@ -264,8 +267,11 @@ def normalize(span: Span) -> MessagingView:
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
+    step = _text(attributes.get(semconv.STEP))
     if span.scope == semconv.START_MARKER_SCOPE:
         marker_for = SpanId(_text(attributes.get(semconv.MARKER_FOR_SPAN)) or span.span_id)
+        # A marker stands for the span it announces: its step, not "<step> started".
+        step = step or span.name.removesuffix(_MARKER_NAME_SUFFIX)
     failed = outcome in _FAILED or span.status is StatusCode.ERROR
     return MessagingView(
         role=role,
@@ -280,7 +286,7 @@ def normalize(span: Span) -> MessagingView:
         attempt=_attempt(attributes) if role is Role.CONSUMER else None,
         outcome=outcome,
         error=_error(span) if failed else None,
-        step=_text(attributes.get(semconv.STEP)) or span.name,
+        step=step or span.name,
         dead_letter=(
             flagged
             or outcome is Outcome.DEAD_LETTER
