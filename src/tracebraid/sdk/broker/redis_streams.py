@@ -231,7 +231,8 @@ class RedisStreamsBroker:
     # -- the member's loops --
 
     async def _read(self, client: Redis, member: _Member) -> None:
-        block_ms = max(1, int(min(self.claim_after / 2, 1.0) * 1000))
+        # Short blocks: a read that swallowed its cancellation (see below) ends this soon.
+        block_ms = max(1, int(min(self.claim_after / 2, 0.25) * 1000))
         claim_every = self.claim_after / 2
         next_claim, cursor = 0.0, "0-0"
         # Not `while True`: redis-py can swallow a cancellation that races a blocking
