@@ -7,9 +7,9 @@ import pytest
 from tracebraid import semconv
 from tracebraid.analysis import (
     AttemptKind,
+    AttemptOutcome,
     BranchId,
     BranchStatus,
-    Outcome,
     SpanRef,
     WorkflowAnalysis,
     analyze,
@@ -41,7 +41,11 @@ def test_webhook_attempts_failed_failed_ok_with_their_errors(
     spans = spans_named(tuple(s for s in flow.spans if not s.scope), "send-warehouse-webhook")
     assert [a.span.span_id for a in webhook.attempts] == [s.span_id for s in spans]
     assert [(a.number, a.reported_number) for a in webhook.attempts] == [(1, 1), (2, 2), (3, 3)]
-    assert [a.outcome for a in webhook.attempts] == [Outcome.ERROR, Outcome.ERROR, Outcome.OK]
+    assert [a.outcome for a in webhook.attempts] == [
+        AttemptOutcome.ERROR,
+        AttemptOutcome.ERROR,
+        AttemptOutcome.OK,
+    ]
     assert [a.kind for a in webhook.attempts] == [
         AttemptKind.FIRST,
         AttemptKind.RETRY,
@@ -113,7 +117,7 @@ def test_dead_lettered_attempt_marks_the_branch() -> None:
     analysis = analyze(dead_letter_flow(republish=False).spans)
     (branch,) = analysis.branches
     assert branch.dead_lettered and branch.status is BranchStatus.DEAD_LETTERED
-    assert branch.attempts[-1].outcome is Outcome.DEAD_LETTER
+    assert branch.attempts[-1].outcome is AttemptOutcome.DEAD_LETTER
     assert [(d.consumer, d.span.span_id) for d in analysis.dead_letters] == [
         ("inventory", branch.attempts[-1].span.span_id)
     ]
@@ -142,7 +146,7 @@ def test_a_start_marker_without_its_span_is_an_in_flight_attempt() -> None:
     analysis = analyze(b.build().spans)
     (branch,) = analysis.branches
     assert branch.status is BranchStatus.IN_FLIGHT
-    assert [a.outcome for a in branch.attempts] == [Outcome.ERROR, Outcome.IN_FLIGHT]
+    assert [a.outcome for a in branch.attempts] == [AttemptOutcome.ERROR, AttemptOutcome.IN_FLIGHT]
     in_flight = branch.attempts[-1]
     assert (in_flight.end_ns, in_flight.duration_ns) == (None, None)
     assert in_flight.span.span_id == work.markers[-1].attributes[semconv.MARKER_FOR_SPAN]
@@ -169,7 +173,11 @@ def test_stock_spans_group_attempts_by_start_order_without_numbers(stock_flow: W
     webhook = branch_by_service(analysis, "warehouse")
     assert [a.number for a in webhook.attempts] == [1, 2, 3]
     assert [a.reported_number for a in webhook.attempts] == [None, None, None]
-    assert [a.outcome for a in webhook.attempts] == [Outcome.ERROR, Outcome.ERROR, Outcome.OK]
+    assert [a.outcome for a in webhook.attempts] == [
+        AttemptOutcome.ERROR,
+        AttemptOutcome.ERROR,
+        AttemptOutcome.OK,
+    ]
     assert webhook.consumer == "warehouse:inventory"
     assert webhook.retries == 2
 
@@ -216,7 +224,7 @@ def test_the_sdk_demo_in_flight_attempt_is_its_consumer_span() -> None:
     finished = {s.span_id for s in spans if not s.scope}
     (loyalty,) = [b for b in analysis.branches if b.step == STALLED_STEP]
     attempt = loyalty.attempts[-1]
-    assert attempt.outcome is Outcome.IN_FLIGHT and attempt.span.span_id not in finished
+    assert attempt.outcome is AttemptOutcome.IN_FLIGHT and attempt.span.span_id not in finished
     (marker,) = [m for m in markers.values() if m.attributes[semconv.MARKER_FOR_SPAN] ==
                  attempt.span.span_id]  # fmt: skip
     assert (attempt.span.name, attempt.span.service) == (STALLED_STEP, marker.service)

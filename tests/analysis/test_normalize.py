@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+import tracebraid
+import tracebraid.analysis
 from tracebraid import semconv
 from tracebraid.analysis import (
+    AttemptOutcome,
     ConsumerIdentity,
-    Outcome,
     Role,
     is_dead_letter_destination,
     normalize,
@@ -141,17 +143,17 @@ def test_attempt_numbers_from_tracebraid_celery_or_nothing(
 @pytest.mark.parametrize(
     ("attributes", "status", "outcome"),
     [
-        ({}, StatusCode.UNSET, Outcome.OK),
-        ({}, StatusCode.OK, Outcome.OK),
-        ({}, StatusCode.ERROR, Outcome.ERROR),
-        ({semconv.OUTCOME: "retry"}, StatusCode.ERROR, Outcome.RETRY),
-        ({semconv.OUTCOME: "dead_letter"}, StatusCode.ERROR, Outcome.DEAD_LETTER),
-        ({semconv.DEAD_LETTER: True}, StatusCode.UNSET, Outcome.DEAD_LETTER),
-        ({semconv.OUTCOME: "nonsense"}, StatusCode.ERROR, Outcome.ERROR),
+        ({}, StatusCode.UNSET, AttemptOutcome.OK),
+        ({}, StatusCode.OK, AttemptOutcome.OK),
+        ({}, StatusCode.ERROR, AttemptOutcome.ERROR),
+        ({semconv.OUTCOME: "retry"}, StatusCode.ERROR, AttemptOutcome.RETRY),
+        ({semconv.OUTCOME: "dead_letter"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
+        ({semconv.DEAD_LETTER: True}, StatusCode.UNSET, AttemptOutcome.DEAD_LETTER),
+        ({semconv.OUTCOME: "nonsense"}, StatusCode.ERROR, AttemptOutcome.ERROR),
     ],
 )
 def test_outcome(
-    attributes: dict[str, AttributeValue], status: StatusCode, outcome: Outcome
+    attributes: dict[str, AttributeValue], status: StatusCode, outcome: AttemptOutcome
 ) -> None:
     assert normalize(make(attributes, status=status)).outcome is outcome
 
@@ -196,3 +198,16 @@ def test_step_is_the_business_name_when_given() -> None:
         "reserve-inventory"
     )
     assert normalize(make(name="orders process")).step == "orders process"
+
+
+def test_one_outcome_vocabulary_what_the_sdk_writes_the_analysis_reads() -> None:
+    # The SDK's Outcome is what a consumer writes (tracebraid.outcome); the analysis's
+    # AttemptOutcome is how an attempt stands, which may also be "in flight". No second
+    # enum called Outcome: `attempt.outcome is tracebraid.Outcome.OK` would silently fail.
+    assert getattr(tracebraid.analysis, "Outcome", tracebraid.Outcome) is tracebraid.Outcome
+    for written in tracebraid.Outcome:
+        view = normalize(make({semconv.OUTCOME: written.value}, status=StatusCode.ERROR))
+        assert view.outcome is AttemptOutcome(written.value)
+    assert {o.value for o in AttemptOutcome} - {o.value for o in tracebraid.Outcome} == {
+        AttemptOutcome.IN_FLIGHT.value
+    }

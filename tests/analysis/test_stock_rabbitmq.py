@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tracebraid.analysis import IslandCause, Outcome, WorkflowAnalysis, analyze
+from tracebraid.analysis import AttemptOutcome, IslandCause, WorkflowAnalysis, analyze
 from tracebraid.sdk.convert import to_span
 
 pytestmark = pytest.mark.broker
@@ -100,7 +100,11 @@ async def test_retries_by_requeue_are_attempts_in_start_order(
     rabbit_analysis: WorkflowAnalysis,
 ) -> None:
     (reserve,) = rabbit_analysis.branches_of("evt_r1")
-    assert [a.outcome for a in reserve.attempts] == [Outcome.ERROR, Outcome.ERROR, Outcome.OK]
+    assert [a.outcome for a in reserve.attempts] == [
+        AttemptOutcome.ERROR,
+        AttemptOutcome.ERROR,
+        AttemptOutcome.OK,
+    ]
     assert [a.number for a in reserve.attempts] == [1, 2, 3]
     assert all(a.reported_number is None for a in reserve.attempts)
     assert reserve.attempts[0].error is not None and TIMEOUT in reserve.attempts[0].error

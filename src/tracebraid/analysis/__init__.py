@@ -45,9 +45,9 @@ from tracebraid.analysis.graph import CausalGraph, Edge, EdgeKind, MissingLink, 
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
 from tracebraid.analysis.normalize import (
+    AttemptOutcome,
     ConsumerIdentity,
     MessagingView,
-    Outcome,
     Role,
     is_dead_letter_destination,
     is_start_marker,
@@ -102,6 +102,7 @@ __all__ = [
     "LAG_MIN_NS",
     "Attempt",
     "AttemptKind",
+    "AttemptOutcome",
     "Branch",
     "BranchId",
     "BranchLatency",
@@ -131,7 +132,6 @@ __all__ = [
     "MessagingView",
     "MissingLink",
     "MissingParent",
-    "Outcome",
     "PathStep",
     "PendingBranch",
     "PendingReason",

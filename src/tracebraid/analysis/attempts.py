@@ -42,7 +42,7 @@ from tracebraid.analysis.hazards import (
     marker_ref,
     unattributed_dead_letters,
 )
-from tracebraid.analysis.normalize import ConsumerIdentity, MessagingView, Outcome, Role
+from tracebraid.analysis.normalize import AttemptOutcome, ConsumerIdentity, MessagingView, Role
 from tracebraid.analysis.records import SpanRef
 from tracebraid.model import EventId
 
@@ -100,7 +100,7 @@ class Attempt:
     start_ns: int
     end_ns: int | None
     duration_ns: int | None
-    outcome: Outcome
+    outcome: AttemptOutcome
     error: str | None
     backoff_before_ns: int | None
 
@@ -176,17 +176,19 @@ class _Draft:
         return min(starts + [graph.open_markers[m].start_ns for m in self.markers])
 
 
-def _classify(outcomes: list[Outcome]) -> list[AttemptKind]:
+def _classify(outcomes: list[AttemptOutcome]) -> list[AttemptKind]:
     kinds: list[AttemptKind] = []
     succeeded = False
     for outcome in outcomes:
         if not kinds:
             kinds.append(AttemptKind.FIRST)
         elif succeeded:
-            kinds.append(AttemptKind.DUPLICATE if outcome is Outcome.OK else AttemptKind.REDELIVERY)
+            kinds.append(
+                AttemptKind.DUPLICATE if outcome is AttemptOutcome.OK else AttemptKind.REDELIVERY
+            )
         else:
             kinds.append(AttemptKind.RETRY)
-        succeeded = succeeded or outcome is Outcome.OK
+        succeeded = succeeded or outcome is AttemptOutcome.OK
     return kinds
 
 
@@ -219,7 +221,7 @@ def _attempts(
     if draft.markers:
         timeline += [(graph.open_markers[m].start_ns, m, True) for m in draft.markers]
         timeline.sort()
-    outcomes = [Outcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
+    outcomes = [AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
     attempts: list[Attempt] = []
     previous_end: int | None = None
     previous_node = NO_NODE
@@ -259,17 +261,17 @@ def _own_dead_letters(
     found += [
         DeadLetter(key.event_id, first.event_name, key.consumer, a.span, first.destination)
         for a in attempts
-        if a.outcome is Outcome.DEAD_LETTER
+        if a.outcome is AttemptOutcome.DEAD_LETTER
     ]
     return found
 
 
 def _status(attempts: list[Attempt], dead_lettered: bool) -> BranchStatus:
-    if any(a.outcome is Outcome.OK for a in attempts):
+    if any(a.outcome is AttemptOutcome.OK for a in attempts):
         return BranchStatus.SUCCEEDED
     if dead_lettered:
         return BranchStatus.DEAD_LETTERED
-    if attempts[-1].outcome is Outcome.IN_FLIGHT:
+    if attempts[-1].outcome is AttemptOutcome.IN_FLIGHT:
         return BranchStatus.IN_FLIGHT
     return BranchStatus.FAILED
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import Outcome
+from tracebraid.analysis.normalize import AttemptOutcome
 from tracebraid.analysis.records import SpanRef
 from tracebraid.model import EventId, SpanId
 
@@ -118,7 +118,7 @@ def unattributed_dead_letters(
             continue
         for reader in readers:
             view = graph.views[reader]
-            if view.dead_letter and view.outcome is not Outcome.DEAD_LETTER:
+            if view.dead_letter and view.outcome is not AttemptOutcome.DEAD_LETTER:
                 extra.append(
                     DeadLetter(event_id, view.event_name, None, graph.ref(reader),
                                view.destination)

@@ -60,9 +60,9 @@ from tracebraid.model import (
 
 __all__ = [
     "DEAD_LETTER_MARKS",
+    "AttemptOutcome",
     "ConsumerIdentity",
     "MessagingView",
-    "Outcome",
     "Role",
     "is_dead_letter_destination",
     "is_start_marker",
@@ -79,8 +79,15 @@ class Role(enum.StrEnum):
     OTHER = "other"
 
 
-class Outcome(enum.StrEnum):
-    """How one processing attempt ended (``in_flight``: it has not ended yet)."""
+class AttemptOutcome(enum.StrEnum):
+    """How one processing attempt stands: how it ended, or ``in_flight`` while it has not.
+
+    The finished values are those of the ``tracebraid.outcome`` attribute, which the
+    SDK writes from ``tracebraid.AttemptOutcome``; when a span does not say, the status
+    decides (``error`` or ``ok``). The two enums stay apart on purpose: a consumer
+    writes how its attempt ended, and no span ever says "in flight": only the
+    analysis can, from a start marker whose span has not arrived.
+    """
 
     OK = "ok"
     ERROR = "error"
@@ -94,7 +101,7 @@ class Outcome(enum.StrEnum):
         return self in _FAILED
 
 
-_FAILED = frozenset({Outcome.ERROR, Outcome.RETRY, Outcome.DEAD_LETTER})
+_FAILED = frozenset({AttemptOutcome.ERROR, AttemptOutcome.RETRY, AttemptOutcome.DEAD_LETTER})
 
 
 class ConsumerIdentity(enum.StrEnum):
@@ -107,7 +114,7 @@ class ConsumerIdentity(enum.StrEnum):
 
 _PRODUCER_OPERATIONS = frozenset({"create", "send", "publish"})
 _CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
-_OUTCOMES = {o.value: o for o in Outcome if o is not Outcome.IN_FLIGHT}
+_OUTCOMES = {o.value: o for o in AttemptOutcome if o is not AttemptOutcome.IN_FLIGHT}
 DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
 _DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
@@ -135,7 +142,7 @@ class MessagingView:
     correlation_id: CorrelationId | None
     causation_id: EventId | None
     attempt: int | None
-    outcome: Outcome
+    outcome: AttemptOutcome
     error: str | None
     step: str
     dead_letter: bool
@@ -258,11 +265,11 @@ def normalize(span: Span) -> MessagingView:
     outcome = _OUTCOMES.get(declared.lower()) if declared else None
     if outcome is None:
         if flagged:
-            outcome = Outcome.DEAD_LETTER
+            outcome = AttemptOutcome.DEAD_LETTER
         elif span.status is StatusCode.ERROR:
-            outcome = Outcome.ERROR
+            outcome = AttemptOutcome.ERROR
         else:
-            outcome = Outcome.OK
+            outcome = AttemptOutcome.OK
     event_id = _first(attributes, _MESSAGE_ID_KEYS) if messaging else None
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
@@ -289,7 +296,7 @@ def normalize(span: Span) -> MessagingView:
         step=step or span.name,
         dead_letter=(
             flagged
-            or outcome is Outcome.DEAD_LETTER
+            or outcome is AttemptOutcome.DEAD_LETTER
             or (destination is not None and _names_dead_letter_queue(destination))
         ),
         marker_for=marker_for,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from tracebraid.analysis.attempts import Branch, Branches, BranchStatus
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import Outcome
+from tracebraid.analysis.normalize import AttemptOutcome
 from tracebraid.analysis.records import SpanRef
 from tracebraid.analysis.topology import EventExpectation, Topology
 from tracebraid.model import EventId
@@ -109,7 +109,9 @@ class _Event:
         self, consumer: str, mine: list[Branch], expected_by: str, now_ns: int
     ) -> PendingBranch:
         overdue = 0 if self.deadline_ns is None else max(0, now_ns - self.deadline_ns)
-        finished = [a for b in mine for a in b.attempts if a.outcome is not Outcome.IN_FLIGHT]
+        finished = [
+            a for b in mine for a in b.attempts if a.outcome is not AttemptOutcome.IN_FLIGHT
+        ]
         errors = [a.error for a in finished if a.outcome.failed and a.error]
         return PendingBranch(
             event_id=self.event_id,

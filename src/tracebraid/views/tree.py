@@ -42,7 +42,7 @@ from rich.text import Text
 from tracebraid.analysis import (
     Attempt,
     AttemptKind,
-    Outcome,
+    AttemptOutcome,
     PendingState,
     SpanRef,
     WorkflowAnalysis,
@@ -181,12 +181,12 @@ def _deadline(node: BranchNode, now_ns: int) -> str | None:
 
 def _attempt_outcome(attempt: Attempt, now_ns: int, *, inline: bool = False) -> tuple[str, str]:
     """The outcome of one attempt as text, and its style."""
-    if attempt.outcome is Outcome.IN_FLIGHT:
+    if attempt.outcome is AttemptOutcome.IN_FLIGHT:
         return f"{_WAIT} in flight for {format_duration(now_ns - attempt.start_ns)}", "yellow"
     took = format_duration(attempt.duration_ns)
-    if attempt.outcome is Outcome.OK:
+    if attempt.outcome is AttemptOutcome.OK:
         return (f"{took} {_OK}" if inline else f"{_OK} {took}"), "green"
-    if attempt.outcome is Outcome.DEAD_LETTER:
+    if attempt.outcome is AttemptOutcome.DEAD_LETTER:
         return f"{_FAIL} dead-lettered: {_error(attempt.error)} after {took}", "red"
     return f"{_FAIL} {_error(attempt.error)} after {took}", "red"
 
