@@ -132,6 +132,18 @@ def test_producers_have_no_consumer_name() -> None:
         ({"messaging.gcp_pubsub.message.delivery_attempt": 4}, 4),
         ({}, None),
         ({semconv.ATTEMPT: "many"}, None),
+        # As the OpenTelemetry Collector's ClickHouse exporter stores them: strings.
+        ({semconv.ATTEMPT: " 3 "}, 3),
+        ({semconv.ATTEMPT: "2.0"}, 2),
+        ({semconv.ATTEMPT: 2.0}, 2),
+        ({semconv.ATTEMPT: "2.5"}, None),
+        ({semconv.ATTEMPT: "nan"}, None),
+        ({"celery.retries": "1"}, 2),
+        ({"messaging.gcp_pubsub.message.delivery_attempt": "5"}, 5),
+        # Attempts count from 1 (celery.retries from 0): anything less is not a number.
+        ({semconv.ATTEMPT: 0}, None),
+        ({semconv.ATTEMPT: "-1"}, None),
+        ({"celery.retries": -1}, None),
     ],
 )
 def test_attempt_numbers_from_tracebraid_celery_or_nothing(
@@ -150,6 +162,10 @@ def test_attempt_numbers_from_tracebraid_celery_or_nothing(
         ({semconv.OUTCOME: "dead_letter"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
         ({semconv.DEAD_LETTER: True}, StatusCode.UNSET, AttemptOutcome.DEAD_LETTER),
         ({semconv.OUTCOME: "nonsense"}, StatusCode.ERROR, AttemptOutcome.ERROR),
+        ({semconv.OUTCOME: " Retry "}, StatusCode.ERROR, AttemptOutcome.RETRY),
+        ({semconv.DEAD_LETTER: "true"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
+        ({semconv.DEAD_LETTER: "True"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
+        ({semconv.DEAD_LETTER: "false"}, StatusCode.ERROR, AttemptOutcome.ERROR),
     ],
 )
 def test_outcome(
@@ -211,3 +227,9 @@ def test_one_outcome_vocabulary_what_the_sdk_writes_the_analysis_reads() -> None
     assert {o.value for o in AttemptOutcome} - {o.value for o in tracebraid.Outcome} == {
         AttemptOutcome.IN_FLIGHT.value
     }
+
+
+@pytest.mark.parametrize("flag", [True, "true", "TRUE"])
+def test_a_dead_letter_flag_as_text_marks_the_span(flag: AttributeValue) -> None:
+    view = normalize(make({semconv.DEAD_LETTER: flag}, kind=SpanKind.CONSUMER))
+    assert view.dead_letter and view.outcome is AttemptOutcome.DEAD_LETTER

@@ -15,7 +15,11 @@ Rules, in order:
   ``"service:destination"`` (``consumer_identified_by="service+destination"``), or
   ``"service:span name"`` when there is no destination either.
 - attempt: ``tracebraid.attempt``; else ``celery.retries + 1``; else Google Pub/Sub's
-  ``delivery_attempt``; else unknown (``None``), never guessed here.
+  ``delivery_attempt``; else unknown (``None``), never guessed here. Below 1 (0 for
+  Celery) is unknown too.
+- typed attributes are read however they were stored: ``2``, ``"2"`` or ``"2.0"``;
+  ``True`` or ``"true"`` (the OpenTelemetry Collector's ClickHouse exporter keeps
+  every attribute as a string).
 - outcome: ``tracebraid.outcome`` when set; else ``dead_letter`` when
   ``tracebraid.dead_letter`` is true; else ``error`` for an ERROR status; else ``ok``.
 - dead letter: outcome ``dead_letter``, ``tracebraid.dead_letter`` true, or a
@@ -190,12 +194,32 @@ _CORRELATION_KEYS = semconv.ALIASES[semconv.CORRELATION_ID]
 
 
 def _integer(value: AttributeValue | None) -> int | None:
+    """A whole number however it was stored: ``2``, ``2.0``, ``"2"`` or ``"2.0"`` (the
+    OpenTelemetry Collector's ClickHouse exporter keeps every attribute as a string)."""
     if value is None or isinstance(value, bool | tuple):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+    return int(value) if value.is_integer() else None
+
+
+def _flag(value: AttributeValue | None) -> bool:
+    """True for ``True`` and for its text, ``"true"``, as string-typed stores keep it."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _counted_from(value: AttributeValue | None, first: int) -> int | None:
+    """``value`` as a count that starts at ``first``; below it, the span does not say."""
+    number = _integer(value)
+    return number if number is not None and number >= first else None
 
 
 def _role(kind: SpanKind, operation: str | None) -> Role:
@@ -214,13 +238,13 @@ def _role(kind: SpanKind, operation: str | None) -> Role:
 
 
 def _attempt(attributes: Mapping[str, AttributeValue]) -> int | None:
-    attempt = _integer(attributes.get(semconv.ATTEMPT))
+    attempt = _counted_from(attributes.get(semconv.ATTEMPT), 1)
     if attempt is not None:
         return attempt
-    retries = _integer(attributes.get(_CELERY_RETRIES))
+    retries = _counted_from(attributes.get(_CELERY_RETRIES), 0)
     if retries is not None:
         return retries + 1  # Celery counts retries from 0
-    return _integer(attributes.get(_PUBSUB_ATTEMPT))
+    return _counted_from(attributes.get(_PUBSUB_ATTEMPT), 1)
 
 
 def _error(span: Span) -> str | None:
@@ -261,8 +285,8 @@ def normalize(span: Span) -> MessagingView:
         else:
             consumer, identity = f"{span.service}:{span.name}", ConsumerIdentity.SERVICE_NAME
     declared = _text(attributes.get(semconv.OUTCOME))
-    flagged = attributes.get(semconv.DEAD_LETTER) is True
-    outcome = _OUTCOMES.get(declared.lower()) if declared else None
+    flagged = _flag(attributes.get(semconv.DEAD_LETTER))
+    outcome = _OUTCOMES.get(declared.strip().lower()) if declared else None
     if outcome is None:
         if flagged:
             outcome = AttemptOutcome.DEAD_LETTER
