@@ -23,7 +23,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from tracebraid.analysis.lint import (
     LintTally,
     Severity,
     lint_store,
+    lint_store_url,
     load_conventions,
 )
 from tracebraid.analysis.topology import parse_duration
@@ -111,6 +112,14 @@ def register(subparsers: Any) -> None:
         default="error",
         help="exit 1 when a finding reaches this severity (default: error)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that analyse workflows at once (default 1; use the cores you have "
+        "for a large store)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON document instead")
     parser.add_argument("--rules", action="store_true", help="list the rules and exit")
     parser.set_defaults(handler=run)
@@ -156,19 +165,29 @@ def _import(paths: Sequence[str], store: SpanStore, errors: Console) -> int:
 
 
 def _with_progress(
-    store: SpanStore, conventions: Conventions, window: dict[str, Any]
+    store: SpanStore,
+    url: str,
+    conventions: Conventions,
+    window: dict[str, Any],
+    workers: int,
 ) -> LintReport:
-    """``lint_store``, with a running count on stderr when it is a terminal."""
+    """Lint the store (``workers`` processes), counting on stderr when it is a terminal."""
     errors = Console(stderr=True)
+
+    def run(progress: Callable[[LintTally], None] | None) -> LintReport:
+        if workers > 1:
+            return lint_store_url(url, conventions, workers=workers, progress=progress, **window)
+        return lint_store(store, conventions, progress=progress, **window)
+
     if not errors.is_terminal:
-        return lint_store(store, conventions, **window)
+        return run(None)
     with errors.status("linting…") as status:
 
         def progress(tally: LintTally) -> None:
             if tally.workflows % _PROGRESS_EVERY == 0:
                 status.update(f"linted {tally.workflows:,} workflows, {tally.spans:,} spans…")
 
-        return lint_store(store, conventions, progress=progress, **window)
+        return run(progress)
 
 
 def _lint_files(
@@ -180,21 +199,24 @@ def _lint_files(
         raise InputError(f"no such span file: {', '.join(missing)}")
     with tempfile.TemporaryDirectory(prefix="tracebraid-lint-") as scratch:
         # On disk, not in memory: a large export is linted one workflow at a time too.
-        store = open_store(f"sqlite:///{scratch}/spans.db")
+        url = f"sqlite:///{scratch}/spans.db"
+        store = open_store(url)
         try:
             _import(args.files, store, errors)
-            return _with_progress(store, conventions, window)
+            return _with_progress(store, url, conventions, window, args.workers)
         finally:
             store.close()
 
 
-def _lint_store(url: str, conventions: Conventions, window: dict[str, Any]) -> LintReport:
+def _lint_store(
+    url: str, conventions: Conventions, window: dict[str, Any], workers: int
+) -> LintReport:
     try:
         store = open_for_reading(url)
     except ConfigurationError as exc:
         raise StoreError(str(exc)) from None
     try:
-        return _with_progress(store, conventions, window)
+        return _with_progress(store, url, conventions, window, workers)
     finally:
         store.close()
 
@@ -340,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.files and args.store:
             raise ConfigurationError("give span files or --store, not both")
+        if args.workers < 1:
+            raise ConfigurationError(f"--workers must be at least 1, got {args.workers}")
         now = time.time_ns()
         window = {
             "since_ns": parse_when(args.since, now_ns=now, option="--since"),
@@ -351,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
             report = _lint_files(args, conventions, window)
         else:
             source = args.store or default_store()
-            report = _lint_store(source, conventions, window)
+            report = _lint_store(source, conventions, window, args.workers)
     except StoreError as exc:
         print(f"tracebraid lint: {exc}", file=sys.stderr)
         return EXIT_STORE

@@ -276,3 +276,13 @@ def test_a_malformed_line_is_reported_and_the_rest_linted(
     code, out, err = _run(capsys, str(lines), "--json")
     assert code == 1 and f"{lines}:2: not valid JSON" in err
     assert len(json.loads(out)["findings"]) == len(MISTAKES)
+
+
+def test_workers_give_the_same_report(
+    capsys: pytest.CaptureFixture[str], mistaken_store: str
+) -> None:
+    one = json.loads(_run(capsys, "--store", mistaken_store, "--json")[1])
+    code, out, _ = _run(capsys, "--store", mistaken_store, "--json", "--workers", "2")
+    assert code == 1 and json.loads(out) == one
+    code, _, err = _run(capsys, "--store", mistaken_store, "--workers", "0")
+    assert code == 2 and "--workers must be at least 1" in err

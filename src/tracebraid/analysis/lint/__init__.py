@@ -33,8 +33,16 @@ from tracebraid.analysis.lint.conventions import (
 )
 from tracebraid.analysis.lint.coverage import CoverageTally, ServiceCoverage, coverage
 from tracebraid.analysis.lint.findings import EXAMPLE_SPANS, Finding, RuleSpec, Severity
+from tracebraid.analysis.lint.parallel import lint_store_url
 from tracebraid.analysis.lint.rules import RULES, Rule
-from tracebraid.analysis.lint.run import LintReport, LintTally, lint, lint_store, run_rules
+from tracebraid.analysis.lint.run import (
+    LintReport,
+    LintTally,
+    lint,
+    lint_store,
+    lint_stored_workflow,
+    run_rules,
+)
 from tracebraid.analysis.lint.stream import StoredWorkflow, iter_stored_workflows
 
 __all__ = [
@@ -63,6 +71,8 @@ __all__ = [
     "iter_stored_workflows",
     "lint",
     "lint_store",
+    "lint_store_url",
+    "lint_stored_workflow",
     "load_conventions",
     "parse_conventions",
     "run_rules",

@@ -88,6 +88,13 @@ class CoverageTally:
             ):
                 self._bump(island.root.service, 2, False, sign)
 
+    def merge(self, other: CoverageTally) -> None:
+        """Add another tally's counts to this one."""
+        for service, counts in other._counts.items():
+            mine = self._counts.setdefault(service, [0, 0, 0, 0])
+            for slot, count in enumerate(counts):
+                mine[slot] += count
+
     def result(self) -> tuple[ServiceCoverage, ...]:
         """Per service with any delivery, by service name."""
         return tuple(

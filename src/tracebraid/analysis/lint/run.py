@@ -37,7 +37,7 @@ from tracebraid.analysis.workflow import WorkflowAnalysis, analyze
 from tracebraid.model import Span
 from tracebraid.store.base import SpanStore
 
-__all__ = ["LintReport", "LintTally", "lint", "lint_store", "run_rules"]
+__all__ = ["LintReport", "LintTally", "lint", "lint_store", "lint_stored_workflow", "run_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,16 @@ class LintTally:
         self.spans = 0
         self.suppressed = 0
         self.truncated = 0
+
+    def merge(self, other: LintTally) -> None:
+        """Fold another tally in (one kept by another process)."""
+        self.add_findings(other._findings.values())
+        self._coverage.merge(other._coverage)
+        self.workflows += other.workflows
+        self.traces += other.traces
+        self.spans += other.spans
+        self.suppressed += other.suppressed
+        self.truncated += other.truncated
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         """Fold ``findings`` in: one per identity, counts added."""
@@ -195,9 +205,10 @@ def lint(
     return tally.report()
 
 
-def _lint_stored(
+def lint_stored_workflow(
     workflow: StoredWorkflow, conventions: Conventions, rules: Sequence[Rule], tally: LintTally
 ) -> None:
+    """Lint one stored workflow into ``tally``; of traces already seen, only what is new."""
     findings, suppressed = run_rules(workflow.analysis, conventions, rules=rules)
     if not workflow.seen:
         tally.add(workflow.analysis, findings, spans=len(workflow.spans), suppressed=suppressed)
@@ -236,7 +247,7 @@ def lint_store(
     for workflow in iter_stored_workflows(
         store, since_ns=since_ns, until_ns=until_ns, max_traces=max_traces
     ):
-        _lint_stored(workflow, conventions, rules, tally)
+        lint_stored_workflow(workflow, conventions, rules, tally)
         if progress is not None:
             progress(tally)
     return tally.report()

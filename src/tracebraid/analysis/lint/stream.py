@@ -31,7 +31,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from tracebraid import semconv
@@ -39,7 +39,16 @@ from tracebraid.analysis.workflow import WorkflowAnalysis, analyze
 from tracebraid.model import CorrelationId, Span, TraceId
 from tracebraid.store.base import SpanStore
 
-__all__ = ["DEFAULT_MAX_TRACES", "DEFAULT_PAGE", "StoredWorkflow", "iter_stored_workflows"]
+__all__ = [
+    "DEFAULT_MAX_TRACES",
+    "DEFAULT_PAGE",
+    "StoredWorkflow",
+    "TraceIndex",
+    "WorkflowReader",
+    "iter_stored_workflows",
+    "reaches_beyond",
+    "read_index",
+]
 
 DEFAULT_PAGE = 5_000
 """Trace summaries read per ``recent_traces`` call."""
@@ -66,7 +75,7 @@ class StoredWorkflow:
 
 
 @dataclass(slots=True)
-class _Index:
+class TraceIndex:
     """Trace <-> correlation ID, for the traces in the window: IDs only, no spans."""
 
     order: list[TraceId]
@@ -90,9 +99,21 @@ class _Index:
                         queue.append(other)
         return found
 
+    def components(self, limit: int) -> Iterator[set[TraceId]]:
+        """The index cut into disjoint components, in index order."""
+        assigned: set[TraceId] = set()
+        for start in self.order:
+            if start not in assigned:
+                found = self.component([start], limit) - assigned
+                assigned |= found
+                yield found
 
-def _index(store: SpanStore, since_ns: int | None, until_ns: int | None, page: int) -> _Index:
-    index = _Index([], {}, {})
+
+def read_index(
+    store: SpanStore, since_ns: int | None, until_ns: int | None, page: int = DEFAULT_PAGE
+) -> TraceIndex:
+    """Page the trace summaries of the window (newest first) into a ``TraceIndex``."""
+    index = TraceIndex([], {}, {})
     before = until_ns if until_ns is not None else _END_OF_TIME
     while True:
         summaries = store.recent_traces(limit=page, before_ns=before)
@@ -124,51 +145,59 @@ def _correlations(spans: Iterable[Span]) -> set[str]:
     return found
 
 
-def iter_stored_workflows(
-    store: SpanStore,
-    *,
-    since_ns: int | None = None,
-    until_ns: int | None = None,
-    page: int = DEFAULT_PAGE,
-    max_traces: int = DEFAULT_MAX_TRACES,
-) -> Iterator[StoredWorkflow]:
-    """Every workflow with a trace starting in [``since_ns``, ``until_ns``), analysed.
+def reaches_beyond(analysis: WorkflowAnalysis, traces: Collection[TraceId]) -> bool:
+    """True when the analysis points at traces or events that are not among ``traces``."""
+    frontier = analysis.frontier
+    return bool(frontier.event_ids) or any(t not in traces for t in frontier.trace_ids)
 
-    Raises ``StoreError`` when the store cannot be read.
-    """
-    index = _index(store, since_ns, until_ns, page)
-    windowed = since_ns is not None or until_ns is not None
-    visited: set[TraceId] = set()
-    for start in index.order:
-        if start in visited:
-            continue
-        traces = index.component([start], max_traces)
-        if windowed:
+
+@dataclass(slots=True)
+class WorkflowReader:
+    """Reads one workflow at a time from a store, growing it along its frontier."""
+
+    store: SpanStore
+    index: TraceIndex
+    windowed: bool
+    max_traces: int = DEFAULT_MAX_TRACES
+
+    def start(self, first: Iterable[TraceId]) -> tuple[set[TraceId], list[Span]]:
+        """The traces sharing correlation IDs with ``first``, and their spans."""
+        traces = self.index.component(first, self.max_traces)
+        if self.windowed:
             # Traces outside the window may carry the workflow's correlation IDs too.
-            for correlation in {c for t in traces for c in index.correlations.get(t, ())}:
-                traces.update(s.trace_id for s in store.spans_of_correlation(correlation))
-        spans = store.spans_of_traces(sorted(traces))
+            for correlation in {c for t in traces for c in self.index.correlations.get(t, ())}:
+                traces.update(s.trace_id for s in self.store.spans_of_correlation(correlation))
+        return traces, self.store.spans_of_traces(sorted(traces))
+
+    def complete(
+        self,
+        traces: set[TraceId],
+        spans: list[Span],
+        visited: Collection[TraceId],
+        analysis: WorkflowAnalysis | None = None,
+    ) -> StoredWorkflow:
+        """Follow the frontier until nothing new; ``visited`` traces count as seen."""
         excluded: set[TraceId] = set()
         followed: set[str] = set()
-        truncated = len(traces) >= max_traces
+        truncated = len(traces) >= self.max_traces
         while True:
-            analysis = analyze(spans)
+            analysis = analysis or analyze(spans)
             wanted = {t for t in analysis.frontier.trace_ids if t not in traces}
             for event in analysis.frontier.event_ids:
                 if event not in followed:
                     followed.add(event)
-                    wanted.update(s.trace_id for s in store.spans_by_event(event))
+                    wanted.update(s.trace_id for s in self.store.spans_by_event(event))
             wanted -= traces | excluded
             if not wanted or truncated:
                 break
-            wanted = index.component(wanted, max_traces) - traces
-            room = max_traces - len(traces)
+            wanted = self.index.component(wanted, self.max_traces) - traces
+            room = self.max_traces - len(traces)
             if len(wanted) > room:
                 truncated = True
                 wanted = set(sorted(wanted)[:room])
             own = _correlations(spans)
             fetched: dict[TraceId, list[Span]] = {t: [] for t in wanted}
-            for span in store.spans_of_traces(sorted(wanted)):
+            for span in self.store.spans_of_traces(sorted(wanted)):
                 fetched[span.trace_id].append(span)
             admitted: list[Span] = []
             for trace, found in fetched.items():
@@ -181,18 +210,41 @@ def iter_stored_workflows(
             if not admitted:
                 break
             spans = sorted([*spans, *admitted], key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+            analysis = None
         if truncated:
             _log.warning(
-                "a workflow starting at trace %s spans more than %d traces; linted the first %d",
-                start,
-                max_traces,
+                "a workflow spans more than %d traces; linted the first %d",
+                self.max_traces,
                 len(traces),
             )
-        yield StoredWorkflow(
+        return StoredWorkflow(
             spans=tuple(spans),
             analysis=analysis,
             trace_ids=tuple(sorted(traces)),
-            seen=frozenset(traces & visited),
+            seen=frozenset(t for t in traces if t in visited),
             truncated=truncated,
         )
-        visited.update(traces)
+
+
+def iter_stored_workflows(
+    store: SpanStore,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    page: int = DEFAULT_PAGE,
+    max_traces: int = DEFAULT_MAX_TRACES,
+) -> Iterator[StoredWorkflow]:
+    """Every workflow with a trace starting in [``since_ns``, ``until_ns``), analysed.
+
+    Raises ``StoreError`` when the store cannot be read.
+    """
+    index = read_index(store, since_ns, until_ns, page)
+    windowed = since_ns is not None or until_ns is not None
+    reader = WorkflowReader(store, index, windowed, max_traces)
+    visited: set[TraceId] = set()
+    for start in index.order:
+        if start in visited:
+            continue
+        workflow = reader.complete(*reader.start([start]), visited)
+        yield workflow
+        visited.update(workflow.trace_ids)
