@@ -27,6 +27,14 @@ from tracebraid.analysis.topology import Topology
 
 __all__ = ["find_limitations"]
 
+# Every consumer span tracebraid's SDK writes carries these (it may also emit a marker).
+_SDK_CONSUMER_KEYS = frozenset({semconv.ATTEMPT, semconv.STEP})
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
 
 def find_limitations(
     graph: CausalGraph,
@@ -87,15 +95,22 @@ def find_limitations(
             "link to a producer: what they processed, retries and duplicates are unknown",
             anonymous,
         ))  # fmt: skip
-    # tracebraid's SDK emits a marker only for work still running after a delay, so
-    # no markers from SDK-written consumers (tracebraid.attempt) just means quick work.
-    sdk_written = any(semconv.ATTEMPT in graph.spans[node].attributes for node, _ in consumers)
-    if consumers and not graph.marker_count and not sdk_written:
+    # tracebraid's SDK emits a marker only for work still running after a delay (100 ms),
+    # so an SDK-written consumer without one just finished quickly. Only consumers whose
+    # instrumentation never emits markers leave in-flight work invisible: say so of those.
+    unmarked = [
+        node
+        for node, _ in consumers
+        if not _SDK_CONSUMER_KEYS & graph.spans[node].attributes.keys()
+    ]
+    if unmarked:
+        services = sorted({graph.spans[node].service for node in unmarked})
         found.append(Limitation(
             "start_markers_absent",
-            "no start markers among the spans: work still running is invisible until its "
-            "span ends (tracebraid's SDK emits markers; stock instrumentation does not)",
-            len(consumers),
+            f"{len(unmarked)} consumer spans ({_some(services)}) come from instrumentation "
+            "that emits no start markers (tracebraid's SDK does, for work still running "
+            "after 100 ms): their work in flight is invisible until its span ends",
+            len(unmarked),
         ))  # fmt: skip
     if topology is None and (graph.origin_producers or graph.consumers):
         found.append(Limitation(

@@ -6,7 +6,7 @@ that actually took the event is expected too ("observed"). An expected consumer 
 settled once one of its attempts succeeded (or the event was dead-lettered for it:
 that is reported as a dead letter, not as pending). Otherwise its branch is:
 
-- ``pending`` with reason ``not_started`` (no attempt, no start marker),
+- ``pending`` with reason ``not_started`` (no attempt and no start marker seen),
   ``in_flight`` (a start marker without a finished span) or ``failing`` (attempts
   so far all failed: a retry may still come);
 - ``lost`` instead, when a deadline applies and ``now_ns`` is past
@@ -51,6 +51,8 @@ class PendingState(enum.StrEnum):
 class PendingReason(enum.StrEnum):
     """What the unfinished branch is doing."""
 
+    # No attempt and no marker seen. tracebraid's SDK marks work only once it has run
+    # for 100 ms, so work that began less than that before "now" is counted here too.
     NOT_STARTED = "not_started"
     IN_FLIGHT = "in_flight"
     FAILING = "failing"
