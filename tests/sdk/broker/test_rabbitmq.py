@@ -86,7 +86,7 @@ async def test_a_message_crashing_every_consumer_is_dead_lettered_by_rabbitmq_it
                 while not arrived.is_set():
                     message = await queue.get(fail=False)
                     if message is not None:
-                        await message.nack(requeue=True)
+                        await message.reject(requeue=True)
                     await asyncio.sleep(0.01)
                 await arrived.wait()
             # What the declaring adapter left behind (it was not temporary).

@@ -14,9 +14,10 @@ counts too, because the broker returns the unacknowledged message itself. On a
 classic queue (``quorum=False``) only the ``redelivered`` flag exists, so attempts
 read 1 or 2.
 
-Retry back-off is sleep-then-nack: the failed delivery stays unacknowledged for
-the back-off, then ``nack(requeue=True)`` returns it and the queue counts the
-return. A per-group retry queue with per-message TTL dead-lettering back would free
+Retry back-off is sleep-then-reject: the failed delivery stays unacknowledged for
+the back-off, then ``reject(requeue=True)`` returns it and the queue counts the
+return (RabbitMQ 4.3 counts ``basic.reject`` as a failed delivery and no longer
+``basic.nack``). A per-group retry queue with per-message TTL dead-lettering back would free
 the consumer's prefetch slot during the wait, but its copy is a new message
 to the quorum queue, so the broker's count would restart and attempts would have to
 live in a header again. The cost of the choice: a back-off holds one of the
@@ -307,7 +308,10 @@ class RabbitMQBroker:
             await message.ack()
             return
         await asyncio.sleep(retry.delay_after(attempt))
-        await message.nack(requeue=True)
+        # reject, not nack: from RabbitMQ 4.3 only basic.reject counts as a failed
+        # delivery in x-delivery-count (basic.nack means "not processed"); before 4.3
+        # both count.
+        await message.reject(requeue=True)
 
     async def _delete_declared(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
