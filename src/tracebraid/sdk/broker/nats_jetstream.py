@@ -218,6 +218,7 @@ class NatsJetStreamBroker:
                 f"{destination!r}, {group!r}, {concurrency}, {delay}"
             )
         stream = await self._stream(js, destination)
+        await self._stream(js, dead_letter_destination(destination))  # ready to park
         durable = jetstream_name(group)
         config = ConsumerConfig(
             durable_name=durable,
