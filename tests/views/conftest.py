@@ -12,13 +12,12 @@ import io
 from pathlib import Path
 
 import pytest
+from demo_settings import TIME_SCALE
 
 from tracebraid.analysis import Topology, WorkflowAnalysis, analyze, load_topology
 from tracebraid.demo import capture_order_flow, topology_file
 from tracebraid.model import Span
 from tracebraid.views.cli import main
-
-TIME_SCALE = 0.15
 
 
 @pytest.fixture(scope="session")

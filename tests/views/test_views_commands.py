@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TIME_SCALE
+from demo_settings import TIME_SCALE
 from json_shape import check_document
 
 from tracebraid.store import open_store
