@@ -1,9 +1,11 @@
 """Broken causality: islands, and the propagation breaks that stitching repaired.
 
-An **island** is a trace with no genuine root: every span without a parent in the
-input is a consumer that neither a parent nor a link ties to its cause, or a span
-whose parent is missing. The seed's design-review case: a producer that did not
-carry the trace context forward, so its consumer started a new trace.
+An **island** is a trace whose root is a consumer span that neither a parent nor a
+link ties to the event it processed, although that event was produced elsewhere:
+broken causality, the seed's design-review case (a producer that did not carry the
+trace context forward, so its consumer started a new trace). A span whose parent is
+merely absent from the input is not an island: its context arrived, only the parent
+span was not exported or not fetched (``CausalGraph.missing_parents`` says so).
 
 An island whose event ID was produced in another trace is joined to its producer by
 a stitched ``delivery`` edge (``tracebraid.analysis.graph``); every stitched edge is a
@@ -64,7 +66,6 @@ class IslandCause(enum.StrEnum):
     STITCHED = "stitched"  # its event's producer is in another trace: joined by event ID
     NO_PRODUCER = "no_producer"  # its event's producer is not among the spans
     NO_EVENT_ID = "no_event_id"  # the root consumer carries no event ID: cannot be joined
-    MISSING_PARENT = "missing_parent"  # the root's parent span is not among the spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,26 @@ def genuine_roots(graph: CausalGraph) -> tuple[int, ...]:
     )
 
 
+def _island_cause(graph: CausalGraph, node: int) -> tuple[IslandCause, int] | None:
+    """Why the root ``node`` is cut off from its cause (and the producer it was stitched
+    to, or ``NO_NODE``); ``None`` when it is not: a link ties it, or its context arrived."""
+    if graph.views[node].role is not Role.CONSUMER:
+        return None
+    producer, stitched = NO_NODE, False
+    for number in graph.incoming[node]:
+        edge = graph.edges[number]
+        if edge.kind is EdgeKind.LINK:
+            return None
+        if edge.kind is EdgeKind.DELIVERY:
+            producer, stitched = edge.source, edge.stitched
+    if producer != NO_NODE:
+        return (IslandCause.STITCHED, producer) if stitched else None
+    if graph.spans[node].parent_span_id is not None:
+        return None  # the context arrived: only its parent span is missing
+    cause = IslandCause.NO_PRODUCER if graph.delivered[node] else IslandCause.NO_EVENT_ID
+    return cause, NO_NODE
+
+
 def find_islands(graph: CausalGraph) -> tuple[Island, ...]:
     """Traces without a genuine root, one ``Island`` per cut-off root, in start order."""
     roots: dict[TraceId, list[int]] = {}
@@ -141,20 +162,11 @@ def find_islands(graph: CausalGraph) -> tuple[Island, ...]:
         if any(_is_genuine_root(graph, node) for node in nodes):
             continue
         for node in nodes:
-            view = graph.views[node]
+            found = _island_cause(graph, node)
+            if found is None:
+                continue
+            cause, producer = found
             events = graph.delivered[node]
-            producer = NO_NODE
-            for e in graph.incoming[node]:
-                if graph.edges[e].kind is EdgeKind.DELIVERY:
-                    producer = graph.edges[e].source
-            if producer != NO_NODE:
-                cause = IslandCause.STITCHED
-            elif view.role is Role.CONSUMER and events:
-                cause = IslandCause.NO_PRODUCER
-            elif view.role is Role.CONSUMER and graph.spans[node].parent_span_id is None:
-                cause = IslandCause.NO_EVENT_ID
-            else:
-                cause = IslandCause.MISSING_PARENT
             islands.append(
                 Island(
                     trace_id=trace_id,
