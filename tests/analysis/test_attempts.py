@@ -13,6 +13,7 @@ from tracebraid.analysis import (
     SpanRef,
     WorkflowAnalysis,
     analyze,
+    retries,
 )
 from tracebraid.demo import STALLED_STEP, capture_order_flow
 from tracebraid.model import Span, SpanId
@@ -229,3 +230,22 @@ def test_the_sdk_demo_in_flight_attempt_is_its_consumer_span() -> None:
                  attempt.span.span_id]  # fmt: skip
     assert (attempt.span.name, attempt.span.service) == (STALLED_STEP, marker.service)
     assert attempt.span.trace_id == marker.trace_id
+
+
+def test_an_attempt_that_says_it_is_a_retry_is_one_even_when_the_first_is_missing() -> None:
+    # Attempt 1 died with its process (no span exported); the broker's redelivery counts 2.
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    work = b.consume(placed, "reserve", service="inventory", tries=[Try(10)])
+    redelivered = dataclasses.replace(
+        work.last, attributes={**work.last.attributes, semconv.ATTEMPT: 2}
+    )
+    spans = [redelivered if s.key == work.last.key else s for s in b.build().spans]
+    analysis = analyze(spans)
+    (branch,) = analysis.branches
+    assert [(a.number, a.reported_number, a.kind) for a in branch.attempts] == [
+        (1, 2, AttemptKind.RETRY)
+    ]
+    assert branch.retries == 1 and branch.status is BranchStatus.SUCCEEDED
+    assert retries(analysis).branches == (branch,)

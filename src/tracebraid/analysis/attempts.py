@@ -5,7 +5,8 @@ A ``Branch`` is the work one consumer did for one delivered event: its attempts
 events published downstream of them. Each attempt is classified:
 
 - ``first``: the first attempt;
-- ``retry``: an attempt after failed ones;
+- ``retry``: an attempt after failed ones (or the first one seen, when it reports
+  itself as attempt 2 or later: the attempts before it left no span);
 - ``duplicate``: a second *successful* processing: an idempotency hazard;
 - ``redelivery``: a further attempt after a success that did not succeed itself.
 
@@ -176,12 +177,15 @@ class _Draft:
         return min(starts + [graph.open_markers[m].start_ns for m in self.markers])
 
 
-def _classify(outcomes: list[AttemptOutcome]) -> list[AttemptKind]:
+def _classify(outcomes: list[AttemptOutcome], reported: list[int | None]) -> list[AttemptKind]:
     kinds: list[AttemptKind] = []
     succeeded = False
-    for outcome in outcomes:
+    for outcome, number in zip(outcomes, reported, strict=True):
         if not kinds:
-            kinds.append(AttemptKind.FIRST)
+            # An attempt that counts itself 2 or more is a retry even when the attempts
+            # before it left no span (a process killed mid-processing exports none).
+            retried = number is not None and number > 1
+            kinds.append(AttemptKind.RETRY if retried else AttemptKind.FIRST)
         elif succeeded:
             kinds.append(
                 AttemptKind.DUPLICATE if outcome is AttemptOutcome.OK else AttemptKind.REDELIVERY
@@ -221,12 +225,14 @@ def _attempts(
     if draft.markers:
         timeline += [(graph.open_markers[m].start_ns, m, True) for m in draft.markers]
         timeline.sort()
+    marker_views = graph.open_marker_views
     outcomes = [AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
+    said = [(marker_views if open_ else views)[i].attempt for _, i, open_ in timeline]
     attempts: list[Attempt] = []
     previous_end: int | None = None
     previous_node = NO_NODE
     for number, ((start, i, open_), kind) in enumerate(
-        zip(timeline, _classify(outcomes), strict=True), 1
+        zip(timeline, _classify(outcomes, said), strict=True), 1
     ):
         if open_:
             ref, end, duration = marker_ref(graph, i), None, None

@@ -225,9 +225,11 @@ def pending(analysis: WorkflowAnalysis, *, include_lost: bool = True) -> tuple[P
 
 
 def retries(analysis: WorkflowAnalysis) -> RetryReport:
-    """Every branch with more than one attempt, a dead letter, or no success yet."""
+    """Every branch with a retry or more than one attempt, a dead letter, or no success yet."""
     troubled = tuple(
-        b for b in analysis.branches if len(b.attempts) > 1 or b.dead_lettered or not b.succeeded
+        b
+        for b in analysis.branches
+        if len(b.attempts) > 1 or b.retries or b.dead_lettered or not b.succeeded
     )
     return RetryReport(
         branches=troubled,
