@@ -11,7 +11,14 @@ from tracebraid.analysis import (
     analyze,
     latency,
 )
-from tracebraid.testing.workflows import Workflow, WorkflowBuilder, clock_skew, fan_in
+from tracebraid.testing.workflows import (
+    Try,
+    Workflow,
+    WorkflowBuilder,
+    clock_skew,
+    duplicates,
+    fan_in,
+)
 
 from .support import branch_by_step, spans_named
 
@@ -135,3 +142,40 @@ def test_critical_path_segments_add_up_and_are_ranked(analysis: WorkflowAnalysis
 def test_critical_path_of_nothing_is_empty() -> None:
     path = analyze([]).critical_path
     assert (path.steps, path.duration_ns) == ((), 0)
+
+
+def test_a_duplicate_from_a_second_publish_waited_for_its_own_delivery() -> None:
+    # The outbox relay re-published order.placed at 30 ms: payment's second processing
+    # waited in the queue for that publish, not for its first attempt (no back-off).
+    workflow = duplicates()
+    analysis = analyze(workflow.spans)
+    (relay,) = spans_named(workflow.spans, "outbox-relay")
+    (_, again) = spans_named(workflow.spans, "order.placed publish")
+    (_, second) = spans_named(tuple(s for s in workflow.spans if not s.scope), "authorize-payment")
+    (delivery,) = [d for d in analysis.deliveries if d.consumer_span.span_id == second.span_id]
+    assert delivery.producer.span_id == again.span_id
+    assert (delivery.queue_wait_ns, delivery.backoff_before_ns) == (
+        second.start_ns - again.end_ns,
+        None,
+    )
+    payment = branch_by_step(analysis, "authorize-payment")
+    assert payment.attempts[1].backoff_before_ns is None
+    path = analysis.critical_path
+    assert [(s.step, s.via) for s in path.steps] == [
+        ("outbox-relay", None),
+        ("order.placed publish", Hop.CHILD),
+        ("authorize-payment", Hop.DELIVERY),
+    ]
+    assert path.start_ns == relay.start_ns
+    assert SegmentKind.BACKOFF not in {s.kind for s in path.segments}
+
+
+def test_a_redelivery_of_the_same_message_follows_its_previous_attempt() -> None:
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    b.consume(placed, "reserve", service="inventory", tries=[Try(10, backoff_ms=30), Try(10)])
+    analysis = analyze(b.build().spans)
+    (branch,) = analysis.branches
+    assert branch.attempts[1].backoff_before_ns == 30_000_000
+    assert [s.via for s in analysis.critical_path.steps][-1] is Hop.RETRY

@@ -91,7 +91,8 @@ class Attempt:
     ``number`` is the position in start order (1-based); ``reported_number`` what the
     span itself says (``tracebraid.attempt``, ``celery.retries + 1``), ``None`` when it
     does not. ``end_ns``/``duration_ns`` are ``None`` while in flight.
-    ``backoff_before_ns`` is the gap since the previous attempt ended (never negative).
+    ``backoff_before_ns`` is the gap since the previous attempt of the same message ended
+    (never negative; ``None`` for a message delivered anew, e.g. by a duplicate publish).
     """
 
     number: int
@@ -217,9 +218,14 @@ def _drafts(graph: CausalGraph) -> dict[BranchId, _Draft]:
 
 
 def _attempts(
-    graph: CausalGraph, draft: _Draft, previous: dict[int, int], numbers: dict[int, int]
+    graph: CausalGraph,
+    draft: _Draft,
+    delivered_by: Mapping[int, tuple[int, bool]],
+    previous: dict[int, int],
+    numbers: dict[int, int],
 ) -> list[Attempt]:
-    """The attempts of one branch in start order; records each node's predecessor."""
+    """The attempts of one branch in start order; records each node's predecessor: the
+    attempt before it of the same message (same delivering producer, when known)."""
     spans, views = graph.spans, graph.views
     timeline = [(spans[n].start_ns, n, False) for n in draft.nodes]
     if draft.markers:
@@ -231,20 +237,28 @@ def _attempts(
     attempts: list[Attempt] = []
     previous_end: int | None = None
     previous_node = NO_NODE
+    latest: dict[int, int] = {}  # delivering producer -> the latest attempt it delivered
     for number, ((start, i, open_), kind) in enumerate(
         zip(timeline, _classify(outcomes, said), strict=True), 1
     ):
         if open_:
             ref, end, duration = marker_ref(graph, i), None, None
             reported, error = graph.open_marker_views[i].attempt, None
+            backoff = None if previous_end is None else max(0, start - previous_end)
         else:
             ref, end, duration = graph.ref(i), spans[i].end_ns, spans[i].duration_ns
             reported, error = views[i].attempt, views[i].error
-            if previous_node != NO_NODE:
-                previous[i] = previous_node
-            previous_node = i
+            # A retry or redelivery processes the same message again, after its previous
+            # attempt; a message from another producer (a duplicate publish) waited in
+            # the queue for its own publish, not in back-off.
+            source = delivered_by.get(i, (NO_NODE, False))[0]
+            before = latest.get(source, NO_NODE) if source != NO_NODE else previous_node
+            backoff = None
+            if before != NO_NODE:
+                previous[i] = before
+                backoff = max(0, start - spans[before].end_ns)
+            latest[source] = previous_node = i
             numbers[i] = number
-        backoff = None if previous_end is None else max(0, start - previous_end)
         attempts.append(
             Attempt(number, reported, kind, ref, start, end, duration, outcomes[number - 1],
                     error, backoff)
@@ -310,7 +324,7 @@ def find_branches(graph: CausalGraph) -> Branches:
     drafts = sorted(_drafts(graph).items(), key=lambda item: item[1].first_start(graph))
     for key, draft in drafts:
         first = views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
-        attempts = _attempts(graph, draft, previous, numbers)
+        attempts = _attempts(graph, draft, delivered_by, previous, numbers)
         own_dead = _own_dead_letters(graph, key, first, draft, attempts)
         dead_letters += own_dead
         sources = [delivered_by[n] for n in draft.nodes if n in delivered_by]

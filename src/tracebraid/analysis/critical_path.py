@@ -2,7 +2,8 @@
 
 Walk back from the span that ended last. At each span, the predecessor is:
 
-1. the previous attempt, when the span is a retry (the retry waited for it);
+1. the previous attempt of the same message, when the span is a retry or redelivery
+   (it waited for that attempt; a duplicate publish's message did not);
 2. else the ``delivery`` or ``link`` source that ended last before the span
    started (the message it waited for; the latest one if skew puts all after);
 3. else its parent (``child`` edge).

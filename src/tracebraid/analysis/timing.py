@@ -2,8 +2,9 @@
 
 Per delivery (a ``delivery`` edge, or a batch consumer's ``link`` to a producer):
 
-- queue wait = consumer start - producer end, for the first attempt only (later
-  attempts waited for back-off, not for the queue);
+- queue wait = consumer start - producer end, for the first attempt of each message
+  only (retries and redeliveries waited for back-off, not for the queue; a duplicate
+  publish's message waited for its own publish);
 - processing = the consumer span's duration;
 - back-off = the gap between the previous attempt's end and this attempt's start.
 
