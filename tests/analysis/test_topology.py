@@ -6,13 +6,14 @@ import pytest
 
 from tracebraid.analysis import (
     EventExpectation,
+    analyze,
     learn_topology,
     load_topology,
     parse_duration,
     parse_topology,
 )
 from tracebraid.errors import ConfigurationError
-from tracebraid.testing.workflows import Workflow
+from tracebraid.testing.workflows import Try, Workflow, WorkflowBuilder
 
 SECOND = 1_000_000_000
 
@@ -138,3 +139,30 @@ def test_declared_expectations_win_over_learned_ones(flow: Workflow) -> None:
     assert placed.source == "topology"
     summary = merged.expectation("payment.authorized")
     assert summary is not None and summary.source == "history"
+
+
+def dead_lettered_order(seed: int) -> Workflow:
+    """order.placed: inventory gives up on it, republishes it to orders.dlq, and the
+    operators' consumer reads it from there."""
+    b = WorkflowBuilder(seed=seed)
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    gave_up = b.consume(
+        placed, "reserve", service="inventory", tries=[Try(10, error="E: x", dead_letter=True)]
+    )
+    parked = b.publish(gave_up.last, "order.placed", destination="orders.dlq",
+                       event_id=placed.event_id)  # fmt: skip
+    b.consume(parked, "inspect", service="operators")
+    return b.build()
+
+
+def test_dead_letter_readers_are_not_learned_as_consumers_of_every_event() -> None:
+    learned = learn_topology(dead_lettered_order(seed=1).spans)
+    assert [(e.event_name, e.consumers) for e in learned.events] == [
+        ("order.placed", ("inventory",))
+    ]
+    b = WorkflowBuilder(seed=2)
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    b.consume(b.publish(post, "order.placed", destination="orders"), "reserve",
+              service="inventory")  # fmt: skip
+    assert analyze(b.build().spans, topology=learned).pending == ()

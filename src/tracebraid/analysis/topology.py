@@ -43,7 +43,12 @@ from pathlib import Path
 
 import yaml
 
-from tracebraid.analysis.normalize import Role, is_start_marker, normalize
+from tracebraid.analysis.normalize import (
+    Role,
+    is_dead_letter_destination,
+    is_start_marker,
+    normalize,
+)
 from tracebraid.errors import ConfigurationError
 from tracebraid.model import EventId, Span
 
@@ -185,7 +190,8 @@ def load_topology(path: str | Path) -> Topology:
 
 
 def learn_topology(history: Iterable[Span]) -> Topology:
-    """Expected consumers learned from past spans: every consumer seen per event name.
+    """Expected consumers learned from past spans: every consumer seen per event name
+    (readers of dead-letter queues excluded: they only see the events given up on).
 
     Events without an event name are keyed by their producer's destination (found
     through the event ID), else by the consumer's own destination.
@@ -196,6 +202,10 @@ def learn_topology(history: Iterable[Span]) -> Topology:
         if is_start_marker(span):
             continue
         view = normalize(span)
+        if is_dead_letter_destination(view.destination):
+            # A dead-letter queue's readers expect only the events given up on, and a
+            # republish there names the queue, not the event.
+            continue
         if view.role is Role.PRODUCER and view.event_id is not None:
             key = view.event_name or view.destination
             if key:
