@@ -30,6 +30,7 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 
 from tracebraid.model import CorrelationId, EventId, SpanId, TraceId
+from tracebraid.sdk._records import layout_twin
 
 __all__ = [
     "BAGGAGE_CORRELATION_KEY",
@@ -110,6 +111,66 @@ class Processing:
     trace_id: TraceId
     span_id: SpanId
     parent_span_id: SpanId | None
+
+
+_MessageFields = layout_twin(MessageContext)
+_ProcessingFields = layout_twin(Processing)
+
+
+def _message_context(
+    trace_id: str | None,
+    span_id: str | None,
+    correlation_id: str | None,
+    event_id: str | None,
+    causation_id: str | None,
+    event_name: str | None,
+    attempt: int | None,
+    trace_flags: int,
+    trace_state: str,
+    baggage: Mapping[str, str],
+) -> MessageContext:
+    """``MessageContext(...)`` at a fifth of the cost, for the hot path (see ``_records``)."""
+    fields = _MessageFields()
+    fields.trace_id = trace_id
+    fields.span_id = span_id
+    fields.correlation_id = correlation_id
+    fields.event_id = event_id
+    fields.causation_id = causation_id
+    fields.event_name = event_name
+    fields.attempt = attempt
+    fields.trace_flags = trace_flags
+    fields.trace_state = trace_state
+    fields.baggage = baggage
+    fields.__class__ = MessageContext
+    record: MessageContext = fields
+    return record
+
+
+def _processing_record(
+    event_id: str | None,
+    event_name: str | None,
+    correlation_id: str | None,
+    consumer_name: str,
+    step: str,
+    attempt: int,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+) -> Processing:
+    """``Processing(...)`` at a fifth of the cost, for the hot path (see ``_records``)."""
+    fields = _ProcessingFields()
+    fields.event_id = event_id
+    fields.event_name = event_name
+    fields.correlation_id = correlation_id
+    fields.consumer_name = consumer_name
+    fields.step = step
+    fields.attempt = attempt
+    fields.trace_id = trace_id
+    fields.span_id = span_id
+    fields.parent_span_id = parent_span_id
+    fields.__class__ = Processing
+    record: Processing = fields
+    return record
 
 
 _random_bits = random.getrandbits
