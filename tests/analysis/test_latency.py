@@ -179,3 +179,17 @@ def test_a_redelivery_of_the_same_message_follows_its_previous_attempt() -> None
     (branch,) = analysis.branches
     assert branch.attempts[1].backoff_before_ns == 30_000_000
     assert [s.via for s in analysis.critical_path.steps][-1] is Hop.RETRY
+
+
+def test_a_clamped_wait_is_no_baseline_for_lag() -> None:
+    # The skewed sibling's wait is unknown (clamped to 0), not short: leaving it out,
+    # 100 ms against 40 ms is not lag (it would be against a median of 20 ms).
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    b.consume(placed, "slow", service="slow", wait_ms=100)
+    b.consume(placed, "steady", service="steady", wait_ms=40)
+    b.consume(placed, "skewed", service="skewed", wait_ms=1, clock_skew_ms=30)
+    analysis = analyze(b.build().spans)
+    assert [s.consumer.name for s in analysis.clock_skews] == ["skewed"]
+    assert analysis.lagging == ()

@@ -17,7 +17,8 @@ the producer's span was closed.
 and more than ``LAG_FACTOR`` (3) times the median queue wait of its siblings (the
 other consumers of the same event). An event with a single consumer has no
 siblings; its consumer is compared with the median of every other branch in the
-workflow instead (``compared_with="workflow"``).
+workflow instead (``compared_with="workflow"``). A wait clamped by clock skew is
+unknown, so it is neither judged nor part of any baseline.
 
 Example::
 
@@ -245,7 +246,9 @@ def measure(graph: CausalGraph, branches: Branches) -> Timing:
         )
         waits.append(wait)
         skewed.append(was_skewed)
-    lagging = _lagging(all_branches, waits)
+    # A clamped wait is unknown, not short: it must not pull a baseline down.
+    measured = [None if off else wait for wait, off in zip(waits, skewed, strict=True)]
+    lagging = _lagging(all_branches, measured)
     latencies = [
         _branch_latency(branch, waits[n], skewed[n], n in lagging)
         for n, branch in enumerate(all_branches)
