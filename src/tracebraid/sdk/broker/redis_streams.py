@@ -1,7 +1,7 @@
 """Redis Streams over redis-py's asyncio client: a stream per destination, consumer groups.
 
 - ``publish`` is ``XADD <destination>``: the headers are stream fields under their
-  own names, next to ``tb:payload`` and ``tb:message-id``.
+  own names, next to ``tb:payload`` and ``tb:message-id`` (``_redis_entries``).
 - A consumer group is a Redis consumer group (``XGROUP CREATE … $ MKSTREAM``: it
   sees what is published after it was created); each ``subscribe`` adds one
   consumer to it, reading with ``XREADGROUP`` and acknowledging with ``XACK``.
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Self
 from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker._redis_entries import entry_delivery, entry_fields
 from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import (
     DEAD_LETTER_GROUP_HEADER,
@@ -58,14 +58,10 @@ from tracebraid.sdk.broker.base import (
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.typing import EncodableT, FieldT
 
-__all__ = ["DEFAULT_REDIS_URL", "MESSAGE_ID_FIELD", "PAYLOAD_FIELD", "RedisStreamsBroker"]
+__all__ = ["DEFAULT_REDIS_URL", "RedisStreamsBroker"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-PAYLOAD_FIELD = "tb:payload"
-MESSAGE_ID_FIELD = "tb:message-id"
-_RESERVED_PREFIX = "tb:"
 
 _Fields = Mapping[bytes, bytes]
 _log = logging.getLogger(__name__)
@@ -187,7 +183,10 @@ class RedisStreamsBroker:
         client = self._require_client()
         self._streams.add(destination)
         await client.xadd(
-            destination, _fields(payload, headers, message_id), maxlen=self.maxlen, approximate=True
+            destination,
+            entry_fields(payload, headers, message_id),
+            maxlen=self.maxlen,
+            approximate=True,
         )
 
     async def subscribe(
@@ -311,7 +310,7 @@ class RedisStreamsBroker:
     ) -> None:
         """Process one entry in its own task; it owns one of the slots taken for it."""
         member.holding.add(entry_id)
-        delivery = _delivery(member, entry_id, fields, count)
+        delivery = entry_delivery(member.stream, member.group, entry_id, fields, count)
         self._spawn(self._process(client, member, entry_id, delivery), member.name)
 
     async def _process(
@@ -358,7 +357,10 @@ class RedisStreamsBroker:
             member.slots.release()
             return
         await self._process(
-            client, member, entry_id, _delivery(member, entry_id, live[0][1], count)
+            client,
+            member,
+            entry_id,
+            entry_delivery(member.stream, member.group, entry_id, live[0][1], count),
         )
 
     async def _dead_letter(
@@ -379,7 +381,7 @@ class RedisStreamsBroker:
         async with client.pipeline(transaction=True) as moving:
             moving.xadd(
                 target,
-                _fields(delivery.payload, headers, delivery.message_id),
+                entry_fields(delivery.payload, headers, delivery.message_id),
                 maxlen=self.maxlen,
                 approximate=True,
             )
@@ -423,36 +425,3 @@ class RedisStreamsBroker:
 
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _fields(payload: bytes, headers: Headers, message_id: str) -> dict[FieldT, EncodableT]:
-    reserved = [name for name in headers if name.startswith(_RESERVED_PREFIX)]
-    if reserved:
-        raise ConfigurationError(
-            f"headers {reserved} use the prefix {_RESERVED_PREFIX!r} that Redis stream entries "
-            "reserve for tracebraid's own fields; rename them"
-        )
-    fields: dict[FieldT, EncodableT] = {name: value for name, value in headers.items()}
-    fields[PAYLOAD_FIELD] = bytes(payload)
-    fields[MESSAGE_ID_FIELD] = message_id
-    return fields
-
-
-def _delivery(member: _Member, entry_id: bytes, fields: _Fields, count: int) -> Delivery:
-    texts: dict[str, str] = {}
-    for raw_name, raw_value in fields.items():
-        with contextlib.suppress(UnicodeDecodeError):
-            texts[raw_name.decode("utf-8")] = raw_value.decode("utf-8")
-    payload = fields.get(PAYLOAD_FIELD.encode())
-    if payload is None:  # another producer's entry: its fields are the message
-        payload = json.dumps(texts, separators=(",", ":")).encode()
-    message_id = texts.pop(MESSAGE_ID_FIELD, None) or entry_id.decode()
-    headers = {k: v for k, v in texts.items() if not k.startswith(_RESERVED_PREFIX)}
-    return Delivery(
-        destination=member.stream,
-        group=member.group,
-        message_id=message_id,
-        payload=payload,
-        headers=headers,
-        delivery_count=count,
-    )
