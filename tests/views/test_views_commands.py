@@ -224,17 +224,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == EXIT_USAGE and "--orders must be at least 1" in err
 
 
-def test_demo_on_a_broker_without_adapter(
+def test_demo_on_an_unreachable_broker_names_the_address(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from tracebraid.sdk import broker
-
-    if hasattr(broker, "open_broker"):
-        pytest.skip("the broker adapters are installed; the broker tests cover them")
     path = tmp_path / "x.db"
-    code, _, err = run(capsys, "demo", "--broker", "rabbitmq", "--store", f"sqlite:///{path}")
-    assert code == EXIT_USAGE and "broker 'rabbitmq' needs" in err and "--broker memory" in err
-    assert not path.exists()
+    code, _, err = run(
+        capsys,
+        "demo",
+        "--broker",
+        "redis",
+        "--broker-url",
+        "redis://127.0.0.1:1/0",
+        "--store",
+        f"sqlite:///{path}",
+    )
+    assert code == EXIT_USAGE
+    assert "127.0.0.1:1" in err and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")

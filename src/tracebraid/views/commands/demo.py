@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
@@ -31,7 +30,7 @@ from tracebraid.analysis import load_topology
 from tracebraid.demo import DemoRun, run_order_flow, topology_file
 from tracebraid.demo.mistakes import MISTAKES
 from tracebraid.errors import ConfigurationError
-from tracebraid.sdk.broker import Broker, InMemoryBroker
+from tracebraid.sdk.broker import Broker, open_broker
 from tracebraid.store import SpanStore, open_store
 from tracebraid.store.exporter import StoreSpanExporter
 from tracebraid.views.commands._options import (
@@ -91,21 +90,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _opener(name: str) -> Callable[[str, str | None], Broker]:
-    """The adapter that opens a real broker, or ``ConfigurationError`` saying what is missing."""
-    from tracebraid.sdk import broker as adapters
-
-    opener: Callable[[str, str | None], Broker] | None = getattr(adapters, "open_broker", None)
-    if opener is None:
-        raise ConfigurationError(
-            f"broker {name!r} needs a broker adapter (tracebraid.sdk.broker.open_broker), and "
-            "this installation has none yet; run the demo with --broker memory"
-        )
-    return opener
-
-
 def _broker(name: str, url: str | None) -> Broker:
-    return InMemoryBroker() if name == "memory" else _opener(name)(name, url)
+    # temporary: a demo run on a shared server removes its queues and streams when it ends,
+    # stalled loyalty messages included.
+    return open_broker(name, url, temporary=True)
 
 
 async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
@@ -153,8 +141,6 @@ def _options_are_valid(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"--orders must be at least 1, got {args.orders}")
     if args.time_scale <= 0:
         raise ConfigurationError(f"--time-scale must be above 0, got {args.time_scale}")
-    if args.broker != "memory":
-        _opener(args.broker)  # before the store file is created
 
 
 @guarded("demo")
