@@ -5,7 +5,9 @@ Full analysis = ``tracebraid.analysis.analyze``: graph, stitching, attempts, pen
 
 Goals (issue 3): at most 0.3 s for 10,000 spans, and near-linear growth: the
 100,000-span time at most 15x the 10,000-span time. Each size is measured as the
-best of a few runs, side by side in one process.
+best of a few runs, the sizes taking turns round by round in one process, so a load
+spike from other processes hits every size alike instead of skewing the ratio; the
+load average is printed beside the figures.
 
 Run: ``.venv/bin/python bench/analysis.py`` (``--profile`` prints a cProfile of the
 100,000-span run).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import os
 import pstats
 import time
 from collections.abc import Sequence
@@ -27,15 +30,23 @@ from tracebraid.testing.workflows import synthetic
 SIZES = (1_000, 10_000, 100_000)
 GOAL_10K_S = 0.3
 GOAL_GROWTH = 15.0
+ROUNDS = 4
 
 
-def _best_of(runs: int, spans: Sequence[Span], topology: Topology) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        gc.collect()
-        started = time.perf_counter()
-        analyze(spans, topology=topology, now_ns=0)
-        best = min(best, time.perf_counter() - started)
+def _once(spans: Sequence[Span], topology: Topology) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    analyze(spans, topology=topology, now_ns=0)
+    return time.perf_counter() - started
+
+
+def _best_interleaved(
+    workflows: dict[int, Sequence[Span]], topology: Topology, rounds: int
+) -> dict[int, float]:
+    best = dict.fromkeys(workflows, float("inf"))
+    for _ in range(rounds):
+        for size, spans in workflows.items():
+            best[size] = min(best[size], _once(spans, topology))
     return best
 
 
@@ -45,13 +56,14 @@ def main() -> int:
     options = parser.parse_args()
     history = synthetic(2_000, seed=99).spans
     topology = learn_topology(history)
-    times: dict[int, float] = {}
-    for size in SIZES:
-        workflow = synthetic(size, seed=size)
-        analysis = analyze(workflow.spans, topology=topology, now_ns=0)
-        times[size] = _best_of(5 if size < 100_000 else 3, workflow.spans, topology)
+    workflows = {size: synthetic(size, seed=size).spans for size in SIZES}
+    load_before = os.getloadavg()[0]
+    times = _best_interleaved(workflows, topology, ROUNDS)
+    print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    for size, spans in workflows.items():
+        analysis = analyze(spans, topology=topology, now_ns=0)
         print(
-            f"{len(workflow.spans):>7} spans  {times[size]:7.3f} s  "
+            f"{len(spans):>7} spans  {times[size]:7.3f} s  "
             f"({len(analysis.branches)} branches, {len(analysis.graph.edges)} edges, "
             f"{len(analysis.pending)} pending, {len(analysis.islands)} islands, "
             f"critical path {len(analysis.critical_path.steps)} steps)"

@@ -24,11 +24,14 @@ from tracebraid.analysis.graph import CausalGraph
 from tracebraid.analysis.normalize import ConsumerIdentity, Role
 from tracebraid.analysis.records import Limitation
 from tracebraid.analysis.topology import Topology
+from tracebraid.model import Attributes
 
 __all__ = ["find_limitations"]
 
-# Every consumer span tracebraid's SDK writes carries these (it may also emit a marker).
-_SDK_CONSUMER_KEYS = frozenset({semconv.ATTEMPT, semconv.STEP})
+
+def _sdk_written(attributes: Attributes) -> bool:
+    """True for a consumer span tracebraid's SDK wrote (it may also have emitted a marker)."""
+    return semconv.ATTEMPT in attributes or semconv.STEP in attributes
 
 
 def _some(names: list[str], shown: int = 3) -> str:
@@ -98,11 +101,7 @@ def find_limitations(
     # tracebraid's SDK emits a marker only for work still running after a delay (100 ms),
     # so an SDK-written consumer without one just finished quickly. Only consumers whose
     # instrumentation never emits markers leave in-flight work invisible: say so of those.
-    unmarked = [
-        node
-        for node, _ in consumers
-        if not _SDK_CONSUMER_KEYS & graph.spans[node].attributes.keys()
-    ]
+    unmarked = [node for node, _ in consumers if not _sdk_written(graph.spans[node].attributes)]
     if unmarked:
         services = sorted({graph.spans[node].service for node in unmarked})
         found.append(Limitation(
