@@ -1,4 +1,16 @@
-"""What every operator command shares: its options, its console, its errors and exit codes."""
+"""What every operator command shares: its options, the workflows they name, its console,
+its errors and exit codes.
+
+A command registers itself with ``add_command``, naming the options it takes as a
+tuple of ``add_*`` functions (each adds one option, or one pair that belongs
+together), and loads what they name with ``load_workflow`` or ``load_recent``.
+
+Example::
+
+    def register(subparsers: Any) -> None:
+        add_command(subparsers, "latency", run, __doc__, help="where the time went",
+                    options=(add_key, add_store, add_json))
+"""
 
 from __future__ import annotations
 
@@ -6,27 +18,45 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, RenderableType
 
 from tracebraid.errors import ConfigurationError, InputError, TracebraidError
+from tracebraid.views.cli import Command
 from tracebraid.views.documents import to_json
-from tracebraid.views.source import STORE_ENV, UnknownKeyError, default_store
+from tracebraid.views.source import (
+    STORE_ENV,
+    LoadedWorkflow,
+    UnknownKeyError,
+    default_store,
+    load,
+    read_topology,
+    reading,
+    recent,
+    require_key,
+)
 
 __all__ = [
     "EXIT_FINDINGS",
     "EXIT_OK",
     "EXIT_USAGE",
+    "AddOption",
+    "add_command",
     "add_ids",
     "add_json",
     "add_key",
+    "add_key_or_recent",
     "add_store",
     "add_topology",
+    "add_window",
     "console",
     "describe",
     "guarded",
+    "load_recent",
+    "load_workflow",
     "print_json",
     "show",
     "store_url",
@@ -40,7 +70,29 @@ EXIT_USAGE = 2
 
 _PIPE_WIDTH = 120
 
-Handler = Callable[[argparse.Namespace], int]
+_KEY_METAVAR = "TRACE_OR_CORRELATION"
+
+AddOption = Callable[[argparse.ArgumentParser], None]
+"""Adds one option (or a pair that belongs together) to a command's parser."""
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    handler: Command,
+    doc: str | None,
+    *,
+    help: str,
+    options: Sequence[AddOption],
+) -> None:
+    """Add sub-command ``name``: ``help`` in the command list, ``--help`` from its module
+    docstring ``doc`` (see ``describe``), ``options`` in the order ``--help`` lists them."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help, description=describe(doc)
+    )
+    for add_option in options:
+        add_option(parser)
+    parser.set_defaults(handler=handler)
 
 
 def add_store(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
@@ -55,8 +107,23 @@ def add_store(parser: argparse.ArgumentParser, *, default: str | None = None) ->
 
 
 def add_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("key", metavar=_KEY_METAVAR, help="trace, correlation or event ID")
+
+
+def add_key_or_recent(parser: argparse.ArgumentParser) -> None:
+    """The key, for a command that looks at the recent workflows without one."""
     parser.add_argument(
-        "key", metavar="TRACE_OR_CORRELATION", help="a trace ID, correlation ID or event ID"
+        "key", nargs="?", metavar=_KEY_METAVAR, help="one workflow (default: recent)"
+    )
+
+
+def add_window(parser: argparse.ArgumentParser) -> None:
+    """``--since`` and ``--limit``: which recent workflows to look at."""
+    parser.add_argument(
+        "--since", metavar="DURATION", help="only traces started this long ago or later (10m, 2h)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="look at the N most recent traces (50)"
     )
 
 
@@ -113,10 +180,40 @@ def store_url(args: argparse.Namespace) -> str:
     return str(args.store) if args.store else default_store()
 
 
-def guarded(command: str) -> Callable[[Handler], Handler]:
+def load_workflow(
+    args: argparse.Namespace,
+    *,
+    topology: str | None = None,
+    learn: bool = True,
+    now_ns: int | None = None,
+) -> LoadedWorkflow:
+    """The workflow ``args.key`` names, from ``--store``, with the ``topology`` file (its
+    path) or, when ``learn``, the consumers the store's history expects; analysed at
+    ``now_ns`` (default: now). Raises ``UnknownKeyError`` when the key names nothing."""
+    url = store_url(args)
+    expected = read_topology(topology)
+    now = time.time_ns() if now_ns is None else now_ns
+    with reading(url) as store:
+        return load(
+            require_key(args.key), store, url=url, topology=expected, learn=learn, now_ns=now
+        )
+
+
+def load_recent(
+    args: argparse.Namespace, *, now_ns: int, since_ns: int | None, topology: str | None = None
+) -> list[LoadedWorkflow]:
+    """The workflows of the ``--limit`` most recent traces from ``--store``, started at
+    ``since_ns`` or later, with the ``topology`` file (its path) or learned consumers."""
+    url = store_url(args)
+    expected = read_topology(topology)
+    with reading(url) as store:
+        return recent(store, now_ns=now_ns, topology=expected, since_ns=since_ns, limit=args.limit)
+
+
+def guarded(command: str) -> Callable[[Command], Command]:
     """Turn tracebraid's errors into a one-line message on stderr and the right exit code."""
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(handler: Command) -> Command:
         @functools.wraps(handler)
         def run(args: argparse.Namespace) -> int:
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import time
 from typing import Any
@@ -35,10 +36,10 @@ from tracebraid.store import SpanStore, open_store
 from tracebraid.store.exporter import StoreSpanExporter
 from tracebraid.views.commands._options import (
     EXIT_OK,
+    add_command,
     add_ids,
     add_json,
     add_store,
-    describe,
     guarded,
     print_json,
     show,
@@ -57,12 +58,23 @@ _EXPORT_DELAY_MS = 50
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "demo",
+        run,
+        __doc__,
         help="run the order-flow demo into a store and print its causal tree",
-        description=describe(__doc__),
+        options=(
+            functools.partial(add_store, default=DEFAULT_DEMO_STORE),
+            _add_flow,
+            add_ids,
+            add_json,
+        ),
     )
-    add_store(parser, default=DEFAULT_DEMO_STORE)
+
+
+def _add_flow(parser: argparse.ArgumentParser) -> None:
+    """How the demo runs: how many orders, how fast, on which broker, with which mistakes."""
     parser.add_argument(
         "--orders", type=int, default=1, metavar="N", help="orders to place at once (1)"
     )
@@ -85,9 +97,6 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="plant each of the seed's common mistakes once (then: tracebraid lint)",
     )
-    add_ids(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 def _broker(name: str, url: str | None) -> Broker:

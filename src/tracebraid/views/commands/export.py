@@ -13,38 +13,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from tracebraid.errors import ConfigurationError
 from tracebraid.views.commands._options import (
     EXIT_OK,
+    add_command,
     add_json,
+    add_key,
     add_store,
     add_topology,
-    describe,
     guarded,
+    load_workflow,
     print_json,
-    store_url,
 )
 from tracebraid.views.documents import mermaid_document
 from tracebraid.views.mermaid import to_mermaid
-from tracebraid.views.source import load, read_topology, reading, require_key
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "export",
+        run,
+        __doc__,
         help="export a workflow's causal tree (Mermaid flowchart)",
-        description=describe(__doc__),
+        options=(add_key, _add_format, add_store, add_topology, add_json),
     )
-    parser.add_argument(
-        "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"
-    )
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mermaid",
         dest="format",
@@ -54,20 +56,12 @@ def register(subparsers: Any) -> None:
         help="Mermaid flowchart text (the default, and for now the only format)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    add_store(parser)
-    add_topology(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 @guarded("export")
 def run(args: argparse.Namespace) -> int:
     """Write the flowchart (or ``tracebraid.mermaid/v1``); 1 when the key names nothing."""
-    url = store_url(args)
-    topology = read_topology(args.topology)
-    with reading(url) as store:
-        loaded = load(require_key(args.key), store, url=url, topology=topology,
-                      now_ns=time.time_ns())  # fmt: skip
+    loaded = load_workflow(args, topology=args.topology)
     text = to_mermaid(loaded.analysis)
     if args.json:
         print_json(mermaid_document(text, key=loaded.key))

@@ -12,48 +12,42 @@ Example::
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from tracebraid.analysis import latency
 from tracebraid.views.commands._options import (
     EXIT_OK,
+    add_command,
     add_json,
+    add_key,
     add_store,
-    describe,
     guarded,
+    load_workflow,
     print_json,
     show,
-    store_url,
 )
 from tracebraid.views.documents import latency_document
 from tracebraid.views.reports import render_latency
-from tracebraid.views.source import load, reading, require_key
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``latency`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "latency",
+        run,
+        __doc__,
         help="queue wait, processing and back-off per delivery; the critical path ranked",
-        description=describe(__doc__),
+        options=(add_key, add_store, add_json),
     )
-    parser.add_argument(
-        "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"
-    )
-    add_store(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 @guarded("latency")
 def run(args: argparse.Namespace) -> int:
     """Print the latency report (or ``tracebraid.latency/v1``); 1 when the key names nothing."""
-    url = store_url(args)
-    with reading(url) as store:
-        loaded = load(require_key(args.key), store, url=url, now_ns=time.time_ns(), learn=False)
+    loaded = load_workflow(args, learn=False)
     report = latency(loaded.analysis)
     if args.json:
         print_json(latency_document(report, key=loaded.key))

@@ -20,50 +20,46 @@ from typing import Any
 from tracebraid.views.commands._options import (
     EXIT_FINDINGS,
     EXIT_OK,
+    add_command,
     add_json,
+    add_key_or_recent,
     add_store,
-    describe,
+    add_window,
     guarded,
+    load_recent,
+    load_workflow,
     print_json,
     show,
-    store_url,
 )
-from tracebraid.views.commands.pending import add_window
 from tracebraid.views.recent import needs_attention, retries_document
 from tracebraid.views.reports import render_retries
-from tracebraid.views.source import load, parse_since, reading, recent, require_key
+from tracebraid.views.source import parse_since
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``retries`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "retries",
+        run,
+        __doc__,
         help="retried steps, duplicates, duplicate publishes and dead letters",
-        description=describe(__doc__),
+        options=(add_key_or_recent, add_store, add_window, add_json),
     )
-    parser.add_argument(
-        "key", nargs="?", metavar="TRACE_OR_CORRELATION", help="one workflow (default: recent)"
-    )
-    add_store(parser)
-    add_window(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 @guarded("retries")
 def run(args: argparse.Namespace) -> int:
     """Print the retry report (or ``tracebraid.retries/v1``); 1 on a dead letter or a
     branch that never succeeded."""
-    url = store_url(args)
     now = time.time_ns()
-    with reading(url) as store:
-        if args.key is not None:
-            loaded = [load(require_key(args.key), store, url=url, now_ns=now, learn=False)]
-        else:
-            since = parse_since(args.since, now_ns=now)
-            loaded = recent(store, now_ns=now, topology=None, since_ns=since, limit=args.limit)
+    if args.key is not None:
+        loaded = [load_workflow(args, learn=False, now_ns=now)]
+    else:
+        since = parse_since(args.since, now_ns=now)
+        loaded = load_recent(args, now_ns=now, since_ns=since)
     if args.json:
         print_json(retries_document(loaded))
     else:

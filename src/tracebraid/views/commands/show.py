@@ -13,25 +13,24 @@ Example::
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from rich.text import Text
 
 from tracebraid.views.commands._options import (
     EXIT_OK,
+    add_command,
     add_ids,
     add_json,
+    add_key,
     add_store,
     add_topology,
-    describe,
     guarded,
+    load_workflow,
     print_json,
     show,
-    store_url,
 )
 from tracebraid.views.documents import workflow_document
-from tracebraid.views.source import load, read_topology, reading, require_key
 from tracebraid.views.tree import render_tree
 
 __all__ = ["register", "run"]
@@ -39,29 +38,20 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``show`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "show",
+        run,
+        __doc__,
         help="a workflow's causal tree: branches, attempts, pending work, critical path",
-        description=describe(__doc__),
+        options=(add_key, add_store, add_topology, add_ids, add_json),
     )
-    parser.add_argument(
-        "key", metavar="TRACE_OR_CORRELATION", help="trace, correlation or event ID"
-    )
-    add_store(parser)
-    add_topology(parser)
-    add_ids(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 @guarded("show")
 def run(args: argparse.Namespace) -> int:
     """Print the tree (or ``tracebraid.workflow/v1``); 1 when the key names nothing."""
-    url = store_url(args)
-    topology = read_topology(args.topology)
-    with reading(url) as store:
-        loaded = load(require_key(args.key), store, url=url, topology=topology,
-                      now_ns=time.time_ns())  # fmt: skip
+    loaded = load_workflow(args, topology=args.topology)
     if args.json:
         print_json(workflow_document(loaded.analysis, key=loaded.key))
         return EXIT_OK

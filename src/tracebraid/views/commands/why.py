@@ -20,10 +20,10 @@ from tracebraid.analysis import why
 from tracebraid.model import is_valid_span_id
 from tracebraid.views.commands._options import (
     EXIT_OK,
+    add_command,
     add_ids,
     add_json,
     add_store,
-    describe,
     guarded,
     print_json,
     show,
@@ -45,18 +45,20 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``why`` sub-command."""
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "why",
+        run,
+        __doc__,
         help="the causal chain from the user action to an event or span",
-        description=describe(__doc__),
+        options=(_add_target, add_store, add_ids, add_json),
     )
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", metavar="EVENT_OR_SPAN", help="event ID, span ID, or TRACE_ID:SPAN_ID"
     )
-    add_store(parser)
-    add_ids(parser)
-    add_json(parser)
-    parser.set_defaults(handler=run)
 
 
 @guarded("why")
