@@ -35,8 +35,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Self
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -45,8 +43,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tracebraid import semconv
 from tracebraid.demo.order_flow import CHECKOUT, OrderFlow
 from tracebraid.model import Attributes
-from tracebraid.sdk.broker.base import DEFAULT_RETRY, Broker, Delivery, Handler, RetryPolicy
+from tracebraid.sdk.broker.base import Delivery
 from tracebraid.sdk.broker.bus import EventBus, Received
+from tracebraid.sdk.broker.forwarding import ForwardingBroker
 from tracebraid.sdk.context import MessageContext, current_correlation_id, new_event_id
 
 __all__ = ["MISTAKES", "PlantedMistake"]
@@ -75,55 +74,7 @@ def _replace_publish(bus: EventBus, wrap: Callable[[_Publish], _Publish]) -> Non
     setattr(bus, "publish", wrap(bus.publish))  # noqa: B010
 
 
-class _ProxyBroker:
-    """Another client for the same broker: everything passes through unless overridden."""
-
-    def __init__(self, inner: Broker) -> None:
-        self.inner = inner
-
-    @property
-    def system(self) -> str:
-        return self.inner.system
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def publish(
-        self, destination: str, payload: bytes, headers: Mapping[str, str], *, message_id: str
-    ) -> None:
-        await self.inner.publish(destination, payload, headers, message_id=message_id)
-
-    async def subscribe(
-        self,
-        destination: str,
-        group: str,
-        handler: Handler,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        concurrency: int = 1,
-        delay: float = 0.0,
-    ) -> None:
-        await self.inner.subscribe(
-            destination, group, handler, retry=retry, concurrency=concurrency, delay=delay
-        )
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class _RelayKeepingOwnHeaders(_ProxyBroker):
+class _RelayKeepingOwnHeaders(ForwardingBroker):
     """An outbox relay that forwards only the application's own ``x-*`` headers."""
 
     async def publish(
@@ -133,25 +84,11 @@ class _RelayKeepingOwnHeaders(_ProxyBroker):
         await self.inner.publish(destination, payload, own, message_id=message_id)
 
 
-class _NoDeliveryCounts(_ProxyBroker):
+class _NoDeliveryCounts(ForwardingBroker):
     """A client that cannot tell a redelivery from a first delivery."""
 
-    async def subscribe(
-        self,
-        destination: str,
-        group: str,
-        handler: Handler,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        concurrency: int = 1,
-        delay: float = 0.0,
-    ) -> None:
-        async def uncounted(delivery: Delivery) -> None:
-            await handler(replace(delivery, delivery_count=1))
-
-        await self.inner.subscribe(
-            destination, group, uncounted, retry=retry, concurrency=concurrency, delay=delay
-        )
+    def incoming(self, delivery: Delivery) -> Delivery:
+        return replace(delivery, delivery_count=1)
 
 
 def _audit_copy_over_http(flow: OrderFlow) -> None:

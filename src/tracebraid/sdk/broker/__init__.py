@@ -16,6 +16,7 @@ from tracebraid.sdk.broker.base import (
     dead_letter_destination,
 )
 from tracebraid.sdk.broker.bus import EventBus, EventHandler, Observer, Processed, Received
+from tracebraid.sdk.broker.forwarding import ForwardingBroker
 from tracebraid.sdk.broker.kafka import KafkaBroker
 from tracebraid.sdk.broker.memory import InMemoryBroker
 from tracebraid.sdk.broker.nats_jetstream import NatsJetStreamBroker
@@ -34,6 +35,7 @@ __all__ = [
     "Delivery",
     "EventBus",
     "EventHandler",
+    "ForwardingBroker",
     "Handler",
     "Headers",
     "InMemoryBroker",

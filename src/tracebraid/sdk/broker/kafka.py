@@ -42,10 +42,14 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.sdk.broker._adapter import (
+    BrokerAdapter,
+    check_subscription,
+    closed_for_good,
+    not_open,
+)
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker.base import (
@@ -162,7 +166,7 @@ class _Member:
     delay: float
 
 
-class KafkaBroker:
+class KafkaBroker(BrokerAdapter):
     """A ``Broker`` over Kafka (aiokafka); see the module docstring for retries and limits."""
 
     def __init__(self, bootstrap_servers: str = DEFAULT_KAFKA_URL, *, connect_timeout: float = 5.0):
@@ -183,7 +187,7 @@ class KafkaBroker:
         if self._producer is not None:
             return
         if self._closed:
-            raise BrokerUnavailableError("this KafkaBroker was closed; create a new one")
+            raise closed_for_good("KafkaBroker")
         with client_import("kafka", "aiokafka"):
             from aiokafka import AIOKafkaProducer
 
@@ -216,18 +220,6 @@ class KafkaBroker:
         if producer is not None:
             await producer.stop()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
     ) -> None:
@@ -248,11 +240,7 @@ class KafkaBroker:
         from aiokafka import AIOKafkaConsumer
 
         self._require_producer()
-        if not destination or not group or concurrency < 1 or delay < 0:
-            raise ConfigurationError(
-                "subscribe needs a destination, a group, concurrency >= 1 and delay >= 0; got "
-                f"{destination!r}, {group!r}, {concurrency}, {delay}"
-            )
+        check_subscription(destination, group, concurrency, delay)
         consumer = AIOKafkaConsumer(
             destination,
             retry_topic(destination, group),
@@ -276,11 +264,7 @@ class KafkaBroker:
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            state = "closed" if self._closed else "not started"
-            raise BrokerUnavailableError(
-                f"KafkaBroker is {state}; use `async with KafkaBroker(servers) as broker:` "
-                "or await broker.start() first"
-            )
+            raise not_open("KafkaBroker(servers)", closed=self._closed)
         return self._producer
 
     async def _send(self, topic: str, payload: bytes, headers: KafkaHeaders) -> None:

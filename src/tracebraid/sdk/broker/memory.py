@@ -30,10 +30,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType, TracebackType
-from typing import Self
+from types import MappingProxyType
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.errors import ConfigurationError
+from tracebraid.sdk.broker._adapter import (
+    BrokerAdapter,
+    check_subscription,
+    closed_for_good,
+    not_open,
+)
 from tracebraid.sdk.broker.base import (
     DEAD_LETTER_GROUP_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -66,7 +71,7 @@ class _Group:
     outstanding: int = 0
 
 
-class InMemoryBroker:
+class InMemoryBroker(BrokerAdapter):
     """An asyncio broker living in this process; implements ``tracebraid.sdk.broker.Broker``."""
 
     def __init__(self) -> None:
@@ -92,9 +97,7 @@ class InMemoryBroker:
     async def start(self) -> None:
         """Open the broker; calling it twice is harmless."""
         if self._closed:
-            raise BrokerUnavailableError(
-                "this InMemoryBroker was closed; create a new one for another run"
-            )
+            raise closed_for_good("InMemoryBroker")
         self._started = True
 
     async def close(self) -> None:
@@ -107,18 +110,6 @@ class InMemoryBroker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
@@ -146,14 +137,7 @@ class InMemoryBroker:
         sets it). ``concurrency`` deliveries may be in process at once.
         """
         self._check_open()
-        if not destination or not group:
-            raise ConfigurationError(
-                f"subscribe needs a destination and a group, got {destination!r}, {group!r}"
-            )
-        if concurrency < 1 or delay < 0:
-            raise ConfigurationError(
-                f"subscribe needs concurrency >= 1 and delay >= 0, got {concurrency}, {delay}"
-            )
+        check_subscription(destination, group, concurrency, delay)
         groups = self._topics.setdefault(destination, {})
         state = groups.get(group)
         if state is None:
@@ -186,11 +170,7 @@ class InMemoryBroker:
 
     def _check_open(self) -> None:
         if not self._started or self._closed:
-            state = "closed" if self._closed else "not started"
-            raise BrokerUnavailableError(
-                f"InMemoryBroker is {state}; use `async with InMemoryBroker() as broker:` "
-                "or await broker.start() before publishing or subscribing"
-            )
+            raise not_open("InMemoryBroker()", closed=self._closed)
 
     def _track(self, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
         tasks.add(task)

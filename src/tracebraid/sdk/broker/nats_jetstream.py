@@ -34,10 +34,15 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.errors import ConfigurationError
+from tracebraid.sdk.broker._adapter import (
+    BrokerAdapter,
+    check_subscription,
+    closed_for_good,
+    not_open,
+)
 from tracebraid.sdk.broker._address import redact, unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._slots import take_slots
@@ -88,7 +93,7 @@ class _Member:
     holding: dict[int, Msg] = field(default_factory=dict)  # by id(): Msg is unhashable
 
 
-class NatsJetStreamBroker:
+class NatsJetStreamBroker(BrokerAdapter):
     """A ``Broker`` over NATS JetStream; see the module docstring for the layout.
 
     ``ack_wait`` is how long (seconds) a delivery may go unacknowledged by a silent
@@ -126,7 +131,7 @@ class NatsJetStreamBroker:
         if self._client is not None:
             return
         if self._closed:
-            raise BrokerUnavailableError("this NatsJetStreamBroker was closed; create a new one")
+            raise closed_for_good("NatsJetStreamBroker")
         with client_import("nats", "nats"):
             from nats.aio.client import Client
 
@@ -176,18 +181,6 @@ class NatsJetStreamBroker:
         finally:
             await client.close()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
     ) -> None:
@@ -212,11 +205,7 @@ class NatsJetStreamBroker:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         js = self._require_js()
-        if not destination or not group or concurrency < 1 or delay < 0:
-            raise ConfigurationError(
-                "subscribe needs a destination, a group, concurrency >= 1 and delay >= 0; got "
-                f"{destination!r}, {group!r}, {concurrency}, {delay}"
-            )
+        check_subscription(destination, group, concurrency, delay)
         stream = await self._stream(js, destination)
         await self._stream(js, dead_letter_destination(destination))  # ready to park
         durable = jetstream_name(group)
@@ -241,11 +230,7 @@ class NatsJetStreamBroker:
 
     def _require_js(self) -> JetStreamContext:
         if self._js is None:
-            state = "closed" if self._closed else "not started"
-            raise BrokerUnavailableError(
-                f"NatsJetStreamBroker is {state}; use `async with NatsJetStreamBroker(url) as "
-                "broker:` or await broker.start() first"
-            )
+            raise not_open("NatsJetStreamBroker(url)", closed=self._closed)
         return self._js
 
     async def _stream(self, js: JetStreamContext, destination: str) -> str:

@@ -48,10 +48,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.errors import ConfigurationError
+from tracebraid.sdk.broker._adapter import (
+    BrokerAdapter,
+    check_subscription,
+    closed_for_good,
+    not_open,
+)
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker.base import (
@@ -87,7 +92,7 @@ def queue_name(destination: str, group: str) -> str:
     return f"{destination}:{group}"
 
 
-class RabbitMQBroker:
+class RabbitMQBroker(BrokerAdapter):
     """A ``Broker`` over RabbitMQ (aio-pika); see the module docstring for the layout.
 
     ``temporary=True`` deletes every exchange and queue this adapter declared when
@@ -123,7 +128,7 @@ class RabbitMQBroker:
         if self._connection is not None:
             return
         if self._closed:
-            raise BrokerUnavailableError("this RabbitMQBroker was closed; create a new one")
+            raise closed_for_good("RabbitMQBroker")
         with client_import("rabbitmq", "aio_pika"):
             import aio_pika
         try:
@@ -149,18 +154,6 @@ class RabbitMQBroker:
                 await self._delete_declared(connection)
         finally:
             await connection.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
@@ -189,7 +182,7 @@ class RabbitMQBroker:
         delay: float = 0.0,
     ) -> None:
         """Declare and bind the group's queue, then consume it on a channel of its own."""
-        _check_subscription(destination, group, concurrency, delay)
+        check_subscription(destination, group, concurrency, delay)
         connection = self._require_connection()
         channel = await connection.channel(publisher_confirms=True)
         self._channels.append(channel)
@@ -221,11 +214,7 @@ class RabbitMQBroker:
 
     def _require_connection(self) -> AbstractRobustConnection:
         if self._connection is None:
-            state = "closed" if self._closed else "not started"
-            raise BrokerUnavailableError(
-                f"RabbitMQBroker is {state}; use `async with RabbitMQBroker(url) as broker:` "
-                "or await broker.start() first"
-            )
+            raise not_open("RabbitMQBroker(url)", closed=self._closed)
         return self._connection
 
     def _channel(self) -> AbstractChannel:
@@ -325,17 +314,6 @@ class RabbitMQBroker:
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
-
-
-def _check_subscription(destination: str, group: str, concurrency: int, delay: float) -> None:
-    if not destination or not group:
-        raise ConfigurationError(
-            f"subscribe needs a destination and a group, got {destination!r}, {group!r}"
-        )
-    if concurrency < 1 or delay < 0:
-        raise ConfigurationError(
-            f"subscribe needs concurrency >= 1 and delay >= 0, got {concurrency}, {delay}"
-        )
 
 
 def _lookup(headers: Headers, name: str) -> str | None:

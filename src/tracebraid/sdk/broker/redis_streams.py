@@ -37,10 +37,15 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError
+from tracebraid.errors import ConfigurationError
+from tracebraid.sdk.broker._adapter import (
+    BrokerAdapter,
+    check_subscription,
+    closed_for_good,
+    not_open,
+)
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._redis_entries import entry_delivery, entry_fields
@@ -81,7 +86,7 @@ class _Member:
     holding: set[bytes] = field(default_factory=set)
 
 
-class RedisStreamsBroker:
+class RedisStreamsBroker(BrokerAdapter):
     """A ``Broker`` over Redis Streams; see the module docstring for the commands used.
 
     ``claim_after`` is how long (seconds) an entry may sit unacknowledged with a
@@ -124,7 +129,7 @@ class RedisStreamsBroker:
         if self._client is not None:
             return
         if self._closed:
-            raise BrokerUnavailableError("this RedisStreamsBroker was closed; create a new one")
+            raise closed_for_good("RedisStreamsBroker")
         with client_import("redis", "redis"):
             from redis.asyncio import BlockingConnectionPool, Redis
 
@@ -164,18 +169,6 @@ class RedisStreamsBroker:
         finally:
             await client.aclose()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
     ) -> None:
@@ -203,11 +196,7 @@ class RedisStreamsBroker:
         from redis.exceptions import ResponseError
 
         client = self._require_client()
-        if not destination or not group or concurrency < 1 or delay < 0:
-            raise ConfigurationError(
-                "subscribe needs a destination, a group, concurrency >= 1 and delay >= 0; got "
-                f"{destination!r}, {group!r}, {concurrency}, {delay}"
-            )
+        check_subscription(destination, group, concurrency, delay)
         self._streams.add(destination)
         try:
             await client.xgroup_create(destination, group, id="$", mkstream=True)
@@ -393,11 +382,7 @@ class RedisStreamsBroker:
 
     def _require_client(self) -> Redis:
         if self._client is None:
-            state = "closed" if self._closed else "not started"
-            raise BrokerUnavailableError(
-                f"RedisStreamsBroker is {state}; use `async with RedisStreamsBroker(url) as "
-                "broker:` or await broker.start() first"
-            )
+            raise not_open("RedisStreamsBroker(url)", closed=self._closed)
         return self._client
 
     def _spawn(self, work: Any, name: str) -> None:

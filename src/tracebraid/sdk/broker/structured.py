@@ -27,17 +27,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Self
+from dataclasses import replace
 
-from tracebraid.sdk.broker.base import (
-    DEFAULT_RETRY,
-    Broker,
-    Delivery,
-    Handler,
-    Headers,
-    RetryPolicy,
-)
+from tracebraid.sdk.broker.base import Delivery, Headers
+from tracebraid.sdk.broker.forwarding import ForwardingBroker
 from tracebraid.sdk.carriers import ATTEMPT_HEADER
 from tracebraid.sdk.envelope import ENVELOPE_FIELDS, extract_envelope, to_envelope
 from tracebraid.sdk.propagation import extract, inject
@@ -88,36 +81,8 @@ def open_envelope(body: bytes, headers: Headers) -> tuple[bytes, dict[str, str]]
     return payload, restored
 
 
-class StructuredBroker:
+class StructuredBroker(ForwardingBroker):
     """Any ``Broker``, carrying context in a JSON envelope body instead of headers."""
-
-    def __init__(self, inner: Broker) -> None:
-        self.inner = inner
-
-    @property
-    def system(self) -> str:
-        """The wrapped broker's ``messaging.system``."""
-        return self.inner.system
-
-    async def start(self) -> None:
-        """Start the wrapped broker."""
-        await self.inner.start()
-
-    async def close(self) -> None:
-        """Close the wrapped broker."""
-        await self.inner.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
@@ -126,37 +91,10 @@ class StructuredBroker:
         body = close_envelope(payload, headers)
         await self.inner.publish(destination, body, {}, message_id=message_id)
 
-    async def subscribe(
-        self,
-        destination: str,
-        group: str,
-        handler: Handler,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        concurrency: int = 1,
-        delay: float = 0.0,
-    ) -> None:
-        """Subscribe ``handler``; it sees the payload and the context headers restored."""
-
-        async def unwrap(delivery: Delivery) -> None:
-            opened = open_envelope(delivery.payload, delivery.headers)
-            if opened is not None:
-                payload, headers = opened
-                delivery = Delivery(
-                    destination=delivery.destination,
-                    group=delivery.group,
-                    message_id=delivery.message_id,
-                    payload=payload,
-                    headers=headers,
-                    delivery_count=delivery.delivery_count,
-                )
-            await handler(delivery)
-
-        await self.inner.subscribe(
-            destination,
-            group,
-            unwrap,
-            retry=retry,
-            concurrency=concurrency,
-            delay=delay,
-        )
+    def incoming(self, delivery: Delivery) -> Delivery:
+        """The delivery with the envelope's payload and context headers restored."""
+        opened = open_envelope(delivery.payload, delivery.headers)
+        if opened is None:
+            return delivery
+        payload, headers = opened
+        return replace(delivery, payload=payload, headers=headers)
