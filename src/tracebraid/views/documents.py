@@ -39,6 +39,7 @@ from tracebraid.views.schema import (
 from tracebraid.views.serialize import (
     branch,
     branch_latency,
+    chain_step,
     clock_skew,
     critical_path,
     cycle,
@@ -173,19 +174,7 @@ def why_document(chain: CausalChain, *, key: str | None) -> WhyDocument:
         "complete": chain.complete,
         "gap": chain.gap,
         "stitched_hops": chain.stitched_hops,
-        "steps": [
-            {
-                "span": span_ref(s.span),
-                "role": s.role.value,
-                "step": s.step,
-                "event_id": s.event_id,
-                "event_name": s.event_name,
-                "consumer": s.consumer,
-                "via": None if s.via is None else s.via.value,
-                "stitched": s.stitched,
-            }
-            for s in chain.steps
-        ],
+        "steps": [chain_step(s) for s in chain.steps],
         "also_caused_by": [span_ref(ref) for ref in chain.also_caused_by],
     }
 

@@ -36,6 +36,7 @@ from tracebraid.analysis import (
     PendingBranch,
     PropagationBreak,
     Segment,
+    SegmentTotal,
     SpanRef,
 )
 from tracebraid.views.schema import (
@@ -58,6 +59,7 @@ from tracebraid.views.schema import (
     PendingBranchJson,
     PropagationBreakJson,
     SegmentJson,
+    SegmentTotalJson,
     SpanRefJson,
 )
 
@@ -81,6 +83,7 @@ __all__ = [
     "pending_branch",
     "propagation_break",
     "segment",
+    "segment_total",
     "span_ref",
     "span_ref_or_none",
 ]
@@ -210,41 +213,22 @@ def segment(item: Segment) -> SegmentJson:
     }
 
 
+def segment_total(item: SegmentTotal) -> SegmentTotalJson:
+    return {"kind": item.kind.value, "duration_ns": item.duration_ns, "count": item.count}
+
+
 def critical_path(path: CriticalPath) -> CriticalPathJson:
     """The path; ``ranked`` holds indices into ``segments``, longest first."""
-    position = {id(segment): number for number, segment in enumerate(path.segments)}
+    position = {id(s): number for number, s in enumerate(path.segments)}
     return {
         "start_ns": path.start_ns,
         "end_ns": path.end_ns,
         "duration_ns": path.duration_ns,
         "workflow_duration_ns": path.workflow_duration_ns,
-        "steps": [
-            {
-                "span": span_ref(s.span),
-                "role": s.role.value,
-                "step": s.step,
-                "via": None if s.via is None else s.via.value,
-                "attempt": s.attempt,
-            }
-            for s in path.steps
-        ],
-        "segments": [
-            {
-                "kind": s.kind.value,
-                "span": span_ref(s.span),
-                "start_ns": s.start_ns,
-                "end_ns": s.end_ns,
-                "duration_ns": s.duration_ns,
-                "attempt": s.attempt,
-                "clock_skew_ns": s.clock_skew_ns,
-            }
-            for s in path.segments
-        ],
-        "ranked": [position[id(segment)] for segment in path.ranked],
-        "totals": [
-            {"kind": t.kind.value, "duration_ns": t.duration_ns, "count": t.count}
-            for t in path.totals
-        ],
+        "steps": [path_step(s) for s in path.steps],
+        "segments": [segment(s) for s in path.segments],
+        "ranked": [position[id(s)] for s in path.ranked],
+        "totals": [segment_total(t) for t in path.totals],
     }
 
 
