@@ -1,8 +1,6 @@
 """Fixtures for the views' tests: the real demo workflow, analysed, and a demo store.
 
-The order flow runs at ``time_scale=0.15`` rather than the usual 0.05: the analysis
-calls a consumer lagging only from a 100 ms queue wait up (``LAG_MIN_NS``), and the
-summary's 800 ms lag is 40 ms at 0.05 but 120 ms at 0.15 (the run takes ~0.3 s).
+The order flow runs at ``demo_settings.TIME_SCALE`` (why that figure: see there).
 """
 
 from __future__ import annotations

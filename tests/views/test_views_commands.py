@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from demo_settings import TIME_SCALE
@@ -21,12 +23,17 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """The command with ``--json``: its exit code and its document, checked against its shape."""
+    code, out, _ = run(capsys, *argv, "--json")
+    document = json.loads(out)
+    check_document(document)
+    return code, document
+
+
 def workflows(url: str) -> list[str]:
-    store = open_store(url)
-    try:
+    with closing(open_store(url)) as store:
         return sorted({c for s in store.recent_traces(10) for c in s.correlation_ids})
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +59,8 @@ def test_demo_prints_the_tree_read_back_from_the_store(
 
 def test_demo_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'json.db'}"
-    code, out, _ = run(capsys, "demo", "--store", url, "--time-scale", "0.05", "--json")
+    code, document = run_json(capsys, "demo", "--store", url, "--time-scale", "0.05")
     assert code == EXIT_OK
-    document = json.loads(out)
-    check_document(document)
     assert document["store"] == url
     (placed,) = document["orders"]
     assert document["workflow"]["key"] == placed["correlation_id"]
@@ -67,17 +72,15 @@ def test_show(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -
     assert code == EXIT_OK
     assert out.startswith(order + " · trace ")
     assert "send-warehouse-webhook" in out and "attempt 2 ✗ TimeoutError" in out
-    code, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
-    document = json.loads(out)
-    check_document(document)
+    _, document = run_json(capsys, "show", order, "--store", demo_store)
     assert document["key"] == order and document["summary"]["correlation_ids"] == [order]
 
 
 def test_show_ids_and_trace_key(
     capsys: pytest.CaptureFixture[str], demo_store: str, order: str
 ) -> None:
-    _, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
-    trace_id = json.loads(out)["summary"]["trace_ids"][0]
+    _, document = run_json(capsys, "show", order, "--store", demo_store)
+    trace_id = document["summary"]["trace_ids"][0]
     code, text, _ = run(capsys, "show", trace_id, "--store", demo_store, "--ids")
     assert code == EXIT_OK
     assert trace_id in text.splitlines()[0] and order in text.splitlines()[0]
@@ -95,8 +98,7 @@ def test_show_with_a_topology(
 
 
 def test_why(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) -> None:
-    _, out, _ = run(capsys, "show", order, "--store", demo_store, "--json")
-    document = json.loads(out)
+    _, document = run_json(capsys, "show", order, "--store", demo_store)
     webhook = next(b for b in document["branches"] if b["step"] == "send-warehouse-webhook")
     code, text, _ = run(capsys, "why", webhook["event_id"], "--store", demo_store)
     assert code == EXIT_OK
@@ -105,9 +107,7 @@ def test_why(capsys: pytest.CaptureFixture[str], demo_store: str, order: str) ->
     assert "reaches the user action" in text
     span = webhook["attempts"][2]["span"]
     for target in (span["span_id"], f"{span['trace_id']}:{span['span_id']}"):
-        code, out, _ = run(capsys, "why", target, "--store", demo_store, "--json")
-        chain = json.loads(out)
-        check_document(chain)
+        code, chain = run_json(capsys, "why", target, "--store", demo_store)
         assert code == EXIT_OK and chain["steps"][-1]["span"]["span_id"] == span["span_id"]
 
 
@@ -116,9 +116,7 @@ def test_pending(capsys: pytest.CaptureFixture[str], demo_store: str) -> None:
     assert code == EXIT_OK
     rows = [line for line in out.splitlines() if "award-loyalty-points" in line]
     assert len(rows) == 2 and all("in flight" in row for row in rows)
-    code, out, _ = run(capsys, "pending", "--store", demo_store, "--json", "--since", "1h")
-    document = json.loads(out)
-    check_document(document)
+    _, document = run_json(capsys, "pending", "--store", demo_store, "--since", "1h")
     assert document["totals"]["pending"] == 2 and len(document["workflows"]) == 2
 
 
@@ -141,9 +139,7 @@ def test_retries(capsys: pytest.CaptureFixture[str], demo_store: str, order: str
     assert any("3 attempts, succeeded" in line and "TimeoutError ×2" in line for line in lines)
     consumer = next(line for line in lines if line.startswith("send-warehouse-webhook"))
     assert consumer.split()[1:5] == ["warehouse", "2", "2", "4"]  # 2 branches, 2 retried, 4 retries
-    code, out, _ = run(capsys, "retries", order, "--store", demo_store, "--json")
-    document = json.loads(out)
-    check_document(document)
+    _, document = run_json(capsys, "retries", order, "--store", demo_store)
     (workflow,) = document["workflows"]
     assert workflow["key"] == order and workflow["total_retries"] == 2
 
@@ -155,9 +151,7 @@ def test_latency(capsys: pytest.CaptureFixture[str], demo_store: str, order: str
     ranked = [line.split() for line in out.splitlines() if line[:2].strip().isdigit()]
     assert ranked[0][1:3] == ["failed", "attempt"]
     assert "lagging: project-order-summary waited" in out
-    code, out, _ = run(capsys, "latency", order, "--store", demo_store, "--json")
-    document = json.loads(out)
-    check_document(document)
+    _, document = run_json(capsys, "latency", order, "--store", demo_store)
     assert [lag["consumer"] for lag in document["lagging"]] == ["project-order-summary"]
 
 
@@ -170,8 +164,7 @@ def test_export_mermaid(
     code, out, err = run(capsys, "export", order, "--store", demo_store, "-o", str(target))
     assert code == EXIT_OK and out == "" and "wrote" in err
     assert target.read_text(encoding="utf-8").startswith("flowchart TD\n")
-    code, out, _ = run(capsys, "export", order, "--store", demo_store, "--json")
-    check_document(json.loads(out))
+    run_json(capsys, "export", order, "--store", demo_store)
 
 
 @pytest.mark.parametrize("command", ["show", "latency", "export", "why", "retries"])
@@ -247,11 +240,8 @@ def islands_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Workfl
     """A store holding two orders whose legacy-audit consumer started its own trace."""
     url = f"sqlite:///{tmp_path_factory.mktemp('islands') / 'islands.db'}"
     flow = islands(2)
-    store = open_store(url)
-    try:
+    with closing(open_store(url)) as store:
         store.write(flow.spans)
-    finally:
-        store.close()
     return url, flow
 
 
@@ -265,8 +255,7 @@ def test_stitched_hops_across_traces(
     stitched = [line for line in out.splitlines() if "stitched by event ID" in line]
     assert len(stitched) == 1 and "legacy-audit" in stitched[0]
     assert "crossed a propagation break" in out
-    code, out, _ = run(capsys, "why", audit.span_id, "--store", url, "--json")
-    chain = json.loads(out)
+    _, chain = run_json(capsys, "why", audit.span_id, "--store", url)
     assert chain["stitched_hops"] == 1 and chain["steps"][-1]["stitched"] is True
     code, out, _ = run(capsys, "show", audit.trace_id, "--store", url)
     assert code == EXIT_OK and "⚠ stitched" in out and "broken link:" in out
