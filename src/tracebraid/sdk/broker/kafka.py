@@ -52,15 +52,13 @@ from tracebraid.sdk.broker._adapter import (
 )
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker._settle import DeadLetter, after_failure
 from tracebraid.sdk.broker.base import (
-    DEAD_LETTER_GROUP_HEADER,
-    DEAD_LETTER_REASON_HEADER,
     DEFAULT_RETRY,
     Delivery,
     Handler,
     Headers,
     RetryPolicy,
-    dead_letter_destination,
 )
 from tracebraid.sdk.carriers import ATTEMPT_HEADER
 
@@ -323,17 +321,11 @@ def next_record(
         ('orders.retry.reserve-inventory', [('x-message-id', b'evt_1'), ('x-attempt', b'2'), \
 ('x-not-before', b'1200')])
     """
-    attempt = delivery.delivery_count
-    if retry.is_final(attempt):
-        parked = {
-            **delivery.headers,
-            DEAD_LETTER_GROUP_HEADER: delivery.group,
-            DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
-        }
-        target = dead_letter_destination(delivery.destination)
-        return target, record_headers(parked, message_id=delivery.message_id)
-    due_ms = now_ms + round(retry.delay_after(attempt) * 1000)
+    step = after_failure(delivery, error, retry)
+    if isinstance(step, DeadLetter):
+        return step.destination, record_headers(step.headers, message_id=delivery.message_id)
+    due_ms = now_ms + round(step.backoff * 1000)
     headers = record_headers(
-        delivery.headers, message_id=delivery.message_id, attempt=attempt + 1, not_before_ms=due_ms
+        delivery.headers, message_id=delivery.message_id, attempt=step.attempt, not_before_ms=due_ms
     )
     return retry_topic(delivery.destination, delivery.group), headers

@@ -39,15 +39,13 @@ from tracebraid.sdk.broker._adapter import (
     closed_for_good,
     not_open,
 )
+from tracebraid.sdk.broker._settle import DeadLetter, Redelivery, settle
 from tracebraid.sdk.broker.base import (
-    DEAD_LETTER_GROUP_HEADER,
-    DEAD_LETTER_REASON_HEADER,
     DEFAULT_RETRY,
     Delivery,
     Handler,
     Headers,
     RetryPolicy,
-    dead_letter_destination,
 )
 
 __all__ = ["InMemoryBroker"]
@@ -214,28 +212,14 @@ class InMemoryBroker(BrokerAdapter):
             headers=message.headers,
             delivery_count=message.delivery_count,
         )
-        try:
-            await handler(delivery)
-        except Exception as exc:  # the handler's failure is the broker's signal to retry
-            attempt = message.delivery_count
-            if retry.is_final(attempt):
-                await self._dead_letter(delivery, exc)
-            else:
-                redelivery = replace(message, delivery_count=attempt + 1)
-                self._schedule(group, redelivery, retry.delay_after(attempt) + group.delay)
+        match await settle(handler, delivery, retry):
+            case Redelivery(attempt, backoff):
+                redelivery = replace(message, delivery_count=attempt)
+                self._schedule(group, redelivery, backoff + group.delay)
                 return
+            case DeadLetter(destination, headers):
+                self._dead_letters.append(delivery)
+                await self.publish(
+                    destination, delivery.payload, headers, message_id=delivery.message_id
+                )
         self._settle(group)
-
-    async def _dead_letter(self, delivery: Delivery, exc: Exception) -> None:
-        self._dead_letters.append(delivery)
-        headers = {
-            **delivery.headers,
-            DEAD_LETTER_GROUP_HEADER: delivery.group,
-            DEAD_LETTER_REASON_HEADER: f"{type(exc).__name__}: {exc}",
-        }
-        await self.publish(
-            dead_letter_destination(delivery.destination),
-            delivery.payload,
-            headers,
-            message_id=delivery.message_id,
-        )

@@ -45,10 +45,9 @@ from tracebraid.sdk.broker._adapter import (
 )
 from tracebraid.sdk.broker._address import redact, unavailable
 from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker._settle import Acknowledge, DeadLetter, Redelivery, settle
 from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import (
-    DEAD_LETTER_GROUP_HEADER,
-    DEAD_LETTER_REASON_HEADER,
     DEAD_LETTER_SUFFIX,
     DEFAULT_RETRY,
     Delivery,
@@ -303,35 +302,24 @@ class NatsJetStreamBroker(BrokerAdapter):
     async def _process(self, js: JetStreamContext, member: _Member, message: Msg) -> None:
         delivery = _delivery(member, message)
         try:
-            if member.delay:
-                await asyncio.sleep(member.delay)
-            try:
-                await member.handler(delivery)
-            except Exception as exc:  # the handler's failure is the broker's signal to retry
-                attempt = delivery.delivery_count
-                if member.retry.is_final(attempt):
-                    await self._dead_letter(js, delivery, exc)
+            match await settle(member.handler, delivery, member.retry, delay=member.delay):
+                case Acknowledge():
                     await message.ack()
-                else:
-                    await message.nak(delay=member.retry.delay_after(attempt))
-            else:
-                await message.ack()
+                case Redelivery(backoff=backoff):
+                    await message.nak(delay=backoff)
+                case DeadLetter() as parked:
+                    await self._dead_letter(js, delivery, parked)
+                    await message.ack()
         finally:
             member.holding.pop(id(message), None)
             member.slots.release()
 
     async def _dead_letter(
-        self, js: JetStreamContext, delivery: Delivery, error: Exception
+        self, js: JetStreamContext, delivery: Delivery, parked: DeadLetter
     ) -> None:
-        headers = {
-            **delivery.headers,
-            DEAD_LETTER_GROUP_HEADER: delivery.group,
-            DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
-        }
-        target = dead_letter_destination(delivery.destination)
-        stream = await self._stream(js, target)
-        headers[MESSAGE_ID_HEADER] = delivery.message_id
-        await js.publish(target, delivery.payload, stream=stream, headers=headers)
+        stream = await self._stream(js, parked.destination)
+        headers = {**parked.headers, MESSAGE_ID_HEADER: delivery.message_id}
+        await js.publish(parked.destination, delivery.payload, stream=stream, headers=headers)
 
     def _spawn(self, work: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name=name)

@@ -59,6 +59,7 @@ from tracebraid.sdk.broker._adapter import (
 )
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
+from tracebraid.sdk.broker._settle import Acknowledge, DeadLetter, Redelivery, Settlement, settle
 from tracebraid.sdk.broker.base import (
     DEAD_LETTER_GROUP_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -199,14 +200,8 @@ class RabbitMQBroker(BrokerAdapter):
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             delivery = self._delivery(destination, group, message)
-            if delay:
-                await asyncio.sleep(delay)
-            try:
-                await handler(delivery)
-            except Exception as exc:  # the handler's failure is the broker's signal to retry
-                await self._settle_failure(message, delivery, exc, retry)
-            else:
-                await message.ack()
+            settlement = await settle(handler, delivery, retry, delay=delay)
+            await self._carry_out(settlement, message, delivery)
 
         await queue.consume(on_message)
 
@@ -277,30 +272,24 @@ class RabbitMQBroker(BrokerAdapter):
             delivery_count=attempt,
         )
 
-    async def _settle_failure(
-        self,
-        message: AbstractIncomingMessage,
-        delivery: Delivery,
-        error: Exception,
-        retry: RetryPolicy,
+    async def _carry_out(
+        self, settlement: Settlement, message: AbstractIncomingMessage, delivery: Delivery
     ) -> None:
-        attempt = delivery.delivery_count
-        if retry.is_final(attempt):
-            headers = {
-                **delivery.headers,
-                DEAD_LETTER_GROUP_HEADER: delivery.group,
-                DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
-            }
-            headers.pop(_DELIVERY_COUNT, None)
-            target = dead_letter_destination(delivery.destination)
-            await self.publish(target, delivery.payload, headers, message_id=delivery.message_id)
-            await message.ack()
-            return
-        await asyncio.sleep(retry.delay_after(attempt))
-        # reject, not nack: from RabbitMQ 4.3 only basic.reject counts as a failed
-        # delivery in x-delivery-count (basic.nack means "not processed"); before 4.3
-        # both count.
-        await message.reject(requeue=True)
+        match settlement:
+            case Acknowledge():
+                await message.ack()
+            case Redelivery(backoff=backoff):
+                await asyncio.sleep(backoff)
+                # reject, not nack: from RabbitMQ 4.3 only basic.reject counts as a failed
+                # delivery in x-delivery-count (basic.nack means "not processed"); before 4.3
+                # both count.
+                await message.reject(requeue=True)
+            case DeadLetter(destination, headers):
+                parked = {k: v for k, v in headers.items() if k != _DELIVERY_COUNT}
+                await self.publish(
+                    destination, delivery.payload, parked, message_id=delivery.message_id
+                )
+                await message.ack()
 
     async def _delete_declared(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()

@@ -49,16 +49,14 @@ from tracebraid.sdk.broker._adapter import (
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._redis_entries import entry_delivery, entry_fields
+from tracebraid.sdk.broker._settle import Acknowledge, DeadLetter, Redelivery, settle
 from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import (
-    DEAD_LETTER_GROUP_HEADER,
-    DEAD_LETTER_REASON_HEADER,
     DEFAULT_RETRY,
     Delivery,
     Handler,
     Headers,
     RetryPolicy,
-    dead_letter_destination,
 )
 
 if TYPE_CHECKING:
@@ -308,18 +306,14 @@ class RedisStreamsBroker(BrokerAdapter):
         """Run the handler; a retry keeps the slot through its back-off, as RabbitMQ's does."""
         retry_after: float | None = None
         try:
-            if member.delay:
-                await asyncio.sleep(member.delay)
-            try:
-                await member.handler(delivery)
-            except Exception as exc:  # the handler's failure is the broker's signal to retry
-                if member.retry.is_final(delivery.delivery_count):
-                    await self._dead_letter(client, member, entry_id, delivery, exc)
-                else:
-                    retry_after = member.retry.delay_after(delivery.delivery_count)
-            else:
-                await client.xack(member.stream, member.group, entry_id)
-                member.holding.discard(entry_id)
+            match await settle(member.handler, delivery, member.retry, delay=member.delay):
+                case Acknowledge():
+                    await client.xack(member.stream, member.group, entry_id)
+                    member.holding.discard(entry_id)
+                case Redelivery(backoff=backoff):
+                    retry_after = backoff
+                case DeadLetter() as parked:
+                    await self._dead_letter(client, member, entry_id, delivery, parked)
         finally:
             if retry_after is None:
                 member.slots.release()
@@ -358,19 +352,13 @@ class RedisStreamsBroker(BrokerAdapter):
         member: _Member,
         entry_id: bytes,
         delivery: Delivery,
-        error: Exception,
+        parked: DeadLetter,
     ) -> None:
-        target = dead_letter_destination(member.stream)
-        self._streams.add(target)
-        headers = {
-            **delivery.headers,
-            DEAD_LETTER_GROUP_HEADER: member.group,
-            DEAD_LETTER_REASON_HEADER: f"{type(error).__name__}: {error}",
-        }
+        self._streams.add(parked.destination)
         async with client.pipeline(transaction=True) as moving:
             moving.xadd(
-                target,
-                entry_fields(delivery.payload, headers, delivery.message_id),
+                parked.destination,
+                entry_fields(delivery.payload, parked.headers, delivery.message_id),
                 maxlen=self.maxlen,
                 approximate=True,
             )
