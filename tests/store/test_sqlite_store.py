@@ -371,6 +371,26 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
         store.span_count()
 
 
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_query_reads_and_refuses_writes(tmp_path: Path, where: str) -> None:
+    with SqliteStore(tmp_path / "spans.db" if where == "file" else ":memory:") as store:
+        spans = trace_of(3)
+        store.write(spans)
+        assert store.query(
+            "SELECT count(*) FROM spans WHERE trace_id = ?", [spans[0].trace_id]
+        ) == [(3,)]
+        assert store.query(
+            "SELECT name FROM spans WHERE span_id = :span", {"span": spans[0].span_id}
+        ) == [(spans[0].name,)]
+        with pytest.raises(StoreError, match=r"readonly|read-only"):
+            store.query("DELETE FROM spans")
+        with pytest.raises(StoreError, match="no such table"):
+            store.query("SELECT * FROM missing_table")
+        # Nothing was lost, and the store still writes.
+        assert store.write(trace_of(2)).inserted == 2
+        assert store.span_count() == 5
+
+
 def test_bad_synchronous_setting() -> None:
     with pytest.raises(ConfigurationError, match="NORMAL"):
         SqliteStore(":memory:", synchronous="OFF")  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ def _where(query: TraceQuery) -> tuple[list[str], list[Any]]:
 def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
     """One page of ``query`` over ``store`` (see ``tracebraid.store.search``)."""
     where, params = _where(query)
-    rows = store._query(
+    rows = store.query(
         "SELECT t.trace_id, t.root_name, t.root_service, t.start_ns, t.end_ns, t.span_count, "
         f"t.error_count FROM traces t WHERE {' AND '.join(where)} "
         "ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?",
@@ -142,7 +142,7 @@ def _correlations(store: SqliteStore, ids: Sequence[str]) -> dict[str, tuple[Cor
     if not ids:
         return {}
     found: dict[str, list[CorrelationId]] = defaultdict(list)
-    for trace_id, correlation_id in store._query(
+    for trace_id, correlation_id in store.query(
         "SELECT trace_id, correlation_id FROM trace_correlations "
         f"WHERE trace_id IN ({_marks(ids)}) ORDER BY trace_id, correlation_id",
         ids,
@@ -156,21 +156,21 @@ def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
         return {}
     marks = _marks(ids)
     services: dict[str, list[str]] = defaultdict(list)
-    for trace_id, service in store._query(
+    for trace_id, service in store.query(
         f"SELECT DISTINCT trace_id, service FROM spans WHERE trace_id IN ({marks}) "
         "ORDER BY trace_id, service",
         ids,
     ):
         services[trace_id].append(service)
     names: dict[str, list[str]] = defaultdict(list)
-    for trace_id, name in store._query(
+    for trace_id, name in store.query(
         f"SELECT DISTINCT trace_id, event_name FROM spans WHERE trace_id IN ({marks}) "
         "AND event_name IS NOT NULL AND event_name <> '' ORDER BY trace_id, event_name",
         ids,
     ):
         names[trace_id].append(name)
     retries = dict(
-        store._query(
+        store.query(
             "SELECT trace_id, sum(r) FROM (SELECT trace_id, "
             "max(count(*) - 1, max(coalesce(attempt, 1)) - 1, 0) AS r FROM spans "
             f"WHERE trace_id IN ({marks}) AND kind = {_CONSUMER} AND event_id IS NOT NULL "
@@ -180,7 +180,7 @@ def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
         )
     )
     in_flight = dict(
-        store._query(
+        store.query(
             f"SELECT m.trace_id, count(*) FROM spans m WHERE m.trace_id IN ({marks}) "
             f"AND m.scope = {_MARKER} AND NOT EXISTS (SELECT 1 FROM spans p "
             "WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id) GROUP BY m.trace_id",
@@ -189,7 +189,7 @@ def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
     )
     broken = {
         row[0]
-        for row in store._query(
+        for row in store.query(
             f"SELECT t.trace_id FROM traces t WHERE t.trace_id IN ({marks}) AND {_BROKEN}", ids
         )
     }

@@ -51,7 +51,7 @@ class SqliteAggregates:
         self._store = store
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return self._store._query(sql, params)  # type: ignore[arg-type]
+        return self._store.query(sql, params)
 
     def retry_counts(
         self, since_ns: int | None = None, until_ns: int | None = None

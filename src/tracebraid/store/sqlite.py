@@ -29,10 +29,10 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
@@ -42,7 +42,10 @@ from tracebraid.store._insert import insert_batch
 from tracebraid.store._schema import ensure_schema
 from tracebraid.store.base import TraceSummary, WriteResult
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqlParams", "SqliteStore"]
+
+SqlParams: TypeAlias = Sequence[Any] | Mapping[str, Any]
+"""Values for a statement's ``?`` (a sequence) or ``:name`` (a mapping) placeholders."""
 
 _SELECT = f"SELECT {', '.join(_rows.SPAN_SELECT_COLUMNS)} FROM spans"
 _SELECT_S = f"SELECT {', '.join('s.' + c for c in _rows.SPAN_SELECT_COLUMNS)} FROM spans s"
@@ -165,9 +168,14 @@ class SqliteStore:
         if self._closed:
             raise StoreError(f"the store {self._where} is closed")
         if self._memory:
-            # Every connection to ":memory:" is a separate database: share the writer's.
+            # Every connection to ":memory:" is a separate database: share the writer's,
+            # read-only while the read runs, as the pool's connections always are.
             with self._write_lock:
-                yield self._writer
+                self._writer.execute("PRAGMA query_only = ON")
+                try:
+                    yield self._writer
+                finally:
+                    self._writer.execute("PRAGMA query_only = OFF")
             return
         try:
             conn = self._pool.get_nowait()
@@ -178,15 +186,30 @@ class SqliteStore:
         finally:
             self._pool.put(conn)
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: SqlParams = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only SQL statement over the store's tables; its rows.
+
+        The hook for questions pushed down into SQLite (``SqliteAggregates``, trace
+        search), over the schema ``tracebraid.store._schema`` describes. ``params``
+        binds ``?`` (a sequence) or ``:name`` (a mapping) placeholders. The statement
+        runs on a read-only connection, so a write raises ``StoreError`` like any
+        statement SQLite rejects.
+
+        Example::
+
+            >>> store = SqliteStore(":memory:")
+            >>> store.query("SELECT count(*) FROM traces WHERE start_ns >= ?", (0,))
+            [(0,)]
+            >>> store.close()
+        """
         with self._reading() as conn:
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the store {self._where}: {exc}") from exc
 
-    def _spans(self, sql: str, params: Sequence[Any] = ()) -> list[Span]:
-        rows = self._query(sql, params)
+    def _spans(self, sql: str, params: SqlParams = ()) -> list[Span]:
+        rows = self.query(sql, params)
         resources = self._resources
         needed = {row[11] for row in rows}
         missing = needed - resources.keys()
@@ -200,7 +223,7 @@ class SqliteStore:
         return [_rows.span_from_row(row, resources) for row in rows]
 
     def _fetch_resources(self, keys: Collection[int]) -> _rows.Resources:
-        found = self._query(
+        found = self.query(
             f"SELECT id, body FROM resources WHERE id IN ({', '.join('?' * len(keys))})",
             tuple(keys),
         )
@@ -310,7 +333,7 @@ class SqliteStore:
         """
         if before_ns is None:
             before_ns = 2**63 - 1
-        rows = self._query(
+        rows = self.query(
             "SELECT trace_id, root_name, root_service, start_ns, end_ns, span_count, "
             "error_count FROM traces WHERE start_ns < ? ORDER BY start_ns DESC LIMIT ?",
             (before_ns, max(0, limit)),
@@ -319,7 +342,7 @@ class SqliteStore:
             return []
         marks = ", ".join("?" * len(rows))
         correlations: dict[str, list[CorrelationId]] = {}
-        for trace_id, correlation_id in self._query(
+        for trace_id, correlation_id in self.query(
             f"SELECT trace_id, correlation_id FROM trace_correlations WHERE trace_id IN ({marks})",
             [row[0] for row in rows],
         ):
@@ -346,7 +369,7 @@ class SqliteStore:
         """
         after = ""
         while True:
-            page = self._query(
+            page = self.query(
                 "SELECT trace_id FROM traces WHERE trace_id > ? ORDER BY trace_id LIMIT ?",
                 (after, _ID_PAGE),
             )
@@ -358,7 +381,7 @@ class SqliteStore:
 
     def span_count(self) -> int:
         """How many spans are stored."""
-        return int(self._query("SELECT value FROM counters WHERE name = 'spans'")[0][0])
+        return int(self.query("SELECT value FROM counters WHERE name = 'spans'")[0][0])
 
     def close(self) -> None:
         """Close every connection; later calls raise ``StoreError``. Closing twice is a no-op."""
