@@ -181,22 +181,16 @@ def store_url(args: argparse.Namespace) -> str:
 
 
 def load_workflow(
-    args: argparse.Namespace,
-    *,
-    topology: str | None = None,
-    learn: bool = True,
-    now_ns: int | None = None,
+    args: argparse.Namespace, *, topology: str | None = None, learn: bool = True
 ) -> LoadedWorkflow:
-    """The workflow ``args.key`` names, from ``--store``, with the ``topology`` file (its
-    path) or, when ``learn``, the consumers the store's history expects; analysed at
-    ``now_ns`` (default: now). Raises ``UnknownKeyError`` when the key names nothing."""
+    """The workflow ``args.key`` names, from ``--store``, analysed now with the
+    ``topology`` file (its path) or, when ``learn``, the consumers the store's history
+    expects. Raises ``UnknownKeyError`` when the key names nothing."""
     url = store_url(args)
     expected = read_topology(topology)
-    now = time.time_ns() if now_ns is None else now_ns
     with reading(url) as store:
-        return load(
-            require_key(args.key), store, url=url, topology=expected, learn=learn, now_ns=now
-        )
+        return load(require_key(args.key), store, url=url, topology=expected, learn=learn,
+                    now_ns=time.time_ns())  # fmt: skip
 
 
 def load_recent(

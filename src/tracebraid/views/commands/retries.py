@@ -54,10 +54,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the retry report (or ``tracebraid.retries/v1``); 1 on a dead letter or a
     branch that never succeeded."""
-    now = time.time_ns()
     if args.key is not None:
-        loaded = [load_workflow(args, learn=False, now_ns=now)]
+        loaded = [load_workflow(args, learn=False)]
     else:
+        now = time.time_ns()
         since = parse_since(args.since, now_ns=now)
         loaded = load_recent(args, now_ns=now, since_ns=since)
     if args.json:
