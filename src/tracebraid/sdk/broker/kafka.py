@@ -53,6 +53,7 @@ from tracebraid.sdk.broker._adapter import (
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._settle import DeadLetter, after_failure
+from tracebraid.sdk.broker._tasks import Tasks
 from tracebraid.sdk.broker.base import (
     DEFAULT_RETRY,
     Delivery,
@@ -172,7 +173,7 @@ class KafkaBroker(BrokerAdapter):
         self.connect_timeout = connect_timeout
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[AIOKafkaConsumer] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(_log)
         self._closed = False
 
     @property
@@ -207,10 +208,7 @@ class KafkaBroker(BrokerAdapter):
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         for consumer in self._consumers:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -254,9 +252,7 @@ class KafkaBroker(BrokerAdapter):
                 while not consumer.assignment():
                     await asyncio.sleep(0.05)
         member = _Member(destination, group, handler, retry, delay)
-        task = asyncio.create_task(self._consume(consumer, member, concurrency), name=group)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._consume(consumer, member, concurrency), group)
 
     # -- internals --
 

@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -40,6 +41,7 @@ from tracebraid.sdk.broker._adapter import (
     not_open,
 )
 from tracebraid.sdk.broker._settle import DeadLetter, Redelivery, settle
+from tracebraid.sdk.broker._tasks import Tasks
 from tracebraid.sdk.broker.base import (
     DEFAULT_RETRY,
     Delivery,
@@ -49,6 +51,8 @@ from tracebraid.sdk.broker.base import (
 )
 
 __all__ = ["InMemoryBroker"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +78,7 @@ class InMemoryBroker(BrokerAdapter):
 
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, _Group]] = {}
-        self._workers: set[asyncio.Task[None]] = set()
-        self._in_process: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(_log)
         self._timers: set[asyncio.TimerHandle] = set()
         self._changed = asyncio.Event()
         self._dead_letters: list[Delivery] = []
@@ -104,10 +107,7 @@ class InMemoryBroker(BrokerAdapter):
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        tasks = [*self._workers, *self._in_process]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     async def publish(
         self, destination: str, payload: bytes, headers: Headers, *, message_id: str
@@ -145,10 +145,9 @@ class InMemoryBroker(BrokerAdapter):
                 f"group {group!r} of {destination!r} already holds deliveries back "
                 f"{state.delay} s; every member of a group must use the same delay"
             )
-        worker = asyncio.create_task(
-            self._consume(state, handler, retry, concurrency), name=f"{destination}/{group}"
+        self._tasks.spawn(
+            self._consume(state, handler, retry, concurrency), f"{destination}/{group}"
         )
-        self._track(self._workers, worker)
 
     async def join(self, *, exclude_groups: Collection[str] = ()) -> None:
         """Wait until every group (but ``exclude_groups``) has nothing queued, held or in process.
@@ -170,10 +169,6 @@ class InMemoryBroker(BrokerAdapter):
         if not self._started or self._closed:
             raise not_open("InMemoryBroker()", closed=self._closed)
 
-    def _track(self, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
     def _schedule(self, group: _Group, message: _Message, after: float) -> None:
         if after <= 0:
             group.queue.put_nowait(message)
@@ -186,7 +181,7 @@ class InMemoryBroker(BrokerAdapter):
         timer = asyncio.get_running_loop().call_later(after, arrive)
         self._timers.add(timer)
 
-    def _settle(self, group: _Group) -> None:
+    def _finished(self, group: _Group) -> None:
         group.outstanding -= 1
         self._changed.set()
 
@@ -197,9 +192,9 @@ class InMemoryBroker(BrokerAdapter):
         while True:
             await slots.acquire()
             message = await group.queue.get()
-            task = asyncio.create_task(self._process(group, message, handler, retry))
+            name = f"{group.destination}/{group.name} {message.message_id}"
+            task = self._tasks.spawn(self._process(group, message, handler, retry), name)
             task.add_done_callback(lambda _: slots.release())
-            self._track(self._in_process, task)
 
     async def _process(
         self, group: _Group, message: _Message, handler: Handler, retry: RetryPolicy
@@ -222,4 +217,4 @@ class InMemoryBroker(BrokerAdapter):
                 await self.publish(
                     destination, delivery.payload, headers, message_id=delivery.message_id
                 )
-        self._settle(group)
+        self._finished(group)

@@ -34,7 +34,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tracebraid.errors import ConfigurationError
 from tracebraid.sdk.broker._adapter import (
@@ -47,6 +47,7 @@ from tracebraid.sdk.broker._address import redact, unavailable
 from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._settle import Acknowledge, DeadLetter, Redelivery, settle
 from tracebraid.sdk.broker._slots import take_slots
+from tracebraid.sdk.broker._tasks import Tasks
 from tracebraid.sdk.broker.base import (
     DEAD_LETTER_SUFFIX,
     DEFAULT_RETRY,
@@ -117,7 +118,7 @@ class NatsJetStreamBroker(BrokerAdapter):
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._streams: dict[str, str] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(_log)
         self._closed = False
 
     @property
@@ -164,10 +165,7 @@ class NatsJetStreamBroker(BrokerAdapter):
         self._closed = True
         client, js = self._client, self._js
         self._client = self._js = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         if client is None or js is None:
             return
         try:
@@ -222,8 +220,8 @@ class NatsJetStreamBroker(BrokerAdapter):
         )
         member = _Member(destination, group, handler, retry, delay, asyncio.Semaphore(concurrency))
         name = f"{destination}/{group}-{uuid.uuid4().hex[:8]}"
-        self._spawn(self._fetch(js, subscription, member), name)
-        self._spawn(self._keep_in_progress(member), f"{name} heartbeat")
+        self._tasks.spawn(self._fetch(js, subscription, member), name)
+        self._tasks.spawn(self._keep_in_progress(member), f"{name} heartbeat")
 
     # -- internals --
 
@@ -287,7 +285,7 @@ class NatsJetStreamBroker(BrokerAdapter):
                     member.slots.release()
             for message in messages:
                 member.holding[id(message)] = message
-                self._spawn(self._process(js, member, message), member.group)
+                self._tasks.spawn(self._process(js, member, message), member.group)
 
     async def _keep_in_progress(self, member: _Member) -> None:
         """Tell JetStream every held delivery is still being worked on, so it waits."""
@@ -320,17 +318,6 @@ class NatsJetStreamBroker(BrokerAdapter):
         stream = await self._stream(js, parked.destination)
         headers = {**parked.headers, MESSAGE_ID_HEADER: delivery.message_id}
         await js.publish(parked.destination, delivery.payload, stream=stream, headers=headers)
-
-    def _spawn(self, work: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._settled)
-
-    def _settled(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            # The delivery stays unacknowledged: the broker hands it out again.
-            _log.warning("%s failed: %s: %s", task.get_name(), type(error).__name__, error)
 
 
 def _is_nats_header(name: str) -> bool:

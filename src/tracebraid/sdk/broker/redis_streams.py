@@ -51,6 +51,7 @@ from tracebraid.sdk.broker._extras import client_import
 from tracebraid.sdk.broker._redis_entries import entry_delivery, entry_fields
 from tracebraid.sdk.broker._settle import Acknowledge, DeadLetter, Redelivery, settle
 from tracebraid.sdk.broker._slots import take_slots
+from tracebraid.sdk.broker._tasks import Tasks
 from tracebraid.sdk.broker.base import (
     DEFAULT_RETRY,
     Delivery,
@@ -113,7 +114,7 @@ class RedisStreamsBroker(BrokerAdapter):
         self.max_connections = max_connections
         self._client: Redis | None = None
         self._members: list[_Member] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(_log)
         self._streams: set[str] = set()
         self._closed = False
 
@@ -155,10 +156,7 @@ class RedisStreamsBroker(BrokerAdapter):
         client, self._client = self._client, None
         if client is None:
             return
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         try:
             if self.temporary and self._streams:
                 await client.delete(*self._streams)
@@ -211,8 +209,10 @@ class RedisStreamsBroker(BrokerAdapter):
             slots=asyncio.Semaphore(concurrency),
         )
         self._members.append(member)
-        self._spawn(self._read(client, member), f"{destination}/{member.name}")
-        self._spawn(self._keep_fresh(client, member), f"{destination}/{member.name} heartbeat")
+        self._tasks.spawn(self._read(client, member), f"{destination}/{member.name}")
+        self._tasks.spawn(
+            self._keep_fresh(client, member), f"{destination}/{member.name} heartbeat"
+        )
 
     # -- the member's loops --
 
@@ -298,7 +298,7 @@ class RedisStreamsBroker(BrokerAdapter):
         """Process one entry in its own task; it owns one of the slots taken for it."""
         member.holding.add(entry_id)
         delivery = entry_delivery(member.stream, member.group, entry_id, fields, count)
-        self._spawn(self._process(client, member, entry_id, delivery), member.name)
+        self._tasks.spawn(self._process(client, member, entry_id, delivery), member.name)
 
     async def _process(
         self, client: Redis, member: _Member, entry_id: bytes, delivery: Delivery
@@ -372,17 +372,6 @@ class RedisStreamsBroker(BrokerAdapter):
         if self._client is None:
             raise not_open("RedisStreamsBroker(url)", closed=self._closed)
         return self._client
-
-    def _spawn(self, work: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._settled)
-
-    def _settled(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            # The delivery stays unacknowledged: the broker hands it out again.
-            _log.warning("%s failed: %s: %s", task.get_name(), type(error).__name__, error)
 
     async def _forget_idle_members(self, client: Redis) -> None:
         """Remove this adapter's consumers that hold nothing (``DELCONSUMER`` drops pending)."""
