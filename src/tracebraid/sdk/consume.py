@@ -30,13 +30,14 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
 from tracebraid.errors import InputError
-from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId, TraceId
+from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.context import (
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
     Outcome,
     Processing,
+    _processing_record,
     _reset_current,
     _set_current,
 )
@@ -47,6 +48,7 @@ __all__ = ["Consumption", "consuming", "consuming_batch"]
 
 Incoming = Extracted | MessageContext
 _ROOT = Context()  # contexts are immutable: one empty root serves every consumer
+_OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}  # .value is a slow property
 
 
 def _span_context(
@@ -112,7 +114,6 @@ class Consumption:
     def __init__(
         self,
         incoming: Sequence[Incoming],
-        *,
         batch: bool,
         step: str,
         consumer: str,
@@ -155,16 +156,19 @@ class Consumption:
         """The message being processed (for a batch, its first message)."""
         return self.messages[0]
 
-    def _identity(self) -> tuple[CorrelationId | None, EventId | None, str | None]:
-        if len(self.messages) == 1:
+    def _identity(
+        self,
+    ) -> tuple[CorrelationId | None, EventId | None, str | None, EventId | None]:
+        """(correlation, event ID, event name, causation) of what is being processed."""
+        if not self._batch:
             m = self.messages[0]
-            return m.correlation_id, m.event_id, m.event_name
+            return m.correlation_id, m.event_id, m.event_name, m.causation_id
         correlation = _common([m.correlation_id for m in self.messages])
         name = _common([m.event_name for m in self.messages])
-        return CorrelationId(correlation) if correlation else None, None, name
+        return CorrelationId(correlation) if correlation else None, None, name, None
 
     def __enter__(self) -> Consumption:
-        correlation, event_id, event_name = self._identity()
+        correlation, event_id, event_name, causation = self._identity()
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
@@ -179,19 +183,25 @@ class Consumption:
             attributes[semconv.CORRELATION_ID] = correlation
         if event_name is not None:
             attributes[semconv.EVENT_NAME] = event_name
-        if not self._batch and self.messages[0].causation_id is not None:
-            attributes[semconv.CAUSATION_ID] = self.messages[0].causation_id
+        if causation is not None:
+            attributes[semconv.CAUSATION_ID] = causation
         if self._batch:
             attributes[semconv.BATCH_COUNT] = len(self.messages)
         if self._attributes:
             attributes.update(self._attributes)
 
-        links = [Link(p) for p in self._parents if p is not None]
+        parents = self._parents
+        links = [Link(p) for p in parents if p is not None]
         base = otel_context.get_current() if self._link_only else _ROOT
+        if not self._link_only:
+            for key, value in self.messages[0].baggage.items():
+                base = otel_baggage.set_baggage(key, value, base)
+        if correlation is not None:
+            base = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, base)
         parent_ctx = base
-        parent_id: SpanId | None = None
-        if not self._link_only and self._parents[0] is not None:
-            parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(self._parents[0]), base)
+        parent_id: str | None = None
+        if not self._link_only and parents[0] is not None:
+            parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parents[0]), base)
             parent_id = self.messages[0].span_id
         tracers = _tracers.tracers(self._provider)
         start_ns = time.time_ns()
@@ -203,24 +213,20 @@ class Consumption:
             links=links,
             start_time=start_ns,
         )
-        ctx = trace.set_span_in_context(span, parent_ctx)
-        if not self._link_only:
-            for key, value in self.messages[0].baggage.items():
-                ctx = otel_baggage.set_baggage(key, value, ctx)
-        if correlation is not None:
-            ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, ctx)
+        # The block runs in the consumer span with the message's baggage; the parent's
+        # own context was only needed to start the span.
+        ctx = trace.set_span_in_context(span, base)
         span_context = span.get_span_context()
-        span_id = SpanId(format(span_context.span_id, "016x"))
-        self.processing = Processing(
-            event_id=event_id,
-            event_name=event_name,
-            correlation_id=correlation,
-            consumer_name=self._consumer,
-            step=self._step,
-            attempt=self.attempt,
-            trace_id=TraceId(format(span_context.trace_id, "032x")),
-            span_id=span_id,
-            parent_span_id=parent_id,
+        self.processing = _processing_record(
+            event_id,
+            event_name,
+            correlation,
+            self._consumer,
+            self._step,
+            self.attempt,
+            format(span_context.trace_id, "032x"),
+            format(span_context.span_id, "016x"),
+            parent_id,
         )
         self.span = span
         self._otel_token = otel_context.attach(ctx)
@@ -278,7 +284,7 @@ class Consumption:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             elif self.outcome is None:
                 self.outcome = Outcome.OK
-            span.set_attribute(semconv.OUTCOME, self.outcome.value)
+            span.set_attribute(semconv.OUTCOME, _OUTCOME_VALUES[self.outcome])
             if self._backoff_ms is not None:
                 span.set_attribute(semconv.BACKOFF_MS, self._backoff_ms)
             span.end()
@@ -320,16 +326,16 @@ def consuming(
     """
     return Consumption(
         (incoming,),
-        batch=False,
-        step=step,
-        consumer=consumer,
-        destination=destination,
-        system=system,
-        attempt=attempt,
-        link_only=link_only,
-        start_marker=start_marker,
-        attributes=attributes,
-        tracer_provider=tracer_provider,
+        False,
+        step,
+        consumer,
+        destination,
+        system,
+        attempt,
+        link_only,
+        start_marker,
+        attributes,
+        tracer_provider,
     )
 
 

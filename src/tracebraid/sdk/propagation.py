@@ -75,6 +75,7 @@ _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
 _WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
 _WANTED_IN_ORDER = (*_W3C_HEADERS, *_IDENTITY_HEADERS)
 _CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
+_FLAGS_HEX = tuple(f"{flags:02x}" for flags in range(256))
 # Characters quote_plus leaves alone, and a W3C baggage value's characters.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
 _BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
@@ -188,14 +189,35 @@ def inject_context(
             setter.set(carrier, h.TRACESTATE_HEADER, span_context.trace_state.to_header())
     entries = otel_baggage.get_all(ctx)
     if len(entries) == 1 and BAGGAGE_CORRELATION_KEY in entries:
-        # The common shape, written as W3CBaggagePropagator would, without its machinery.
-        value = str(entries[BAGGAGE_CORRELATION_KEY])
-        encoded = value if _UNQUOTED.fullmatch(value) else quote_plus(value)
-        if len(encoded) + len(_CORRELATION_PREFIX) <= _MAX_BAGGAGE_MEMBER:
-            setter.set(carrier, h.BAGGAGE_HEADER, _CORRELATION_PREFIX + encoded)
+        baggage = _correlation_baggage(str(entries[BAGGAGE_CORRELATION_KEY]))
+        if baggage is not None:
+            setter.set(carrier, h.BAGGAGE_HEADER, baggage)
     elif entries:
         _BAGGAGE.inject(carrier, ctx, setter)
     _inject_identities(message, carrier, setter)
+
+
+def _correlation_baggage(correlation: str) -> str | None:
+    """The common baggage header, only the correlation ID, written as
+    ``W3CBaggagePropagator`` would write it, without its machinery."""
+    encoded = correlation if _UNQUOTED.fullmatch(correlation) else quote_plus(correlation)
+    if len(encoded) + len(_CORRELATION_PREFIX) > _MAX_BAGGAGE_MEMBER:
+        return None
+    return _CORRELATION_PREFIX + encoded
+
+
+def inject_traced(message: MessageContext, carrier: dict[str, str]) -> None:
+    """``inject`` into a ``dict[str, str]``, for the publish hot path: ``message`` was
+    built from a valid span context (so its IDs are canonical lowercase hex) and has no
+    tracestate and no baggage besides the correlation ID."""
+    carrier[h.TRACEPARENT_HEADER] = (
+        f"00-{message.trace_id}-{message.span_id}-{_FLAGS_HEX[message.trace_flags]}"
+    )
+    if message.correlation_id is not None:
+        baggage = _correlation_baggage(message.correlation_id)
+        if baggage is not None:
+            carrier[h.BAGGAGE_HEADER] = baggage
+    _inject_str_identities(message, carrier)
 
 
 def _traceparent_reason(value: str) -> str:

@@ -15,28 +15,30 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
-from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId, TraceId
+from tracebraid.model import Attributes, AttributeValue
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.carriers import HeaderCarrier
 from tracebraid.sdk.context import (
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
+    Processing,
     _correlation,
+    _message_context,
     _processing,
     new_correlation_id,
     new_event_id,
 )
 from tracebraid.sdk.envelope import to_envelope
-from tracebraid.sdk.propagation import inject_context
+from tracebraid.sdk.propagation import inject_context, inject_traced
 
 __all__ = ["Publication", "publishing"]
 
@@ -58,6 +60,7 @@ class Publication:
         "_provider",
         "_system",
         "_token",
+        "_traced",
         "message",
         "span",
     )
@@ -84,17 +87,19 @@ class Publication:
         self._attributes = attributes
         self._provider = tracer_provider
 
-    def _resolve_correlation(self, current: Context) -> CorrelationId:
+    def _resolve_correlation(
+        self, baggage: Mapping[str, object], processing: Processing | None
+    ) -> str:
         if self._correlation_id:
-            return CorrelationId(self._correlation_id)
+            return self._correlation_id
         found = _correlation.get()
         if found is not None:
             return found
-        from_baggage = otel_baggage.get_baggage(BAGGAGE_CORRELATION_KEY, current)
+        from_baggage = baggage.get(BAGGAGE_CORRELATION_KEY)
         if isinstance(from_baggage, str) and from_baggage:
-            return CorrelationId(from_baggage)
+            return from_baggage
         minted = new_correlation_id()
-        if _processing.get() is not None:
+        if processing is not None:
             # Processing an event that had no correlation ID: every follow-up of this
             # processing shares the one minted here; ``consuming`` resets it on exit.
             _correlation.set(minted)
@@ -102,9 +107,10 @@ class Publication:
 
     def __enter__(self) -> Publication:
         current = otel_context.get_current()
-        correlation = self._resolve_correlation(current)
-        event_id = EventId(self._event_id) if self._event_id else new_event_id()
+        baggage = otel_baggage.get_all(current)
         processing = _processing.get()
+        correlation = self._resolve_correlation(baggage, processing)
+        event_id = self._event_id or new_event_id()
         causation = processing.event_id if processing is not None else None
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
@@ -118,32 +124,37 @@ class Publication:
             attributes[semconv.CAUSATION_ID] = causation
         if self._attributes:
             attributes.update(self._attributes)
-        tracer = _tracers.tracers(self._provider).spans
-        span = tracer.start_span(
-            f"{self._event_name} publish",
+        span = _tracers.tracers(self._provider).spans.start_span(
+            self._event_name + " publish",
             context=current,
             kind=SpanKind.PRODUCER,
             attributes=attributes,
         )
         ctx = trace.set_span_in_context(span, current)
-        all_baggage = otel_baggage.get_all(ctx)
-        if all_baggage.get(BAGGAGE_CORRELATION_KEY) != correlation:
+        if baggage.get(BAGGAGE_CORRELATION_KEY) != correlation:
             ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, ctx)
+        others = (
+            {k: str(v) for k, v in baggage.items() if k != BAGGAGE_CORRELATION_KEY}
+            if baggage
+            else {}
+        )
         span_context = span.get_span_context()
         valid = span_context.is_valid
-        self.message = MessageContext(
-            trace_id=TraceId(format(span_context.trace_id, "032x")) if valid else None,
-            span_id=SpanId(format(span_context.span_id, "016x")) if valid else None,
-            correlation_id=correlation,
-            event_id=event_id,
-            causation_id=causation,
-            event_name=self._event_name,
-            trace_flags=int(span_context.trace_flags) if valid else 0x01,
-            trace_state=span_context.trace_state.to_header() if span_context.trace_state else "",
-            baggage={k: str(v) for k, v in all_baggage.items() if k != BAGGAGE_CORRELATION_KEY}
-            if all_baggage
-            else {},
+        trace_state = span_context.trace_state.to_header() if span_context.trace_state else ""
+        self.message = _message_context(
+            format(span_context.trace_id, "032x") if valid else None,
+            format(span_context.span_id, "016x") if valid else None,
+            correlation,
+            event_id,
+            causation,
+            self._event_name,
+            None,
+            int(span_context.trace_flags) if valid else 0x01,
+            trace_state,
+            others,
         )
+        # Most messages need none of the propagators' generality (see ``inject_traced``).
+        self._traced = valid and not trace_state and not others
         self.span = span
         self._context = ctx
         self._token = otel_context.attach(ctx)
@@ -176,12 +187,18 @@ class Publication:
 
     def inject(self, carrier: HeaderCarrier, *, as_bytes: bool = False) -> None:
         """Write the event's identities and trace context into ``carrier``."""
-        inject_context(self._context, self.message, carrier, as_bytes=as_bytes)
+        if self._traced and not as_bytes and type(carrier) is dict:
+            inject_traced(self.message, carrier)
+        else:
+            inject_context(self._context, self.message, carrier, as_bytes=as_bytes)
 
     def headers(self) -> dict[str, str]:
         """A new ``dict[str, str]`` of headers for this event."""
         carrier: dict[str, str] = {}
-        inject_context(self._context, self.message, carrier)
+        if self._traced:
+            inject_traced(self.message, carrier)
+        else:
+            inject_context(self._context, self.message, carrier)
         return carrier
 
     def envelope(self) -> dict[str, object]:
