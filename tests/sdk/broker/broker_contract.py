@@ -10,8 +10,8 @@
                 yield broker
 
 Nothing here waits on a broker-specific "idle": each test waits for the deliveries
-it expects (``Recorder.wait_for``), and destinations are unique per test, so the
-same tests run against a shared real server.
+it expects (``Recorder.wait_for``), and destinations are unique per test
+(``unique_name``), so the same tests run against a shared real server.
 """
 
 from __future__ import annotations
@@ -32,9 +32,14 @@ from tracebraid.sdk.broker import (
     dead_letter_destination,
 )
 
-__all__ = ["BrokerContract", "Recorder"]
+__all__ = ["BrokerContract", "Recorder", "unique_name"]
 
 WAIT = 10.0  # seconds a contract test waits for deliveries before it fails
+
+
+def unique_name() -> str:
+    """A destination (or namespace) no other test or run uses: the servers are shared."""
+    return f"tb-{uuid.uuid4().hex[:12]}"
 
 
 class Recorder:
@@ -71,7 +76,7 @@ class BrokerContract:
 
     @pytest.fixture
     def topic(self) -> str:
-        return f"tb-{uuid.uuid4().hex[:12]}"
+        return unique_name()
 
     async def test_satisfies_the_broker_protocol(self, broker: Broker) -> None:
         assert isinstance(broker, Broker)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tracebraid.errors import ConfigurationError
+from tracebraid.errors import ConfigurationError, MissingExtraError
 from tracebraid.sdk.broker import (
     BROKER_NAMES,
     DEFAULT_URLS,
@@ -53,6 +53,23 @@ def test_an_unknown_name_lists_the_known_ones() -> None:
         open_broker("sqs")
     assert "'sqs'" in str(caught.value)
     assert set(BROKER_NAMES) == {"memory", "rabbitmq", "redis", "nats", "kafka"}
+
+
+@pytest.mark.parametrize(
+    ("name", "client"),
+    [
+        ("rabbitmq", "aio_pika"),
+        ("redis", "redis.asyncio"),
+        ("nats", "nats.aio.client"),
+        ("kafka", "aiokafka"),
+    ],
+)
+async def test_a_missing_client_names_the_extra(
+    name: str, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, client, None)
+    with pytest.raises(MissingExtraError, match=rf"tracebraid\[{name}\]"):
+        await open_broker(name).start()
 
 
 def test_naming_a_broker_imports_no_client() -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
+from broker_contract import unique_name
 from stock_aio_pika_service import ORDER_CORRELATION_ID, ORDER_EVENT_ID
 
 from tracebraid import semconv
@@ -43,7 +43,7 @@ async def exchange_with_stock_service(tmp_path: Path) -> list[Span]:
 
 async def run_both_services(spans_file: Path) -> None:
     """tracebraid's inventory here, the stock shipping service in a subprocess, one namespace."""
-    namespace = f"tb-{uuid.uuid4().hex[:12]}"
+    namespace = unique_name()
     orders, inventory = f"{namespace}.orders", f"{namespace}.inventory"
     async with RabbitMQBroker(temporary=True) as broker:
         bus = EventBus(broker)

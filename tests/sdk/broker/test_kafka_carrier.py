@@ -10,7 +10,6 @@ failing against a closed port.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import pytest
@@ -18,7 +17,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from aiokafka.structs import ConsumerRecord
 
 from tracebraid import semconv
-from tracebraid.errors import BrokerUnavailableError, MissingExtraError
+from tracebraid.errors import BrokerUnavailableError
 from tracebraid.sdk import consuming, extract, publishing
 from tracebraid.sdk.broker import (
     DEAD_LETTER_GROUP_HEADER,
@@ -161,9 +160,3 @@ async def test_an_unreachable_kafka_names_the_address_tried(closed_port: int) ->
     broker = KafkaBroker(f"127.0.0.1:{closed_port}", connect_timeout=2.0)
     with pytest.raises(BrokerUnavailableError, match=rf"kafka://127\.0\.0\.1:{closed_port}"):
         await broker.start()
-
-
-async def test_a_missing_aiokafka_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "aiokafka", None)
-    with pytest.raises(MissingExtraError, match=r"tracebraid\[kafka\]"):
-        await KafkaBroker().start()

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import nats
 import pytest
-from broker_contract import BrokerContract
+from broker_contract import BrokerContract, unique_name
 from nats.js.errors import NotFoundError
 from traced_contract import TracedBrokerContract
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError, MissingExtraError
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk.broker import (
     DEAD_LETTER_GROUP_HEADER,
     Broker,
@@ -43,7 +41,7 @@ class TestNatsJetStreamBroker(BrokerContract, TracedBrokerContract):
 
 @pytest.fixture
 def subject() -> str:
-    return f"tb-{uuid.uuid4().hex[:12]}.orders"
+    return unique_name() + ".orders"
 
 
 async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -> None:
@@ -52,12 +50,6 @@ async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -
         BrokerUnavailableError, match=rf"127\.0\.0\.1:{closed_port}.*ConnectionRefusedError"
     ):
         await NatsJetStreamBroker(url, connect_timeout=1.0).start()
-
-
-async def test_a_missing_nats_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "nats.aio.client", None)
-    with pytest.raises(MissingExtraError, match=r"tracebraid\[nats\]"):
-        await NatsJetStreamBroker().start()
 
 
 def test_destinations_jetstream_cannot_name_get_distinct_safe_names() -> None:

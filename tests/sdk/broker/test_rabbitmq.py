@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
 import aiormq
 import pytest
-from broker_contract import BrokerContract
+from broker_contract import BrokerContract, unique_name
 from traced_contract import TracedBrokerContract
 
-from tracebraid.errors import BrokerUnavailableError, MissingExtraError
+from tracebraid.errors import BrokerUnavailableError
 from tracebraid.sdk.broker import (
     DEAD_LETTER_GROUP_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -50,14 +48,8 @@ async def test_an_unreachable_server_names_the_address_tried_without_its_passwor
     assert "amqp://guest:***@" in str(caught.value)
 
 
-async def test_a_missing_aio_pika_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "aio_pika", None)
-    with pytest.raises(MissingExtraError, match=r"tracebraid\[rabbitmq\]"):
-        await RabbitMQBroker().start()
-
-
 async def test_a_message_crashing_every_consumer_is_dead_lettered_by_rabbitmq_itself() -> None:
-    destination = f"tb-{uuid.uuid4().hex[:12]}"
+    destination = unique_name()
     group = "send-warehouse-webhook"
     parked: list[Delivery] = []
     arrived = asyncio.Event()
@@ -107,7 +99,7 @@ async def test_a_message_crashing_every_consumer_is_dead_lettered_by_rabbitmq_it
 async def test_amqp_message_id_and_correlation_id_become_the_event_and_correlation_headers() -> (
     None
 ):
-    destination = f"tb-{uuid.uuid4().hex[:12]}"
+    destination = unique_name()
     received: list[Delivery] = []
     arrived = asyncio.Event()
 
@@ -152,7 +144,7 @@ async def broker_publish_and_read_properties(
 
 
 async def test_a_temporary_broker_deletes_what_it_declared_and_dead_letters_stay_parked() -> None:
-    destination = f"tb-{uuid.uuid4().hex[:12]}"
+    destination = unique_name()
 
     async def fail(delivery: Delivery) -> None:
         raise TimeoutError("warehouse API did not answer")

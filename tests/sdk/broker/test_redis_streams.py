@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
-from broker_contract import BrokerContract
+from broker_contract import BrokerContract, unique_name
 from traced_contract import TracedBrokerContract
 
-from tracebraid.errors import BrokerUnavailableError, ConfigurationError, MissingExtraError
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk.broker import Broker, Delivery, dead_letter_destination
 from tracebraid.sdk.broker.redis_streams import DEFAULT_REDIS_URL, RedisStreamsBroker
 
@@ -33,7 +31,7 @@ class TestRedisStreamsBroker(BrokerContract, TracedBrokerContract):
 
 @pytest.fixture
 def stream() -> str:
-    return f"tb-{uuid.uuid4().hex[:12]}"
+    return unique_name()
 
 
 async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -> None:
@@ -41,12 +39,6 @@ async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -
     with pytest.raises(BrokerUnavailableError, match=rf"127\.0\.0\.1:{closed_port}") as caught:
         await RedisStreamsBroker(url, connect_timeout=2.0).start()
     assert "secret" not in str(caught.value)
-
-
-async def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
-    with pytest.raises(MissingExtraError, match=r"tracebraid\[redis\]"):
-        await RedisStreamsBroker().start()
 
 
 async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from broker_contract import unique_name
 
 from tracebraid import semconv
 from tracebraid.model import SpanKind, StatusCode
@@ -74,7 +74,7 @@ class TracedBrokerContract:
 
     @pytest.fixture
     def names(self) -> str:
-        return f"tb-{uuid.uuid4().hex[:12]}"
+        return unique_name()
 
     async def test_follow_up_events_carry_correlation_and_causation(
         self, broker: Broker, names: str, captured: SpanCapture
