@@ -285,6 +285,7 @@ class RabbitMQBroker(BrokerAdapter):
                 # both count.
                 await message.reject(requeue=True)
             case DeadLetter(destination, headers):
+                # The count belongs to the group's queue; the parked copy starts afresh.
                 parked = {k: v for k, v in headers.items() if k != _DELIVERY_COUNT}
                 await self.publish(
                     destination, delivery.payload, parked, message_id=delivery.message_id
