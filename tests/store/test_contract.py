@@ -9,13 +9,16 @@ backend a server or cluster uses.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from clickhouse_engine import chdb_store
 from clickhouse_http import clickhouse_http
+from workflow_fleet import CountingStore, build_fleet
 
 from tracebraid import semconv
 from tracebraid.model import (
@@ -33,6 +36,7 @@ from tracebraid.semconv import first_of
 from tracebraid.store.aggregates import FleetAggregates, nearest_rank
 from tracebraid.store.base import SpanStore
 from tracebraid.store.sqlite import SqliteStore
+from tracebraid.store.workflow import load_workflow
 
 STORES = ["sqlite", "chdb", "chdb-plain", "clickhouse-http"]
 T0 = 1_760_000_000_000_000_000  # a fixed wall-clock origin, in ns
@@ -171,6 +175,17 @@ def test_empty_store_answers_empty(store: SpanStore) -> None:
     assert store.spans_of_correlation(CorrelationId("order_0")) == []
     assert store.spans_by_event(EventId("evt_0")) == []
     assert store.spans_linking_to(trace_id(rng), span_id(rng)) == []
+    assert store.spans_by_events([EventId("evt_0"), EventId("evt_1")]) == []
+    assert store.spans_by_events([]) == []
+    assert store.trace_ids_with() == set()
+    assert (
+        store.trace_ids_with(
+            correlation_ids=[CorrelationId("order_0")],
+            event_ids=[EventId("evt_0")],
+            link_targets=[(trace_id(rng), span_id(rng))],
+        )
+        == set()
+    )
 
 
 def test_spans_of_correlation_across_traces_and_convention_generations(store: SpanStore) -> None:
@@ -252,6 +267,134 @@ def test_spans_linking_to_matches_trace_and_span(store: SpanStore) -> None:
     store.write([decoy, target, *holders])
     assert store.spans_linking_to(target.trace_id, target.span_id) == holders
     assert store.spans_linking_to(decoy.trace_id, decoy.span_id) == []
+
+
+# -- batch look-ups: many keys, one round trip, the same answers as one key at a time ----
+
+
+def _keyed_fleet(rng: random.Random) -> dict[str, list[Span]]:
+    """Spans found by correlation, event, causation and link, and spans that must not be."""
+    target = rich_span(rng, trace_id(rng), T0, links=(), attributes={})
+    spans = {
+        "target": [target],
+        "correlated": [
+            rich_span(rng, trace_id(rng), T0 + MS, attributes={f"{key}": "order_1"})
+            for key in ("messaging.message.conversation_id", "messaging.conversation_id")
+        ],
+        "published": [
+            rich_span(
+                rng,
+                trace_id(rng),
+                T0 + 2 * MS,
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.message.id": "evt_1"},
+            )
+        ],
+        "consumed": [
+            rich_span(rng, trace_id(rng), T0 + 3 * MS, attributes={"messaging.message_id": "evt_2"})
+        ],
+        "caused": [  # event ID evt_3, caused by evt_1: found by either
+            rich_span(
+                rng,
+                trace_id(rng),
+                T0 + 4 * MS,
+                attributes={"messaging.message.id": "evt_3", "tracebraid.causation_id": "evt_1"},
+            )
+        ],
+        "linking": [
+            rich_span(
+                rng,
+                trace_id(rng),
+                T0 + 5 * MS,
+                links=(SpanLink(trace_id(rng), span_id(rng)), SpanLink(*target.key)),
+            )
+        ],
+        "decoys": [
+            rich_span(
+                rng, trace_id(rng), T0 + 6 * MS, links=(SpanLink(trace_id(rng), target.span_id),)
+            ),
+            rich_span(rng, trace_id(rng), T0 + 7 * MS, attributes={"note": "evt_1 order_1"}),
+            rich_span(
+                rng, trace_id(rng), T0 + 8 * MS, attributes={"messaging.message.id": "evt_9"}
+            ),
+        ],
+    }
+    return spans
+
+
+def _ids(*groups: list[Span]) -> set[TraceId]:
+    return {span.trace_id for group in groups for span in group}
+
+
+def test_spans_by_events_answers_what_spans_by_event_does(store: SpanStore) -> None:
+    fleet = _keyed_fleet(random.Random(16))
+    store.write([span for spans in fleet.values() for span in spans])
+    events = [EventId(e) for e in ("evt_1", "evt_2", "evt_3", "evt_404")]
+    one_by_one = {span.key: span for event in events for span in store.spans_by_event(event)}
+    found = store.spans_by_events(events)
+    assert found == sorted(one_by_one.values(), key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+    assert found == [*fleet["published"], *fleet["consumed"], *fleet["caused"]]  # each once
+    assert store.spans_by_events({EventId("evt_2")}) == fleet["consumed"]
+
+
+def test_trace_ids_with_each_key_and_every_key_at_once(store: SpanStore) -> None:
+    fleet = _keyed_fleet(random.Random(17))
+    store.write([span for spans in fleet.values() for span in spans])
+    correlations = [CorrelationId("order_1")]
+    events = [EventId("evt_1"), EventId("evt_2")]
+    targets = [fleet["target"][0].key]
+    assert store.trace_ids_with(correlation_ids=correlations) == _ids(fleet["correlated"])
+    assert store.trace_ids_with(event_ids=events) == _ids(
+        fleet["published"], fleet["consumed"], fleet["caused"]
+    )
+    assert store.trace_ids_with(event_ids=[EventId("evt_3")]) == _ids(fleet["caused"])
+    assert store.trace_ids_with(link_targets=targets) == _ids(fleet["linking"])
+    everything = store.trace_ids_with(
+        correlation_ids=correlations, event_ids=events, link_targets=targets
+    )
+    assert everything == _ids(
+        *(spans for name, spans in fleet.items() if name not in ("target", "decoys"))
+    )
+    linked = fleet["linking"][0]
+    assert store.trace_ids_with(link_targets=[(linked.trace_id, linked.span_id)]) == set()
+
+
+def test_trace_ids_with_thousands_of_keys(store: SpanStore) -> None:
+    rng = random.Random(18)
+    fleet = _keyed_fleet(rng)
+    store.write([span for spans in fleet.values() for span in spans])
+    target = fleet["target"][0]
+    targets = [(trace_id(rng), span_id(rng)) for _ in range(1500)] + [target.key]
+    events = [EventId(f"evt_{i}") for i in range(1000, 3500)] + [EventId("evt_2")]
+    found = store.trace_ids_with(event_ids=events, link_targets=targets)
+    assert found == _ids(fleet["linking"], fleet["consumed"])
+    assert store.spans_by_events(events) == fleet["consumed"]
+
+
+def test_a_replayed_span_is_found_by_its_first_links_only(store: SpanStore) -> None:
+    rng = random.Random(19)
+    first, other = (rich_span(rng, trace_id(rng), T0 + i * MS, links=()) for i in range(2))
+    holder = rich_span(rng, trace_id(rng), T0 + 5 * MS, links=(SpanLink(*first.key),))
+    replay = dataclasses.replace(holder, links=(SpanLink(*other.key),))
+    store.write([first, other, holder])
+    store.write([replay, rich_span(rng, holder.trace_id, T0 + 6 * MS, links=())])
+    assert store.trace_ids_with(link_targets=[first.key]) == {holder.trace_id}
+    assert store.trace_ids_with(link_targets=[other.key]) == set()
+    assert store.spans_linking_to(*other.key) == []
+
+
+def test_load_workflow_alike_on_every_store(store: SpanStore) -> None:
+    fleet = build_fleet()
+    for spans in vars(fleet).values():
+        store.write(spans)
+    counting = CountingStore(store)
+    for key in ("order_1", "evt_3", fleet.island[0].trace_id):
+        assert load_workflow(cast(SpanStore, counting), key) == fleet.order_1
+    assert load_workflow(cast(SpanStore, counting), "order_2") == sorted(
+        fleet.order_2 + fleet.batch, key=lambda s: (s.start_ns, s.trace_id, s.span_id)
+    )
+    # The closure's rounds use the batch look-ups only.
+    assert set(counting.calls) == {"spans_of_traces", "trace_ids_with"}
 
 
 def _traces(rng: random.Random, count: int) -> list[list[Span]]:

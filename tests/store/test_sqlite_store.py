@@ -8,11 +8,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_factories import MS, T0, consumer, make_span, new_trace_id, producer, trace_of
+from workflow_fleet import build_fleet
 
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.model import (
@@ -25,7 +27,9 @@ from tracebraid.model import (
     StatusCode,
     TraceId,
 )
-from tracebraid.store import SpanStore, SqliteStore
+from tracebraid.store import SpanStore, SqliteStore, load_workflow
+from tracebraid.store.sqlite import SqlParams
+from tracebraid.testing.workflows import order_flow
 
 
 @pytest.fixture
@@ -371,6 +375,28 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
         store.span_count()
 
 
+def test_the_workflow_closure_searches_indexes_only(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = build_fleet()
+    for spans in vars(fleet).values():
+        store.write(spans)
+    statements: list[tuple[str, SqlParams]] = []
+    original = store.query
+
+    def capture(sql: str, params: SqlParams = ()) -> list[tuple[Any, ...]]:
+        statements.append((sql, params))
+        return original(sql, params)
+
+    monkeypatch.setattr(store, "query", capture)
+    assert load_workflow(store, "order_1") == fleet.order_1
+    assert any("json_each" in sql for sql, _ in statements)
+    for sql, params in statements:
+        plan = [row[3] for row in original(f"EXPLAIN QUERY PLAN {sql}", params)]
+        # Only the key lists themselves are read through; every table is searched.
+        assert not [step for step in plan if step.startswith("SCAN ") and "json_each" not in step]
+
+
 @pytest.mark.parametrize("where", ["file", "memory"])
 def test_query_reads_and_refuses_writes(tmp_path: Path, where: str) -> None:
     with SqliteStore(tmp_path / "spans.db" if where == "file" else ":memory:") as store:
@@ -438,3 +464,42 @@ def test_threads_write_and_read_at_once(tmp_path: Path, where: str) -> None:
     store.close()
     assert errors == []
     assert store_count == 800
+
+
+def test_closing_while_other_threads_read_neither_crashes_nor_loses_a_write(
+    tmp_path: Path,
+) -> None:
+    """``close`` while readers run: each reader finishes or gets ``StoreError``, never a crash."""
+    path = tmp_path / "race.db"
+    flow = order_flow()
+    with SqliteStore(path) as store:
+        store.write(flow.spans)
+    for _ in range(30):
+        store = SqliteStore(path)
+        errors: list[BaseException] = []
+        started = threading.Barrier(5)
+
+        def read(
+            store: SqliteStore = store,
+            errors: list[BaseException] = errors,
+            started: threading.Barrier = started,
+        ) -> None:
+            started.wait()
+            try:
+                for _ in range(50):
+                    store.recent_traces(limit=10)
+            except StoreError:
+                pass  # closed under us: the designed answer
+            except BaseException as exc:  # anything else is a defect
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        started.wait()
+        store.close()
+        for reader in readers:
+            reader.join()
+        assert errors == []
+    with SqliteStore(path) as store:
+        assert store.span_count() == len(flow.spans)

@@ -42,6 +42,7 @@ __all__ = [
     "Resources",
     "SpanRow",
     "decode_attributes",
+    "decode_link_targets",
     "encode_batch",
     "span_from_row",
 ]
@@ -238,6 +239,11 @@ def unstorable_value(rows: Sequence[SpanRow]) -> str:
 def decode_attributes(blob: bytes | None) -> Attributes:
     """Attributes as stored (``None`` for none) back to a mapping."""
     return _decode_attributes(blob) if blob is not None else {}
+
+
+def decode_link_targets(blob: bytes | None) -> set[tuple[str, str]]:
+    """The (trace ID, span ID) pairs a stored ``links`` column links to."""
+    return {(t, s) for t, s, _ in _decode_links(blob)} if blob is not None else set()
 
 
 def span_from_row(row: tuple[Any, ...], resources: Resources) -> Span:

@@ -69,8 +69,35 @@ class SpanStore(Protocol):
         """Every span whose event ID (``messaging.message.id``) or causation ID is ``event_id``."""
         ...
 
+    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
+        """Every span whose event ID or causation ID is one of ``event_ids``, in start
+        order: one round trip for many events."""
+        ...
+
     def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
         """Every span holding a link to (``trace_id``, ``span_id``)."""
+        ...
+
+    def trace_ids_with(
+        self,
+        *,
+        correlation_ids: Collection[CorrelationId] = (),
+        event_ids: Collection[EventId] = (),
+        link_targets: Collection[tuple[TraceId, SpanId]] = (),
+    ) -> set[TraceId]:
+        """The traces holding a span that carries one of ``correlation_ids``, whose event
+        or causation ID is one of ``event_ids``, or that links to one of the spans
+        ``link_targets`` names; ``set()`` when no key is given.
+
+        One round trip for any number of keys, and only trace IDs travel back: it is
+        how ``load_workflow`` widens a workflow, a round of keys at a time.
+
+        Example::
+
+            >>> from tracebraid.store import open_store
+            >>> open_store("sqlite:///:memory:").trace_ids_with(event_ids=["evt_8821"])
+            set()
+        """
         ...
 
     def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:

@@ -39,6 +39,7 @@ from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 from tracebraid.store import _rows
 from tracebraid.store._checkpoint import Checkpointer
 from tracebraid.store._insert import insert_batch
+from tracebraid.store._lookups import json_keys, trace_ids_statement, traces_found
 from tracebraid.store._schema import ensure_schema
 from tracebraid.store.base import TraceSummary, WriteResult
 
@@ -49,8 +50,6 @@ SqlParams: TypeAlias = Sequence[Any] | Mapping[str, Any]
 
 _SELECT = f"SELECT {', '.join(_rows.SPAN_SELECT_COLUMNS)} FROM spans"
 _SELECT_S = f"SELECT {', '.join('s.' + c for c in _rows.SPAN_SELECT_COLUMNS)} FROM spans s"
-# SQLite's bound-parameter limit is 32766 since 3.32; stay far below it.
-_IN_CHUNK = 500
 _ID_PAGE = 1000
 _RESOURCE_CACHE_LIMIT = 10_000
 _SQLITE_NOTADB = 26
@@ -93,8 +92,7 @@ class SqliteStore:
         self._closed = False
         self._write_lock = threading.Lock()
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._all_lock = threading.Lock()  # guards _closed against the pool's returns
         self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key, committed
         self._resources: _rows.Resources = {}  # key -> decoded resource, for reads
         if not self._memory:
@@ -140,8 +138,6 @@ class SqliteStore:
                     "point --store at a new file or an existing tracebraid store"
                 ) from exc
             raise StoreError(f"cannot open the store {self._where}: {exc}") from exc
-        with self._all_lock:
-            self._all.append(conn)
         return conn
 
     def _checkpoint_connection(self) -> sqlite3.Connection:
@@ -184,7 +180,15 @@ class SqliteStore:
         try:
             yield conn
         finally:
-            self._pool.put(conn)
+            # A connection in use is never closed under its reader (that crashes the
+            # sqlite3 module): ``close`` closes idle ones, and a reader that finishes
+            # after ``close`` closes its own.
+            with self._all_lock:
+                closed = self.closed
+                if not closed:
+                    self._pool.put(conn)
+            if closed:
+                conn.close()
 
     def query(self, sql: str, params: SqlParams = ()) -> list[tuple[Any, ...]]:
         """Run one read-only SQL statement over the store's tables; its rows.
@@ -284,15 +288,14 @@ class SqliteStore:
         return self._spans(f"{_SELECT} WHERE trace_id = ? ORDER BY start_ns, span_id", (trace_id,))
 
     def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
-        """Every span of the given traces, in start order (one query per 500 traces)."""
-        ids = sorted(set(trace_ids))
-        spans: list[Span] = []
-        for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i : i + _IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            spans.extend(self._spans(f"{_SELECT} WHERE trace_id IN ({marks})", chunk))
-        spans.sort(key=lambda s: (s.start_ns, s.trace_id, s.span_id))
-        return spans
+        """Every span of the given traces, in start order: one statement for any count."""
+        if not trace_ids:
+            return []
+        return self._spans(
+            f"{_SELECT} WHERE trace_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY start_ns, trace_id, span_id",
+            (json_keys(trace_ids),),
+        )
 
     def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
         """Every span carrying this correlation ID, in start order."""
@@ -305,10 +308,18 @@ class SqliteStore:
 
     def spans_by_event(self, event_id: EventId) -> list[Span]:
         """Every span whose event ID (``messaging.message.id``) or causation ID is ``event_id``."""
+        return self.spans_by_events((event_id,))
+
+    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
+        """Every span whose event ID or causation ID is one of ``event_ids``, in start
+        order: one statement for any count."""
+        if not event_ids:
+            return []
         return self._spans(
-            f"{_SELECT} WHERE event_id = ?1 OR causation_id = ?1 "
+            f"{_SELECT} WHERE event_id IN (SELECT value FROM json_each(?1)) "
+            "OR causation_id IN (SELECT value FROM json_each(?1)) "
             "ORDER BY start_ns, trace_id, span_id",
-            (event_id,),
+            (json_keys(event_ids),),
         )
 
     def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
@@ -325,6 +336,21 @@ class SqliteStore:
             for s in spans
             if any(k.trace_id == trace_id and k.span_id == span_id for k in s.links)
         ]
+
+    def trace_ids_with(
+        self,
+        *,
+        correlation_ids: Collection[CorrelationId] = (),
+        event_ids: Collection[EventId] = (),
+        link_targets: Collection[tuple[TraceId, SpanId]] = (),
+    ) -> set[TraceId]:
+        """The traces holding a span that carries one of ``correlation_ids``, whose event
+        or causation ID is one of ``event_ids``, or that links to one of ``link_targets``:
+        one statement for any number of keys, each an index search."""
+        sql, params = trace_ids_statement(
+            correlation_ids=correlation_ids, event_ids=event_ids, link_targets=link_targets
+        )
+        return traces_found(self.query(sql, params)) if sql else set()
 
     def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
         """The most recently started traces, newest first, started before ``before_ns``.
@@ -388,11 +414,23 @@ class SqliteStore:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._write_lock:
-            self._closed = True
             with self._all_lock:
-                conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+                if self._closed:
+                    return
+                self._closed = True
+            idle: list[sqlite3.Connection] = [self._writer]
+            while True:
+                try:
+                    idle.append(self._pool.get_nowait())
+                except queue.Empty:
+                    break
+            for conn in idle:
+                conn.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` was called."""
+        return self._closed
 
     def __enter__(self) -> SqliteStore:
         return self

@@ -19,8 +19,15 @@ carry only *other* correlation IDs is a neighbouring workflow (the other orders 
 batch consumer drained), not part of this one. The closure stops
 after ``max_traces`` traces and says so (``WorkflowSpans.truncated``).
 
-The decisions are pure (``keys_of``, ``WorkflowClosure``); ``fetch_workflow`` is the
-thin loop that asks the store.
+The closure grows by rounds: each round fetches the new traces whole
+(``spans_of_traces``) and asks where their keys not followed yet lead, all kinds at
+once (``trace_ids_with``). Two store calls a round, however many spans, events and
+links the round brings; the rounds are as many as the longest chain of traces found
+only through the previous one (a workflow whose traces all carry its correlation ID
+takes two or three).
+
+The decisions are pure (``keys_of``, ``keys_named_by``, ``WorkflowClosure``);
+``fetch_workflow`` is the thin loop that asks the store.
 
 Example::
 
@@ -53,6 +60,7 @@ __all__ = [
     "WorkflowKeys",
     "WorkflowSpans",
     "fetch_workflow",
+    "keys_named_by",
     "keys_of",
     "load_workflow",
 ]
@@ -105,6 +113,24 @@ def keys_of(spans: Iterable[Span]) -> WorkflowKeys:
     )
 
 
+def _merged(keys: Collection[WorkflowKeys]) -> WorkflowKeys:
+    return WorkflowKeys(
+        trace_ids=frozenset().union(*(k.trace_ids for k in keys)),
+        correlation_ids=frozenset().union(*(k.correlation_ids for k in keys)),
+        event_ids=frozenset().union(*(k.event_ids for k in keys)),
+        link_targets=frozenset().union(*(k.link_targets for k in keys)),
+    )
+
+
+def keys_named_by(key: str) -> WorkflowKeys:
+    """What a key given by a user may be: a correlation or event ID, or a trace ID."""
+    return WorkflowKeys(
+        trace_ids=frozenset({TraceId(key)}) if is_valid_trace_id(key) else frozenset(),
+        correlation_ids=frozenset({CorrelationId(key)}),
+        event_ids=frozenset({EventId(key)}),
+    )
+
+
 @dataclass(slots=True)
 class WorkflowClosure:
     """The closure's state: which traces belong, which keys were already followed.
@@ -116,6 +142,9 @@ class WorkflowClosure:
     """The workflow's own correlation IDs: the key, when it is one, else those of the
     nearest traces that carry any (the starting traces, usually)."""
     max_traces: int = DEFAULT_MAX_TRACES
+    key: str | None = None
+    """The key the workflow was asked by: when the first traces carry it as a
+    correlation ID, it alone names the workflow."""
     truncated: bool = False
     members: dict[TraceId, list[Span]] = field(default_factory=dict)
     _requested: set[TraceId] = field(default_factory=set)
@@ -133,27 +162,43 @@ class WorkflowClosure:
 
     def belongs(self, spans: Collection[Span]) -> bool:
         """Whether a fetched trace is part of the workflow rather than a neighbour."""
-        if not self.correlation_ids:
-            return True
-        carried = keys_of(spans).correlation_ids
-        return not carried or not carried.isdisjoint(self.correlation_ids)
+        return self._carries_ours(keys_of(spans).correlation_ids)
+
+    def _carries_ours(self, carried: frozenset[CorrelationId]) -> bool:
+        return (
+            not self.correlation_ids or not carried or not carried.isdisjoint(self.correlation_ids)
+        )
 
     def admit(self, traces: dict[TraceId, list[Span]]) -> WorkflowKeys:
         """Take fetched traces in; the keys of their members that were not followed yet."""
-        fetched = [spans for spans in traces.values() if spans]
+        # Each trace's keys, read once: they decide both membership and what comes next.
+        fetched = {trace_id: keys_of(spans) for trace_id, spans in traces.items() if spans}
         if not self.correlation_ids:
             # The nearest traces that carry correlation IDs name the workflow.
-            self.correlation_ids = keys_of(s for spans in fetched for s in spans).correlation_ids
-        admitted = [spans for spans in fetched if self.belongs(spans)]
-        for spans in admitted:
-            self.members[spans[0].trace_id] = spans
-        keys = keys_of(span for spans in admitted for span in spans)
+            carried = _merged(fetched.values()).correlation_ids
+            named = CorrelationId(self.key) if self.key is not None else None
+            self.correlation_ids = frozenset({named}) if named in carried else carried
+        admitted = {
+            trace_id: keys
+            for trace_id, keys in fetched.items()
+            if self._carries_ours(keys.correlation_ids)
+        }
+        for trace_id in admitted:
+            self.members[trace_id] = traces[trace_id]
+        keys = _merged(admitted.values())
         correlations = keys.correlation_ids
         if self.correlation_ids:
             correlations = correlations & self.correlation_ids
+        return self.follow(
+            WorkflowKeys(keys.trace_ids, correlations, keys.event_ids, keys.link_targets)
+        )
+
+    def follow(self, keys: WorkflowKeys) -> WorkflowKeys:
+        """The part of ``keys`` not followed yet (traces: not fetched yet); from now on
+        it counts as followed."""
         return WorkflowKeys(
             trace_ids=keys.trace_ids - self._requested,
-            correlation_ids=self._unfollowed("correlation", correlations),
+            correlation_ids=self._unfollowed("correlation", keys.correlation_ids),
             event_ids=self._unfollowed("event", keys.event_ids),
             link_targets=self._unfollowed("link", keys.link_targets),
         )
@@ -176,28 +221,23 @@ class WorkflowSpans:
     """True when the closure stopped at ``max_traces`` with traces left unexplored."""
 
 
-def _seed(store: SpanStore, key: str) -> tuple[list[Span], frozenset[CorrelationId]]:
-    """The spans a key names directly, and the workflow's correlation IDs."""
-    spans: list[Span] = []
-    if is_valid_trace_id(key):
-        spans += store.spans_of_trace(TraceId(key))
-    by_correlation = store.spans_of_correlation(CorrelationId(key))
-    spans += by_correlation
-    spans += store.spans_by_event(EventId(key))
-    if by_correlation:
-        return spans, frozenset({CorrelationId(key)})
-    return spans, frozenset()
-
-
 def _traces_found(store: SpanStore, keys: WorkflowKeys) -> set[TraceId]:
+    """The traces ``keys`` lead to: one store call for every correlation, event and link."""
     found = set(keys.trace_ids)
-    for correlation in sorted(keys.correlation_ids):
-        found.update(s.trace_id for s in store.spans_of_correlation(correlation))
-    for event in sorted(keys.event_ids):
-        found.update(s.trace_id for s in store.spans_by_event(event))
-    for trace_id, span_id in sorted(keys.link_targets):
-        found.update(s.trace_id for s in store.spans_linking_to(trace_id, span_id))
+    if keys.correlation_ids or keys.event_ids or keys.link_targets:
+        found |= store.trace_ids_with(
+            correlation_ids=keys.correlation_ids,
+            event_ids=keys.event_ids,
+            link_targets=keys.link_targets,
+        )
     return found
+
+
+def _spans_by_trace(store: SpanStore, trace_ids: list[TraceId]) -> dict[TraceId, list[Span]]:
+    fetched: dict[TraceId, list[Span]] = {trace_id: [] for trace_id in trace_ids}
+    for span in store.spans_of_traces(trace_ids):
+        fetched[span.trace_id].append(span)
+    return fetched
 
 
 def fetch_workflow(
@@ -211,14 +251,10 @@ def fetch_workflow(
         >>> fetch_workflow(open_store("sqlite:///:memory:"), "evt_8821").truncated
         False
     """
-    seeds, correlations = _seed(store, key)
-    closure = WorkflowClosure(correlation_ids=correlations, max_traces=max_traces)
-    to_fetch = closure.to_fetch(span.trace_id for span in seeds)
+    closure = WorkflowClosure(correlation_ids=frozenset(), max_traces=max_traces, key=key)
+    to_fetch = closure.to_fetch(_traces_found(store, closure.follow(keys_named_by(key))))
     while to_fetch:
-        fetched: dict[TraceId, list[Span]] = {trace_id: [] for trace_id in to_fetch}
-        for span in store.spans_of_traces(to_fetch):
-            fetched[span.trace_id].append(span)
-        keys = closure.admit(fetched)
+        keys = closure.admit(_spans_by_trace(store, to_fetch))
         to_fetch = closure.to_fetch(_traces_found(store, keys)) if keys else []
     if closure.truncated:
         _log.warning(

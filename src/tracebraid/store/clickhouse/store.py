@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
-from tracebraid import semconv
 from tracebraid.errors import InputError, StoreError
 from tracebraid.model import (
     CorrelationId,
@@ -44,7 +43,8 @@ from tracebraid.store.base import TraceSummary, WriteResult
 from tracebraid.store.clickhouse import fleet
 from tracebraid.store.clickhouse.backends import Backend, ChdbBackend, HttpBackend, Params
 from tracebraid.store.clickhouse.codec import row_from_span, span_from_row
-from tracebraid.store.clickhouse.queries import attribute_match, spans_where, trace_summaries
+from tracebraid.store.clickhouse.lookups import Lookup, spans_by_identity, trace_ids_by_identity
+from tracebraid.store.clickhouse.queries import spans_where, trace_summaries
 from tracebraid.store.clickhouse.schema import FULL_TEXT_SEARCH_SINCE, TableNames, exporter_ddl
 from tracebraid.store.clickhouse.status import SchemaStatus, read_status, server_version
 from tracebraid.store.clickhouse.url import ClickHouseUrl, parse_url
@@ -201,56 +201,46 @@ class ClickHouseStore:
         spans.sort(key=lambda s: (s.start_ns, s.trace_id, s.span_id))
         return spans
 
-    def _by_identity(self, kinds: tuple[str, ...], value: str, fallback: str) -> list[Span]:
-        if not self.status.identities:
-            return self._spans(fallback, {"value": value})
-        keys = self._backend.rows(
-            "SELECT TraceId, SpanId, toUnixTimestamp64Nano(Timestamp) "
-            f"FROM {self.names.identities} "
-            "WHERE Kind IN {kinds:Array(String)} AND Value = {value:String}",
-            {"kinds": list(kinds), "value": value},
-        )
-        if not keys:
-            return []
-        wanted = {(row[0], row[1]) for row in keys}
-        spans = self._spans(
-            "TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)} "
-            f"AND Timestamp >= {_ns('lo')} AND Timestamp <= {_ns('hi')}",
-            {
-                "traces": sorted({row[0] for row in keys}),
-                "spans": sorted({row[1] for row in keys}),
-                "lo": min(int(row[2]) for row in keys),
-                "hi": max(int(row[2]) for row in keys),
-            },
-        )
-        return [span for span in spans if span.key in wanted]
+    def _by_identity(self, lookup: Lookup, values: Iterable[str]) -> list[Span]:
+        return spans_by_identity(self._backend, self.names, self.status, lookup, values)
 
     def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
         """Every span carrying this correlation ID, in start order."""
-        fallback = attribute_match(
-            (semconv.CORRELATION_ID,), "value", attribute_items=self.status.attribute_items
-        )
-        return self._by_identity(("correlation",), correlation_id, fallback)
+        return self._by_identity("correlation", (correlation_id,))
 
     def spans_by_event(self, event_id: EventId) -> list[Span]:
         """Every span whose event ID or causation ID is ``event_id``, in start order."""
-        fallback = attribute_match(
-            (semconv.MESSAGE_ID, semconv.CAUSATION_ID),
-            "value",
-            attribute_items=self.status.attribute_items,
-        )
-        return self._by_identity(("event", "causation"), event_id, fallback)
+        return self._by_identity("event", (event_id,))
+
+    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
+        """Every span whose event ID or causation ID is one of ``event_ids``, in start
+        order (two queries per 1,000 events after migration, one without)."""
+        return self._by_identity("event", event_ids)
 
     def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
         """Every span holding a link to (``trace_id``, ``span_id``), in start order."""
-        fallback = (
-            "has(Links.SpanId, {span:String}) AND "
-            "arrayExists((t, s) -> t = {trace:String} AND s = {span:String}, "
-            "Links.TraceId, Links.SpanId)"
+        return self._by_identity("link", (trace_id + span_id,))
+
+    def trace_ids_with(
+        self,
+        *,
+        correlation_ids: Collection[CorrelationId] = (),
+        event_ids: Collection[EventId] = (),
+        link_targets: Collection[tuple[TraceId, SpanId]] = (),
+    ) -> set[TraceId]:
+        """The traces holding a span that carries one of ``correlation_ids``, whose event
+        or causation ID is one of ``event_ids``, or that links to one of ``link_targets``:
+        one query per 1,000 keys of a kind, all kinds in the same query."""
+        return trace_ids_by_identity(
+            self._backend,
+            self.names,
+            self.status,
+            {
+                "correlation": correlation_ids,
+                "event": event_ids,
+                "link": [trace_id + span_id for trace_id, span_id in link_targets],
+            },
         )
-        if not self.status.identities:
-            return self._spans(fallback, {"trace": trace_id, "span": span_id})
-        return self._by_identity(("link",), trace_id + span_id, "")
 
     def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
         """The most recently started traces, newest first, started before ``before_ns``.
