@@ -23,7 +23,7 @@ from tracebraid.sdk.broker import (
 BROKERS: dict[str, Callable[[str], Broker]] = {
     "rabbitmq": lambda url: RabbitMQBroker(url),
     "redis": lambda url: RedisStreamsBroker(url, claim_after=1.0),
-    "nats": lambda url: NatsJetStreamBroker(url, ack_wait=1.0),
+    "nats": lambda url: NatsJetStreamBroker(url, ack_wait=2.0),
 }
 
 
