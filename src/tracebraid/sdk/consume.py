@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -30,16 +31,18 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
 from tracebraid.errors import InputError
-from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId
+from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.context import (
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
     Outcome,
     Processing,
+    _correlation,
+    _CurrentEvent,
+    _otel_context_with,
+    _processing,
     _processing_record,
-    _reset_current,
-    _set_current,
 )
 from tracebraid.sdk.marker import PendingMarker, schedule_start_marker
 from tracebraid.sdk.propagation import Extracted, NoParent
@@ -89,27 +92,38 @@ class Consumption:
         "_backoff_ms",
         "_batch",
         "_consumer",
+        "_correlation",
+        "_correlation_token",
+        "_current_token",
         "_destination",
+        "_event_id",
+        "_event_name",
         "_link_only",
         "_marker",
         "_otel_token",
+        "_parent_id",
         "_parents",
         "_provider",
+        "_record",
         "_recorded",
         "_start_marker",
         "_step",
         "_system",
-        "_tokens",
         "attempt",
         "messages",
         "no_parent",
         "outcome",
-        "processing",
         "span",
     )
 
-    processing: Processing
     span: Span
+    _correlation: CorrelationId | None
+    _event_id: EventId | None
+    _event_name: str | None
+    _parent_id: SpanId | None
+    _correlation_token: contextvars.Token[CorrelationId | None]
+    _current_token: contextvars.Token[_CurrentEvent | None]
+    _otel_token: contextvars.Token[Context]
 
     def __init__(
         self,
@@ -150,25 +164,47 @@ class Consumption:
         self._backoff_ms: float | None = None
         self._recorded: BaseException | None = None
         self._marker: PendingMarker | None = None
+        self._record: Processing | None = None
 
     @property
     def message(self) -> MessageContext:
         """The message being processed (for a batch, its first message)."""
         return self.messages[0]
 
-    def _identity(
-        self,
-    ) -> tuple[CorrelationId | None, EventId | None, str | None, EventId | None]:
-        """(correlation, event ID, event name, causation) of what is being processed."""
-        if not self._batch:
-            m = self.messages[0]
-            return m.correlation_id, m.event_id, m.event_name, m.causation_id
-        correlation = _common([m.correlation_id for m in self.messages])
-        name = _common([m.event_name for m in self.messages])
-        return CorrelationId(correlation) if correlation else None, None, name, None
+    @property
+    def processing(self) -> Processing:
+        """What ``current_processing()`` returns inside the block (built when first asked
+        for: most processing never asks, and every publish needs only the event ID)."""
+        record = self._record
+        if record is None:
+            span_context = self.span.get_span_context()
+            record = self._record = _processing_record(
+                self._event_id,
+                self._event_name,
+                self._correlation,
+                self._consumer,
+                self._step,
+                self.attempt,
+                format(span_context.trace_id, "032x"),
+                format(span_context.span_id, "016x"),
+                self._parent_id,
+            )
+        return record
 
     def __enter__(self) -> Consumption:
-        correlation, event_id, event_name, causation = self._identity()
+        correlation: CorrelationId | None
+        if self._batch:
+            common = _common([m.correlation_id for m in self.messages])
+            correlation = CorrelationId(common) if common else None
+            event_name = _common([m.event_name for m in self.messages])
+            event_id = causation = None
+        else:
+            first = self.messages[0]
+            correlation, event_id = first.correlation_id, first.event_id
+            event_name, causation = first.event_name, first.causation_id
+        self._correlation = correlation
+        self._event_id = event_id
+        self._event_name = event_name
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
@@ -191,53 +227,45 @@ class Consumption:
             attributes.update(self._attributes)
 
         parents = self._parents
-        links = [Link(p) for p in parents if p is not None]
-        base = otel_context.get_current() if self._link_only else _ROOT
-        if not self._link_only:
-            for key, value in self.messages[0].baggage.items():
-                base = otel_baggage.set_baggage(key, value, base)
-        if correlation is not None:
-            base = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, base)
-        parent_ctx = base
-        parent_id: str | None = None
-        if not self._link_only and parents[0] is not None:
-            parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parents[0]), base)
-            parent_id = self.messages[0].span_id
+        self._parent_id = None
+        if self._link_only:
+            # Processing inside another span: its child, the message(s) only linked.
+            base = parent_ctx = otel_context.get_current()
+            baggage: dict[str, object] | None = None
+            if correlation is not None:
+                baggage = {**otel_baggage.get_all(base), BAGGAGE_CORRELATION_KEY: correlation}
+        else:
+            # A new context: whatever span is current (a broker loop's) is not the parent.
+            base = parent_ctx = _ROOT
+            carried = self.messages[0].baggage
+            baggage = dict(carried) if carried else None
+            if correlation is not None:
+                baggage = {**carried, BAGGAGE_CORRELATION_KEY: correlation}
+            if parents[0] is not None:
+                parent_ctx = _otel_context_with(trace.NonRecordingSpan(parents[0]), baggage, base)
+                self._parent_id = self.messages[0].span_id
         tracers = _tracers.tracers(self._provider)
         start_ns = time.time_ns()
-        span = tracers.spans.start_span(
+        span = self.span = tracers.spans.start_span(
             self._step,
             context=parent_ctx,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
-            links=links,
+            links=[Link(p) for p in parents if p is not None],
             start_time=start_ns,
         )
-        # The block runs in the consumer span with the message's baggage; the parent's
-        # own context was only needed to start the span.
-        ctx = trace.set_span_in_context(span, base)
-        span_context = span.get_span_context()
-        self.processing = _processing_record(
-            event_id,
-            event_name,
-            correlation,
-            self._consumer,
-            self._step,
-            self.attempt,
-            format(span_context.trace_id, "032x"),
-            format(span_context.span_id, "016x"),
-            parent_id,
-        )
-        self.span = span
-        self._otel_token = otel_context.attach(ctx)
-        self._tokens = _set_current(correlation, self.processing)
+        self._otel_token = otel_context.attach(_otel_context_with(span, baggage, base))
+        self._correlation_token = _correlation.set(self._correlation)
+        self._current_token = _processing.set(self)
         settings = _tracers.settings()
         markers = settings.start_markers if self._start_marker is None else self._start_marker
-        if markers and span_context.is_valid:
-            self._marker = schedule_start_marker(
-                PendingMarker(tracers.markers, self._step, span_context, attributes, start_ns),
-                settings.start_marker_after_ms,
-            )
+        if markers:
+            span_context = span.get_span_context()
+            if span_context.is_valid:
+                self._marker = schedule_start_marker(
+                    PendingMarker(tracers.markers, self._step, span_context, attributes, start_ns),
+                    settings.start_marker_after_ms,
+                )
         return self
 
     def fail(
@@ -274,7 +302,7 @@ class Consumption:
     ) -> None:
         span = self.span
         if self._marker is not None:
-            self._marker.cancel()
+            self._marker.cancelled = True
         try:
             if exc is not None:
                 if exc is not self._recorded:
@@ -284,12 +312,19 @@ class Consumption:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             elif self.outcome is None:
                 self.outcome = Outcome.OK
-            span.set_attribute(semconv.OUTCOME, _OUTCOME_VALUES[self.outcome])
-            if self._backoff_ms is not None:
-                span.set_attribute(semconv.BACKOFF_MS, self._backoff_ms)
+            if self._backoff_ms is None:
+                span.set_attribute(semconv.OUTCOME, _OUTCOME_VALUES[self.outcome])
+            else:
+                span.set_attributes(
+                    {
+                        semconv.OUTCOME: _OUTCOME_VALUES[self.outcome],
+                        semconv.BACKOFF_MS: self._backoff_ms,
+                    }
+                )
             span.end()
         finally:
-            _reset_current(self._tokens)
+            _processing.reset(self._current_token)
+            _correlation.reset(self._correlation_token)
             otel_context.detach(self._otel_token)
 
     async def __aenter__(self) -> Consumption:

@@ -24,10 +24,12 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
 
 from tracebraid.model import CorrelationId, EventId, SpanId, TraceId
 from tracebraid.sdk._records import layout_twin
@@ -175,12 +177,41 @@ def _processing_record(
 
 _random_bits = random.getrandbits
 
+
+class _CurrentEvent(Protocol):
+    """What a consume puts in the context: the event ID that every publish inside needs
+    as its causation ID at once, the whole ``Processing`` record only when asked for."""
+
+    _event_id: EventId | None
+
+    @property
+    def processing(self) -> Processing: ...
+
+
 _correlation: contextvars.ContextVar[CorrelationId | None] = contextvars.ContextVar(
     "tracebraid_correlation_id", default=None
 )
-_processing: contextvars.ContextVar[Processing | None] = contextvars.ContextVar(
+_processing: contextvars.ContextVar[_CurrentEvent | None] = contextvars.ContextVar(
     "tracebraid_processing", default=None
 )
+
+# OpenTelemetry's Context is an immutable dict and ``set_value`` copies it once per key.
+# The hot paths set the span and the baggage together, so they build the dict once,
+# under the keys OpenTelemetry's own setters use (read from those setters here).
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+_BAGGAGE_KEY = next(iter(otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, "", Context())))
+
+
+def _otel_context_with(
+    span: trace.Span, baggage: Mapping[str, object] | None, base: Context
+) -> Context:
+    """``base`` with ``span`` as its current span and, unless None, ``baggage`` as its
+    baggage: ``set_span_in_context`` and ``set_baggage`` in one copy."""
+    values = dict(base)
+    values[_SPAN_KEY] = span
+    if baggage is not None:
+        values[_BAGGAGE_KEY] = baggage
+    return Context(values)
 
 
 def current_correlation_id() -> CorrelationId | None:
@@ -190,7 +221,8 @@ def current_correlation_id() -> CorrelationId | None:
 
 def current_processing() -> Processing | None:
     """The event being processed in the current context (inside ``consuming``), if any."""
-    return _processing.get()
+    current = _processing.get()
+    return None if current is None else current.processing
 
 
 @contextmanager
@@ -247,16 +279,3 @@ def carry_context(fn: Callable[P, R]) -> Callable[P, R]:
         return ctx.copy().run(fn, *args, **kwargs)
 
     return run
-
-
-def _set_current(
-    correlation_id: CorrelationId | None, processing: Processing | None
-) -> tuple[contextvars.Token[CorrelationId | None], contextvars.Token[Processing | None]]:
-    return _correlation.set(correlation_id), _processing.set(processing)
-
-
-def _reset_current(
-    tokens: tuple[contextvars.Token[CorrelationId | None], contextvars.Token[Processing | None]],
-) -> None:
-    _processing.reset(tokens[1])
-    _correlation.reset(tokens[0])

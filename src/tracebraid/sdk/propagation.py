@@ -73,9 +73,8 @@ _IDENTITY_HEADERS = (
 )
 _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
 _WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
-_WANTED_IN_ORDER = (*_W3C_HEADERS, *_IDENTITY_HEADERS)
 _CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
-_FLAGS_HEX = tuple(f"{flags:02x}" for flags in range(256))
+_STR_OR_NONE = (str, type(None))
 # Characters quote_plus leaves alone, and a W3C baggage value's characters.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
 _BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
@@ -206,20 +205,6 @@ def _correlation_baggage(correlation: str) -> str | None:
     return _CORRELATION_PREFIX + encoded
 
 
-def inject_traced(message: MessageContext, carrier: dict[str, str]) -> None:
-    """``inject`` into a ``dict[str, str]``, for the publish hot path: ``message`` was
-    built from a valid span context (so its IDs are canonical lowercase hex) and has no
-    tracestate and no baggage besides the correlation ID."""
-    carrier[h.TRACEPARENT_HEADER] = (
-        f"00-{message.trace_id}-{message.span_id}-{_FLAGS_HEX[message.trace_flags]}"
-    )
-    if message.correlation_id is not None:
-        baggage = _correlation_baggage(message.correlation_id)
-        if baggage is not None:
-            carrier[h.BAGGAGE_HEADER] = baggage
-    _inject_str_identities(message, carrier)
-
-
 def _traceparent_reason(value: str) -> str:
     shown = value if len(value) <= 80 else value[:77] + "..."
     if len(value) > _MAX_TRACEPARENT:
@@ -267,12 +252,14 @@ def _attempt(text: str | None, problems: list[str]) -> int | None:
 
 def _baggage(header: str, problems: list[str]) -> tuple[dict[str, str], str | None]:
     """(entries other than correlation, correlation) from a baggage header."""
-    size = len(header.encode("utf-8", "replace"))
-    if size > _MAX_BAGGAGE_BYTES:
-        problems.append(
-            f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
-        )
-        return {}, None
+    # Four UTF-8 bytes at most per character: only a long header needs encoding to know.
+    if len(header) > _MAX_BAGGAGE_BYTES // 4:
+        size = len(header.encode("utf-8", "replace"))
+        if size > _MAX_BAGGAGE_BYTES:
+            problems.append(
+                f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
+            )
+            return {}, None
     if header.startswith(_CORRELATION_PREFIX) and "," not in header:
         # The shape tracebraid itself writes: one member, the correlation ID.
         value = header[len(_CORRELATION_PREFIX) :].strip(" \t")
@@ -389,9 +376,9 @@ def extract(carrier: object) -> Extracted:
     """
     try:
         if type(carrier) is dict:
-            texts = _exact_texts(carrier)
-            if texts is not None:
-                return from_texts(texts, [])
+            plain = _extract_plain(carrier)
+            if plain is not None:
+                return plain
     except Exception as exc:  # a consume loop must never see an extraction error
         return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
     pairs: Iterable[object]
@@ -420,23 +407,64 @@ def extract(carrier: object) -> Extracted:
         return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
 
 
-def _exact_texts(carrier: dict[object, object]) -> dict[str, str | None] | None:
-    """The common case in one look-up per header: every header tracebraid reads is a
-    ``str`` under its exact name, and no other name is one of them in another case.
-    ``None`` when that is not so (``_collect`` then reads the carrier the long way)."""
-    texts: dict[str, str | None] = {}
+def _extract_plain(carrier: dict[object, object]) -> Extracted | None:
+    """``extract`` of the common case, one look-up per header: a ``dict`` whose headers
+    are ``str`` under their exact names, with a canonical ``traceparent`` and no
+    ``tracestate``. ``None`` for anything else (``extract`` reads it the long way)."""
     get = carrier.get
-    for name in _WANTED_IN_ORDER:
-        value = get(name)
-        if value is not None:
-            if type(value) is not str:
-                return None
-            texts[name] = value or None
-    if len(texts) != len(carrier):
+    traceparent = get(h.TRACEPARENT_HEADER)
+    if type(traceparent) is not str or get(h.TRACESTATE_HEADER) is not None:
+        return None
+    span_context = parse_traceparent(traceparent)
+    if span_context is None:
+        return None
+    baggage = get(h.BAGGAGE_HEADER)
+    correlation = get(h.CORRELATION_ID_HEADER)
+    event_id = get(h.EVENT_ID_HEADER)
+    causation = get(h.CAUSATION_ID_HEADER)
+    event_name = get(h.EVENT_NAME_HEADER)
+    attempt = get(h.ATTEMPT_HEADER)
+    if not (
+        isinstance(baggage, _STR_OR_NONE)
+        and isinstance(correlation, _STR_OR_NONE)
+        and isinstance(event_id, _STR_OR_NONE)
+        and isinstance(causation, _STR_OR_NONE)
+        and isinstance(event_name, _STR_OR_NONE)
+        and isinstance(attempt, _STR_OR_NONE)
+    ):
+        return None
+    found = (
+        1
+        + (baggage is not None)
+        + (correlation is not None)
+        + (event_id is not None)
+        + (causation is not None)
+        + (event_name is not None)
+        + (attempt is not None)
+    )
+    if found != len(carrier):
         for key in carrier:
+            # Another spelling of a header tracebraid reads: the long way decides.
             if key not in _WANTED and (type(key) is not str or key.lower() in _WANTED):
                 return None
-    return texts
+    problems: list[str] = []
+    entries: dict[str, str] = {}
+    from_baggage = None
+    if baggage:
+        entries, from_baggage = _baggage(baggage, problems)
+    message = _message_context(
+        traceparent[3:35],
+        traceparent[36:52],
+        correlation or from_baggage or None,
+        event_id or None,
+        causation or None,
+        event_name or None,
+        _attempt(attempt, problems) if attempt else None,
+        int(span_context.trace_flags),
+        "",
+        entries,
+    )
+    return _extracted(message, None, tuple(problems) if problems else (), span_context)
 
 
 def _collect(pairs: Iterable[object]) -> dict[str, object]:

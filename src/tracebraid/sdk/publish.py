@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import TracebackType
 
 from opentelemetry import baggage as otel_baggage
@@ -24,21 +23,28 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tracebraid import semconv
-from tracebraid.model import Attributes, AttributeValue
+from tracebraid.model import Attributes, AttributeValue, CorrelationId
 from tracebraid.sdk import _tracers
-from tracebraid.sdk.carriers import HeaderCarrier
+from tracebraid.sdk.carriers import (
+    BAGGAGE_HEADER,
+    CAUSATION_ID_HEADER,
+    CORRELATION_ID_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_NAME_HEADER,
+    TRACEPARENT_HEADER,
+    HeaderCarrier,
+)
 from tracebraid.sdk.context import (
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
-    Processing,
     _correlation,
     _message_context,
+    _otel_context_with,
     _processing,
-    new_correlation_id,
-    new_event_id,
+    _random_bits,
 )
 from tracebraid.sdk.envelope import to_envelope
-from tracebraid.sdk.propagation import inject_context, inject_traced
+from tracebraid.sdk.propagation import _CORRELATION_PREFIX, _correlation_baggage, inject_context
 
 __all__ = ["Publication", "publishing"]
 
@@ -52,26 +58,31 @@ class Publication:
 
     __slots__ = (
         "_attributes",
+        "_baggage",
+        "_causation",
         "_context",
-        "_correlation_id",
+        "_correlation",
+        "_correlation_baggage",
         "_destination",
         "_event_id",
         "_event_name",
+        "_given_correlation",
+        "_given_event_id",
+        "_message",
+        "_others",
         "_provider",
         "_system",
         "_token",
-        "_traced",
-        "message",
         "span",
     )
 
-    message: MessageContext
     span: Span
+    _correlation: str
+    _event_id: str
 
     def __init__(
         self,
         event_name: str,
-        *,
         destination: str,
         system: str,
         event_id: str | None,
@@ -82,36 +93,35 @@ class Publication:
         self._event_name = event_name
         self._destination = destination
         self._system = system
-        self._event_id = event_id
-        self._correlation_id = correlation_id
+        self._given_event_id = event_id
+        self._given_correlation = correlation_id
         self._attributes = attributes
         self._provider = tracer_provider
-
-    def _resolve_correlation(
-        self, baggage: Mapping[str, object], processing: Processing | None
-    ) -> str:
-        if self._correlation_id:
-            return self._correlation_id
-        found = _correlation.get()
-        if found is not None:
-            return found
-        from_baggage = baggage.get(BAGGAGE_CORRELATION_KEY)
-        if isinstance(from_baggage, str) and from_baggage:
-            return from_baggage
-        minted = new_correlation_id()
-        if processing is not None:
-            # Processing an event that had no correlation ID: every follow-up of this
-            # processing shares the one minted here; ``consuming`` resets it on exit.
-            _correlation.set(minted)
-        return minted
+        self._message: MessageContext | None = None
 
     def __enter__(self) -> Publication:
         current = otel_context.get_current()
         baggage = otel_baggage.get_all(current)
         processing = _processing.get()
-        correlation = self._resolve_correlation(baggage, processing)
-        event_id = self._event_id or new_event_id()
-        causation = processing.event_id if processing is not None else None
+        # Correlation: explicit > the workflow's (contextvar) > OTel baggage > a new one.
+        correlation = self._given_correlation or _correlation.get()
+        correlation_baggage = None
+        if correlation is None:
+            found = baggage.get(BAGGAGE_CORRELATION_KEY)
+            if isinstance(found, str) and found:
+                correlation = found
+            else:
+                correlation = f"corr_{_random_bits(128):032x}"
+                # Only unreserved characters: the baggage member needs no encoding.
+                correlation_baggage = _CORRELATION_PREFIX + correlation
+                if processing is not None:
+                    # Processing an event that had no correlation ID: every follow-up of
+                    # this processing shares this one; ``consuming`` resets it on exit.
+                    _correlation.set(CorrelationId(correlation))
+        self._correlation = correlation
+        self._correlation_baggage = correlation_baggage
+        event_id = self._event_id = self._given_event_id or f"evt_{_random_bits(128):032x}"
+        causation = self._causation = processing._event_id if processing is not None else None
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
@@ -124,41 +134,48 @@ class Publication:
             attributes[semconv.CAUSATION_ID] = causation
         if self._attributes:
             attributes.update(self._attributes)
-        span = _tracers.tracers(self._provider).spans.start_span(
+        span = self.span = _tracers.tracers(self._provider).spans.start_span(
             self._event_name + " publish",
             context=current,
             kind=SpanKind.PRODUCER,
             attributes=attributes,
         )
-        ctx = trace.set_span_in_context(span, current)
-        if baggage.get(BAGGAGE_CORRELATION_KEY) != correlation:
-            ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, correlation, ctx)
-        others = (
-            {k: str(v) for k, v in baggage.items() if k != BAGGAGE_CORRELATION_KEY}
-            if baggage
-            else {}
-        )
-        span_context = span.get_span_context()
-        valid = span_context.is_valid
-        trace_state = span_context.trace_state.to_header() if span_context.trace_state else ""
-        self.message = _message_context(
-            format(span_context.trace_id, "032x") if valid else None,
-            format(span_context.span_id, "016x") if valid else None,
-            correlation,
-            event_id,
-            causation,
-            self._event_name,
-            None,
-            int(span_context.trace_flags) if valid else 0x01,
-            trace_state,
-            others,
-        )
-        # Most messages need none of the propagators' generality (see ``inject_traced``).
-        self._traced = valid and not trace_state and not others
-        self.span = span
+        if not baggage:
+            self._others = None
+            ctx = _otel_context_with(span, {BAGGAGE_CORRELATION_KEY: correlation}, current)
+        else:
+            others = {k: str(v) for k, v in baggage.items() if k != BAGGAGE_CORRELATION_KEY}
+            self._others = others or None
+            if baggage.get(BAGGAGE_CORRELATION_KEY) == correlation:
+                ctx = _otel_context_with(span, None, current)
+            else:
+                ctx = _otel_context_with(
+                    span, {**baggage, BAGGAGE_CORRELATION_KEY: correlation}, current
+                )
         self._context = ctx
         self._token = otel_context.attach(ctx)
         return self
+
+    @property
+    def message(self) -> MessageContext:
+        """The identities of the event being published (after entering the block)."""
+        message = self._message
+        if message is None:
+            span_context = self.span.get_span_context()
+            valid = span_context.is_valid
+            message = self._message = _message_context(
+                format(span_context.trace_id, "032x") if valid else None,
+                format(span_context.span_id, "016x") if valid else None,
+                self._correlation,
+                self._event_id,
+                self._causation,
+                self._event_name,
+                None,
+                int(span_context.trace_flags) if valid else 0x01,
+                span_context.trace_state.to_header() if span_context.trace_state else "",
+                self._others or {},
+            )
+        return message
 
     def __exit__(
         self,
@@ -187,19 +204,37 @@ class Publication:
 
     def inject(self, carrier: HeaderCarrier, *, as_bytes: bool = False) -> None:
         """Write the event's identities and trace context into ``carrier``."""
-        if self._traced and not as_bytes and type(carrier) is dict:
-            inject_traced(self.message, carrier)
-        else:
+        if as_bytes or type(carrier) is not dict or not self._write_headers(carrier):
             inject_context(self._context, self.message, carrier, as_bytes=as_bytes)
 
     def headers(self) -> dict[str, str]:
         """A new ``dict[str, str]`` of headers for this event."""
         carrier: dict[str, str] = {}
-        if self._traced:
-            inject_traced(self.message, carrier)
-        else:
+        if not self._write_headers(carrier):
             inject_context(self._context, self.message, carrier)
         return carrier
+
+    def _write_headers(self, carrier: dict[str, str]) -> bool:
+        """The hot path of ``inject``: the headers written straight from this publication,
+        when nothing needs the propagators' generality (a valid span context without
+        tracestate, and no baggage besides the correlation ID). False: not written."""
+        span_context = self.span.get_span_context()
+        if self._others is not None or not span_context.is_valid or span_context.trace_state:
+            return False
+        correlation = self._correlation
+        carrier[TRACEPARENT_HEADER] = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+            f"{span_context.trace_flags:02x}"
+        )
+        baggage = self._correlation_baggage or _correlation_baggage(correlation)
+        if baggage is not None:
+            carrier[BAGGAGE_HEADER] = baggage
+        carrier[CORRELATION_ID_HEADER] = correlation
+        carrier[EVENT_ID_HEADER] = self._event_id
+        if self._causation is not None:
+            carrier[CAUSATION_ID_HEADER] = self._causation
+        carrier[EVENT_NAME_HEADER] = self._event_name
+        return True
 
     def envelope(self) -> dict[str, object]:
         """The seed's JSON envelope fields for this event (add your payload to it)."""
@@ -223,11 +258,5 @@ def publishing(
     causation ID is the event being processed in the current context, if any.
     """
     return Publication(
-        event_name,
-        destination=destination,
-        system=system,
-        event_id=event_id,
-        correlation_id=correlation_id,
-        attributes=attributes,
-        tracer_provider=tracer_provider,
+        event_name, destination, system, event_id, correlation_id, attributes, tracer_provider
     )
