@@ -1,19 +1,24 @@
-"""Benchmark: ``load_workflow`` on a store, store calls and SQL statements per workflow.
+"""Benchmark: ``load_workflow`` by rounds of batch look-ups against one look-up per key.
 
 ``load_workflow`` takes the closure of a workflow over traces (correlation IDs, event
-IDs, links). What it costs is mostly how often it asks the store, so this prints, per
-workflow shape: spans and traces found, store method calls, SQL statements (SQLite),
-and the time of one load (median of ``--repeats``), with a background of other
-workflows in the same file so indexes are not trivially small.
+IDs, links); what it costs is mostly how often it asks the store. Per workflow shape
+this prints, side by side in one run, the closure as ``tracebraid.store.workflow`` runs
+it (two store calls a round: ``spans_of_traces`` and ``trace_ids_with``) and the
+closure as it was before (``per_key_workflow`` below: one look-up per correlation ID,
+per event ID and per span, kept here as the baseline): spans and traces found (both
+must agree), store calls, SQL statements (SQLite) and the time of one load (median of
+``--repeats``), with other workflows in the same store so indexes are not trivially
+small.
 
 Shapes: the seed's order (the UI's everyday case), a 2,000-span synthetic order over
 many traces, 50 traces stitched by event ID (with and without correlation IDs: the
 latter can only be found hop by hop, one round per hop), and a 1,000-way fan-out.
 
-``--chdb`` runs the same shapes on chDB after ``tracebraid migrate`` (ClickHouse
-in-process, where each query costs milliseconds); needs the ``clickhouse`` extra.
+``--chdb`` runs the same on chDB after ``tracebraid migrate`` (ClickHouse in-process,
+where every query costs milliseconds; one timed load each); needs the ``clickhouse``
+extra.
 
-Usage: .venv/bin/python bench/workflow_load.py [--repeats 7] [--background 40] [--chdb]
+Usage: .venv/bin/python bench/workflow_load.py [--repeats 11] [--background 40] [--chdb]
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from tracebraid import semconv
-from tracebraid.model import Span
-from tracebraid.store import SpanStore, SqliteStore, fetch_workflow
+from tracebraid.model import CorrelationId, EventId, Span, TraceId, is_valid_trace_id
+from tracebraid.store import SpanStore, SqliteStore, WorkflowSpans, fetch_workflow
+from tracebraid.store.workflow import WorkflowClosure
 from tracebraid.testing.workflows import (
     fan_out,
     order_flow,
@@ -102,42 +108,82 @@ def background(count: int) -> Iterator[list[Span]]:
 @contextmanager
 def counting_sql(store: SpanStore) -> Iterator[Callable[[], int]]:
     """Count SQL statements a ``SqliteStore`` runs (its one read hook), 0 for others."""
-    hook = next((n for n in ("query", "_query") if hasattr(store, n)), None)
-    if not isinstance(store, SqliteStore) or hook is None:
+    if not isinstance(store, SqliteStore):
         yield lambda: 0
         return
     statements = [0]
-    original = getattr(store, hook)
+    original = store.query
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         statements[0] += 1
         return original(*args, **kwargs)
 
-    setattr(store, hook, counted)
+    store.query = counted  # type: ignore[method-assign]
     try:
         yield lambda: statements[0]
     finally:
-        delattr(store, hook)
+        del store.query
+
+
+def per_key_workflow(store: SpanStore, key: str) -> WorkflowSpans:
+    """The closure before batch look-ups: the same decisions, one store call per key."""
+    seeds: list[Span] = []
+    if is_valid_trace_id(key):
+        seeds += store.spans_of_trace(TraceId(key))
+    by_correlation = store.spans_of_correlation(CorrelationId(key))
+    seeds += by_correlation + store.spans_by_event(EventId(key))
+    named = frozenset({CorrelationId(key)}) if by_correlation else frozenset()
+    closure = WorkflowClosure(correlation_ids=named)
+    to_fetch = closure.to_fetch(span.trace_id for span in seeds)
+    while to_fetch:
+        fetched: dict[TraceId, list[Span]] = {trace_id: [] for trace_id in to_fetch}
+        for span in store.spans_of_traces(to_fetch):
+            fetched[span.trace_id].append(span)
+        keys = closure.admit(fetched)
+        found = set(keys.trace_ids)
+        for correlation in sorted(keys.correlation_ids):
+            found.update(s.trace_id for s in store.spans_of_correlation(correlation))
+        for event in sorted(keys.event_ids):
+            found.update(s.trace_id for s in store.spans_by_event(event))
+        for trace_id, span_id in sorted(keys.link_targets):
+            found.update(s.trace_id for s in store.spans_linking_to(trace_id, span_id))
+        to_fetch = closure.to_fetch(found) if keys else []
+    spans = sorted(
+        (span for spans in closure.members.values() for span in spans),
+        key=lambda s: (s.start_ns, s.trace_id, s.span_id),
+    )
+    return WorkflowSpans(tuple(spans), tuple(sorted(closure.members)), (), closure.truncated)
+
+
+Load = Callable[[SpanStore, str], WorkflowSpans]
+
+
+def timed(
+    store: SpanStore, load: Load, key: str, repeats: int
+) -> tuple[WorkflowSpans, Counter[str], int, float]:
+    """What ``load`` found, its store calls and SQL statements, and its median time in ms."""
+    times = []
+    for _ in range(repeats):
+        counting = CountingStore(store)
+        with counting_sql(store) as statements:
+            started = time.perf_counter()
+            found = load(cast(SpanStore, counting), key)
+            times.append((time.perf_counter() - started) * 1000)
+            sql = statements()
+    return found, counting.calls, sql, statistics.median(times)
 
 
 def measure(store: SpanStore, label: str, spans: list[Span], key: str, repeats: int) -> None:
-    counting = CountingStore(store)
-    with counting_sql(store) as statements:
-        found = fetch_workflow(cast(SpanStore, counting), key)
-        sql = statements()
-    assert len(found.spans) == len(spans), (label, len(found.spans), len(spans))
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fetch_workflow(store, key)
-        times.append((time.perf_counter() - started) * 1000)
-    calls = sum(counting.calls.values())
-    detail = ", ".join(f"{name} {n}" for name, n in sorted(counting.calls.items()))
+    old, old_calls, old_sql, old_ms = timed(store, per_key_workflow, key, repeats)
+    new, new_calls, new_sql, new_ms = timed(store, fetch_workflow, key, repeats)
+    assert new.spans == old.spans, label
+    assert len(new.spans) == len(spans), (label, len(new.spans), len(spans))
     print(
-        f"  {label:<26} {len(found.spans):>5} spans {len(found.trace_ids):>4} traces  "
-        f"{calls:>5} calls {sql:>5} SQL  {statistics.median(times):8.1f} ms"
+        f"  {label:<26} {len(new.spans):>5} spans {len(new.trace_ids):>3} traces | "
+        f"per key {sum(old_calls.values()):>5} calls {old_sql:>5} SQL {old_ms:8.1f} ms | "
+        f"rounds {sum(new_calls.values()):>3} calls {new_sql:>3} SQL {new_ms:7.1f} ms | "
+        f"{old_ms / new_ms:5.1f}x"
     )
-    print(f"  {'':<26} ({detail})")
 
 
 def run(store: SpanStore, title: str, args: argparse.Namespace) -> None:
@@ -154,7 +200,7 @@ def run(store: SpanStore, title: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--background", type=int, default=40, help="other 500-span workflows")
     parser.add_argument("--chdb", action="store_true", help="also on chDB (migrated)")
     args = parser.parse_args()

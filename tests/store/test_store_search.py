@@ -10,7 +10,7 @@ import pytest
 
 from tracebraid.errors import InputError
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
-from tracebraid.store import SqliteStore, TraceSummary, WriteResult
+from tracebraid.store import SpanStore, SqliteStore, TraceSummary, WriteResult
 from tracebraid.store.search import (
     MAX_PAGE,
     SearchPage,
@@ -54,8 +54,22 @@ class ProtocolOnly:
     def spans_by_event(self, event_id: EventId) -> list[Span]:
         return self.inner.spans_by_event(event_id)
 
+    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
+        return self.inner.spans_by_events(event_ids)
+
     def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
         return self.inner.spans_linking_to(trace_id, span_id)
+
+    def trace_ids_with(
+        self,
+        *,
+        correlation_ids: Collection[CorrelationId] = (),
+        event_ids: Collection[EventId] = (),
+        link_targets: Collection[tuple[TraceId, SpanId]] = (),
+    ) -> set[TraceId]:
+        return self.inner.trace_ids_with(
+            correlation_ids=correlation_ids, event_ids=event_ids, link_targets=link_targets
+        )
 
     def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
         return self.inner.recent_traces(limit, before_ns)
@@ -141,8 +155,10 @@ def test_sqlite_answers_as_the_protocol_search_does(
     search_store: SqliteStore, query: TraceQuery
 ) -> None:
     small = TraceQuery(**{**_fields(query), "limit": 4})
+    protocol_only = ProtocolOnly(search_store)
+    assert isinstance(protocol_only, SpanStore)
     in_sql = _every_page(search_store, small)
-    by_protocol = _every_page(ProtocolOnly(search_store), small)
+    by_protocol = _every_page(protocol_only, small)
     assert [h.summary.trace_id for h in in_sql] == [h.summary.trace_id for h in by_protocol]
     assert [h.facts for h in in_sql] == [h.facts for h in by_protocol]
 

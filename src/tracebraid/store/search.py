@@ -287,8 +287,8 @@ def _search_any(store: SpanStore, query: TraceQuery) -> SearchPage:
             if not _matches(query, summary, own, facts):
                 continue
             # Broken causality needs the other traces sharing its events: asked last.
-            events = {e for s in own if (e := _event_id(s))}
-            foreign = [f for e in sorted(events) for f in store.spans_by_event(EventId(e))]
+            events = {EventId(e) for s in own if (e := _event_id(s))}
+            foreign = store.spans_by_events(events) if events else []
             facts = replace(facts, broken=_broken(own, foreign))
             if query.has_broken is None or facts.broken == query.has_broken:
                 hits.append(TraceHit(summary, facts))

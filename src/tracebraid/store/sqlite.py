@@ -167,6 +167,8 @@ class SqliteStore:
             # Every connection to ":memory:" is a separate database: share the writer's,
             # read-only while the read runs, as the pool's connections always are.
             with self._write_lock:
+                if self._closed:  # closed while this read waited for the lock
+                    raise StoreError(f"the store {self._where} is closed")
                 self._writer.execute("PRAGMA query_only = ON")
                 try:
                     yield self._writer
