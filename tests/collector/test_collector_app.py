@@ -257,3 +257,26 @@ async def test_health_and_stats(client: httpx.AsyncClient, store: SqliteStore) -
     assert stats["store_spans"] == 5 == store.span_count()
     assert stats["queue_capacity_spans"] == Limits().max_queue_spans
     assert json.dumps(stats)  # plain JSON all the way down
+
+
+async def test_requests_waiting_to_be_queued_are_bounded_too(tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "gated.db")
+    app = create_app(store, limits=Limits(max_unqueued_requests=2))
+    async for client in _client(app):
+
+        def post(start: int, client: httpx.AsyncClient = client) -> asyncio.Task[httpx.Response]:
+            body = encode_protobuf(_spans(5, start))
+            return asyncio.create_task(client.post("/v1/traces", content=body, headers=PB))
+
+        writing = post(0)  # the writer takes it and blocks in the store, holding its turn
+        await asyncio.to_thread(store.entered.wait, 10)
+        waiting = [post(100), post(200)]  # read, then wait for their turn to decode
+        while app.state.collector.unqueued < 2:
+            await asyncio.sleep(0.01)
+        refused = await post(300)
+        assert refused.status_code == 503
+        assert "Retry-After" in refused.headers
+        store.gate.set()
+        assert [(await t).status_code for t in [writing, *waiting]] == [200, 200, 200]
+        assert store.span_count() == 15
+    store.close()

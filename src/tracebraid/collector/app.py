@@ -23,6 +23,7 @@ import hmac
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -50,8 +51,7 @@ from tracebraid.collector.otlp_http import (
 from tracebraid.collector.validate import Decoded, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
-from tracebraid.model import Span
-from tracebraid.store.base import SpanStore
+from tracebraid.store.base import SpanStore, WriteResult
 
 __all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
 
@@ -63,12 +63,16 @@ class Limits:
     """How much the collector takes: per request, and queued for the store.
 
     ``max_body_bytes`` bounds a request body both as sent and once decompressed.
-    ``max_queue_spans`` bounds spans waiting for the store (memory under overload);
+    ``max_queue_spans`` bounds spans waiting for the store and ``max_unqueued_requests``
+    the requests being read or decoded before they join them: past either, requests
+    are refused with 503 before their body is read, so memory under overload stays
+    within about ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
     ``batch_spans`` is the size the writer merges requests up to per transaction.
     """
 
     max_body_bytes: int = 20 * 1024 * 1024
     max_queue_spans: int = 200_000
+    max_unqueued_requests: int = 64
     batch_spans: int = 8192
 
 
@@ -82,6 +86,7 @@ class Collector:
             store, max_spans=self.limits.max_queue_spans, batch_spans=self.limits.batch_spans
         )
         self.requests = 0
+        self.unqueued = 0  # requests whose body is being read or decoded
         self.spans_rejected = 0
         self.refusals: Counter[int] = Counter()
 
@@ -102,36 +107,48 @@ class Collector:
         try:
             encoding = encoding_of(headers.get("content-type"))
             coding = content_coding(headers.get("content-encoding"))
-            if self.queue.full():
-                # Refuse before reading the body: under overload, memory stays flat.
+            # Refused before the body is read: under overload, memory stays flat. What
+            # is held is bounded twice: bodies read but not yet queued, and queued spans.
+            if self.queue.full() or self.unqueued >= self.limits.max_unqueued_requests:
                 raise _throttled(self.queue)
-            limit = self.limits.max_body_bytes
-            raw = await read_capped(request.stream(), headers.get("content-length"), limit)
-            # Off the event loop, so it keeps serving while a large body decodes; in turn
-            # with the store writer (see WriteQueue.turn).
-            decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
-            del raw
+            self.unqueued += 1
+            try:
+                decoded, future = await self._read_and_queue(request, coding, encoding)
+            finally:
+                self.unqueued -= 1
             total = len(decoded.spans) + decoded.rejected_count
-            self.spans_rejected += decoded.rejected_count
             if decoded.rejections and not decoded.spans:
                 raise OtlpRefusal(400, describe_rejections(decoded.rejections, total))
-            if decoded.spans:
-                await self._store(decoded.spans)
+            if future is not None:
+                await self._committed(future)
         except OtlpRefusal as refusal:
             return self._refuse(encoding, refusal)
         message = describe_rejections(decoded.rejections, total) if decoded.rejections else ""
         body = export_response(encoding, decoded.rejected_count, message)
         return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
 
+    async def _read_and_queue(
+        self, request: Request, coding: str, encoding: Encoding
+    ) -> tuple[Decoded, Future[WriteResult] | None]:
+        limit = self.limits.max_body_bytes
+        raw = await read_capped(request.stream(), request.headers.get("content-length"), limit)
+        # Off the event loop, so it keeps serving while a large body decodes; in turn
+        # with the store writer (see WriteQueue.turn).
+        decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
+        del raw
+        self.spans_rejected += decoded.rejected_count
+        if not decoded.spans:
+            return decoded, None
+        try:
+            return decoded, self.queue.submit(decoded.spans)
+        except QueueFull as exc:
+            raise _throttled(self.queue, str(exc)) from None
+
     def _decode(self, raw: bytes, coding: str, encoding: Encoding) -> Decoded:
         with self.queue.turn:
             return decode_body(inflate(raw, coding, limit=self.limits.max_body_bytes), encoding)
 
-    async def _store(self, spans: Sequence[Span]) -> None:
-        try:
-            future = self.queue.submit(spans)
-        except QueueFull as exc:
-            raise _throttled(self.queue, str(exc)) from None
+    async def _committed(self, future: Future[WriteResult]) -> None:
         try:
             # Shielded: a client that hangs up must not cancel the write for others.
             await asyncio.shield(asyncio.wrap_future(future))
