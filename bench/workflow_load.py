@@ -6,9 +6,9 @@ this prints, side by side in one run, the closure as ``tracebraid.store.workflow
 it (two store calls a round: ``spans_of_traces`` and ``trace_ids_with``) and the
 closure as it was before (``per_key_workflow`` below: one look-up per correlation ID,
 per event ID and per span, kept here as the baseline): spans and traces found (both
-must agree), store calls, SQL statements (SQLite) and the time of one load (median of
-``--repeats``), with other workflows in the same store so indexes are not trivially
-small.
+must agree), store calls, SQL statements (queries on ClickHouse) and the time of one
+load (median of ``--repeats``), with other workflows in the same store so indexes are
+not trivially small.
 
 Shapes: the seed's order (the UI's everyday case), a 2,000-span synthetic order over
 many traces, 50 traces stitched by event ID (with and without correlation IDs: the
@@ -107,22 +107,28 @@ def background(count: int) -> Iterator[list[Span]]:
 
 @contextmanager
 def counting_sql(store: SpanStore) -> Iterator[Callable[[], int]]:
-    """Count SQL statements a ``SqliteStore`` runs (its one read hook), 0 for others."""
+    """Count the SQL statements a store runs: ``SqliteStore.query`` (its one read hook)
+    or a ClickHouse store's ``backend.rows`` (every query); 0 for other stores."""
+    owner: object = store
+    name = "query"
     if not isinstance(store, SqliteStore):
-        yield lambda: 0
-        return
+        backend = getattr(store, "backend", None)
+        if backend is None:
+            yield lambda: 0
+            return
+        owner, name = backend, "rows"
     statements = [0]
-    original = store.query
+    original = getattr(owner, name)
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         statements[0] += 1
         return original(*args, **kwargs)
 
-    store.query = counted  # type: ignore[method-assign]
+    setattr(owner, name, counted)
     try:
         yield lambda: statements[0]
     finally:
-        del store.query
+        delattr(owner, name)
 
 
 def per_key_workflow(store: SpanStore, key: str) -> WorkflowSpans:
