@@ -23,7 +23,6 @@ from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
 __all__ = [
     "CORRELATION",
     "ERROR",
-    "attribute_match",
     "in_kinds",
     "spans_where",
     "trace_summaries",
@@ -50,23 +49,6 @@ def spans_where(names: TableNames, condition: str, *, scope_columns: bool) -> st
         f"SELECT {select_columns(scope_columns)} FROM {names.traces} "
         f"WHERE {condition} ORDER BY Timestamp, TraceId, SpanId {_DEDUP}"
     )
-
-
-def attribute_match(canonicals: tuple[str, ...], param: str, *, attribute_items: bool) -> str:
-    """SQL true when ``semconv.first_of(SpanAttributes, c)`` equals ``{param}`` for some ``c``.
-
-    The plain ``SpanAttributes[key] = value`` disjunction is what the exporter's
-    skip indexes (bloom filter on map values, or text index on ``key=value``
-    items) can prune granules with; the ``first_of`` expression keeps it exact.
-    """
-    value = f"{{{param}:String}}"
-    keys = list(dict.fromkeys(key for c in canonicals for key in semconv.ALIASES.get(c, (c,))))
-    if attribute_items:
-        prune = " OR ".join(f"has(SpanAttributeItems, concat('{key}=', {value}))" for key in keys)
-    else:
-        prune = " OR ".join(f"SpanAttributes['{key}'] = {value}" for key in keys)
-    exact = " OR ".join(f"{attribute_expr(c)} = {value}" for c in canonicals)
-    return f"({prune}) AND ({exact})"
 
 
 def trace_summaries(names: TableNames) -> str:
