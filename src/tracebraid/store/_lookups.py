@@ -8,6 +8,8 @@ index once per key (``tests/store/test_sqlite_store.py`` checks the plans).
 
 ``trace_ids_statement`` asks for the traces that correlation IDs, event IDs and link
 targets lead to, all three in one ``UNION ALL``; ``traces_found`` reads its rows.
+``trace_summaries`` turns rows of ``SUMMARY_SELECT`` into ``TraceSummary`` records with
+their correlation IDs (what ``recent_traces`` and the search list).
 
 Example::
 
@@ -18,15 +20,26 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
 
 from tracebraid.model import CorrelationId, EventId, SpanId, TraceId
 from tracebraid.store._rows import decode_link_targets
+from tracebraid.store.base import TraceSummary
 
-__all__ = ["json_keys", "trace_ids_statement", "traces_found"]
+__all__ = ["SUMMARY_SELECT", "json_keys", "trace_ids_statement", "trace_summaries", "traces_found"]
+
+SUMMARY_SELECT = (
+    "SELECT t.trace_id, t.root_name, t.root_service, t.start_ns, t.end_ns, t.span_count, "
+    "t.error_count FROM traces t"
+)
+"""The ``traces`` columns ``trace_summaries`` reads, in its order; add WHERE and ORDER BY."""
+_CORRELATIONS_OF_TRACES = (
+    "SELECT trace_id, correlation_id FROM trace_correlations "
+    "WHERE trace_id IN (SELECT value FROM json_each(?)) ORDER BY trace_id, correlation_id"
+)
 
 _encode_json = msgspec.json.Encoder().encode
 
@@ -90,3 +103,30 @@ def traces_found(rows: Sequence[Sequence[Any]]) -> set[TraceId]:
         ):
             found.add(TraceId(trace_id))
     return found
+
+
+def trace_summaries(
+    query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], rows: Sequence[Sequence[Any]]
+) -> list[TraceSummary]:
+    """``rows`` of ``SUMMARY_SELECT`` as summaries, in their order, each with its
+    correlation IDs (sorted) read by ``query`` in one more statement."""
+    if not rows:
+        return []
+    correlations: dict[str, list[CorrelationId]] = {}
+    for trace_id, correlation_id in query(
+        _CORRELATIONS_OF_TRACES, [json_keys(row[0] for row in rows)]
+    ):
+        correlations.setdefault(trace_id, []).append(CorrelationId(correlation_id))
+    return [
+        TraceSummary(
+            trace_id=TraceId(trace_id),
+            root_name=root_name,
+            root_service=root_service,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            span_count=span_count,
+            error_count=error_count,
+            correlation_ids=tuple(correlations.get(trace_id, ())),
+        )
+        for trace_id, root_name, root_service, start_ns, end_ns, span_count, error_count in rows
+    ]

@@ -16,9 +16,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from tracebraid.model import CorrelationId, TraceId
 from tracebraid.semconv import START_MARKER_SCOPE
-from tracebraid.store.base import TraceSummary
+from tracebraid.store._lookups import SUMMARY_SELECT, trace_summaries
 from tracebraid.store.search import SearchPage, TraceFacts, TraceHit, TraceQuery, parse_cursor
 from tracebraid.store.sqlite import SqliteStore
 
@@ -106,49 +105,19 @@ def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
     """One page of ``query`` over ``store`` (see ``tracebraid.store.search``)."""
     where, params = _where(query)
     rows = store.query(
-        "SELECT t.trace_id, t.root_name, t.root_service, t.start_ns, t.end_ns, t.span_count, "
-        f"t.error_count FROM traces t WHERE {' AND '.join(where)} "
+        f"{SUMMARY_SELECT} WHERE {' AND '.join(where)} "
         "ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?",
         [*params, query.limit],
     )
-    ids = [row[0] for row in rows]
-    facts = _facts(store, ids)
-    correlations = _correlations(store, ids)
-    hits = tuple(
-        TraceHit(
-            TraceSummary(
-                trace_id=TraceId(trace_id),
-                root_name=root_name,
-                root_service=root_service,
-                start_ns=start_ns,
-                end_ns=end_ns,
-                span_count=span_count,
-                error_count=error_count,
-                correlation_ids=correlations.get(trace_id, ()),
-            ),
-            facts[trace_id],
-        )
-        for trace_id, root_name, root_service, start_ns, end_ns, span_count, error_count in rows
-    )
+    summaries = trace_summaries(store.query, rows)
+    facts = _facts(store, [summary.trace_id for summary in summaries])
+    hits = tuple(TraceHit(summary, facts[summary.trace_id]) for summary in summaries)
     next_cursor = hits[-1].cursor if len(hits) == query.limit else None
     return SearchPage(hits, next_cursor, None)
 
 
 def _marks(ids: Sequence[str]) -> str:
     return ", ".join("?" * len(ids))
-
-
-def _correlations(store: SqliteStore, ids: Sequence[str]) -> dict[str, tuple[CorrelationId, ...]]:
-    if not ids:
-        return {}
-    found: dict[str, list[CorrelationId]] = defaultdict(list)
-    for trace_id, correlation_id in store.query(
-        "SELECT trace_id, correlation_id FROM trace_correlations "
-        f"WHERE trace_id IN ({_marks(ids)}) ORDER BY trace_id, correlation_id",
-        ids,
-    ):
-        found[trace_id].append(CorrelationId(correlation_id))
-    return {trace_id: tuple(values) for trace_id, values in found.items()}
 
 
 def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:

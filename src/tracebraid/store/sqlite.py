@@ -39,7 +39,13 @@ from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 from tracebraid.store import _rows
 from tracebraid.store._checkpoint import Checkpointer
 from tracebraid.store._insert import insert_batch
-from tracebraid.store._lookups import json_keys, trace_ids_statement, traces_found
+from tracebraid.store._lookups import (
+    SUMMARY_SELECT,
+    json_keys,
+    trace_ids_statement,
+    trace_summaries,
+    traces_found,
+)
 from tracebraid.store._schema import ensure_schema
 from tracebraid.store.base import TraceSummary, WriteResult
 
@@ -362,32 +368,10 @@ class SqliteStore:
         if before_ns is None:
             before_ns = 2**63 - 1
         rows = self.query(
-            "SELECT trace_id, root_name, root_service, start_ns, end_ns, span_count, "
-            "error_count FROM traces WHERE start_ns < ? ORDER BY start_ns DESC LIMIT ?",
+            f"{SUMMARY_SELECT} WHERE t.start_ns < ? ORDER BY t.start_ns DESC LIMIT ?",
             (before_ns, max(0, limit)),
         )
-        if not rows:
-            return []
-        marks = ", ".join("?" * len(rows))
-        correlations: dict[str, list[CorrelationId]] = {}
-        for trace_id, correlation_id in self.query(
-            f"SELECT trace_id, correlation_id FROM trace_correlations WHERE trace_id IN ({marks})",
-            [row[0] for row in rows],
-        ):
-            correlations.setdefault(trace_id, []).append(CorrelationId(correlation_id))
-        return [
-            TraceSummary(
-                trace_id=TraceId(trace_id),
-                root_name=root_name,
-                root_service=root_service,
-                start_ns=start_ns,
-                end_ns=end_ns,
-                span_count=span_count,
-                error_count=error_count,
-                correlation_ids=tuple(correlations.get(trace_id, ())),
-            )
-            for trace_id, root_name, root_service, start_ns, end_ns, span_count, error_count in rows
-        ]
+        return trace_summaries(self.query, rows)
 
     def iter_trace_ids(self) -> Iterator[TraceId]:
         """Every stored trace ID in ID order, fetched a page at a time.
