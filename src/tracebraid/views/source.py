@@ -131,12 +131,7 @@ def history(store: SpanStore, *, limit: int = HISTORY_TRACES) -> list[Span]:
 
 
 def _suggestions(store: SpanStore) -> list[str]:
-    keys: dict[str, None] = {}
-    for summary in store.recent_traces(_SUGGESTIONS * 4):
-        keys[summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id] = None
-        if len(keys) >= _SUGGESTIONS:
-            break
-    return list(keys)
+    return _workflow_keys(store.recent_traces(_SUGGESTIONS * 4))[:_SUGGESTIONS]
 
 
 def load(
