@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracebraid.analysis import (
+    Branch,
     BranchStatus,
     PendingState,
     retries,
@@ -75,38 +76,29 @@ def error_type(error: str | None) -> str:
 
 def consumer_retries(loaded: Sequence[LoadedWorkflow]) -> tuple[ConsumerRetries, ...]:
     """Per consumer, every branch of every workflow folded; most retries first."""
-    rows: dict[str, list[int]] = {}
-    names: dict[str, tuple[str, str]] = {}
-    errors: dict[str, Counter[str]] = {}
+    by_consumer: dict[str, list[Branch]] = {}
     for workflow in loaded:
         for item in workflow.analysis.branches:
-            row = rows.setdefault(item.consumer, [0, 0, 0, 0, 0, 0])
-            names.setdefault(item.consumer, (item.service, item.step))
-            row[0] += 1
-            row[1] += int(len(item.attempts) > 1)
-            row[2] += item.retries
-            row[3] += item.duplicates
-            row[4] += int(item.dead_lettered)
-            row[5] += int(item.status is BranchStatus.FAILED)
-            counter = errors.setdefault(item.consumer, Counter())
-            counter.update(error_type(a.error) for a in item.attempts if a.outcome.failed)
-    found = [
-        ConsumerRetries(
-            consumer=consumer,
-            service=names[consumer][0],
-            step=names[consumer][1],
-            branches=row[0],
-            retried_branches=row[1],
-            retries=row[2],
-            duplicates=row[3],
-            dead_letters=row[4],
-            failing=row[5],
-            errors=tuple(errors[consumer].most_common()),
-        )
-        for consumer, row in rows.items()
-    ]
+            by_consumer.setdefault(item.consumer, []).append(item)
+    found = [_consumer_record(consumer, branches) for consumer, branches in by_consumer.items()]
     found.sort(key=lambda c: (-c.retries, -c.dead_letters, -c.failing, c.consumer))
     return tuple(found)
+
+
+def _consumer_record(consumer: str, branches: Sequence[Branch]) -> ConsumerRetries:
+    errors = Counter(error_type(a.error) for b in branches for a in b.attempts if a.outcome.failed)
+    return ConsumerRetries(
+        consumer=consumer,
+        service=branches[0].service,
+        step=branches[0].step,
+        branches=len(branches),
+        retried_branches=sum(len(b.attempts) > 1 for b in branches),
+        retries=sum(b.retries for b in branches),
+        duplicates=sum(b.duplicates for b in branches),
+        dead_letters=sum(b.dead_lettered for b in branches),
+        failing=sum(b.status is BranchStatus.FAILED for b in branches),
+        errors=tuple(errors.most_common()),
+    )
 
 
 def needs_attention(loaded: Sequence[LoadedWorkflow]) -> bool:
