@@ -44,6 +44,18 @@ class TraceSummary:
     error_count: int
     correlation_ids: tuple[CorrelationId, ...]
 
+    @property
+    def workflow_key(self) -> str:
+        """What its workflow is loaded by: its first correlation ID, else its trace ID.
+
+        Example::
+
+            >>> TraceSummary(TraceId("4bf9" * 8), "POST /orders", "checkout-api", 0, 1, 1, 0,
+            ...              (CorrelationId("order_441"),)).workflow_key
+            'order_441'
+        """
+        return self.correlation_ids[0] if self.correlation_ids else self.trace_id
+
 
 @runtime_checkable
 class SpanStore(Protocol):

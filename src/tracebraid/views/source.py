@@ -179,11 +179,7 @@ def trace_of_span(store: SpanStore, span_id: str, *, limit: int = SPAN_SEARCH_TR
 
 def _workflow_keys(summaries: list[TraceSummary]) -> list[str]:
     """One key per workflow: its correlation ID, or the trace ID of an uncorrelated trace."""
-    keys: dict[str, None] = {}
-    for summary in summaries:
-        key = summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id
-        keys.setdefault(key, None)
-    return list(keys)
+    return list(dict.fromkeys(summary.workflow_key for summary in summaries))
 
 
 def recent(

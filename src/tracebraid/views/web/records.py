@@ -248,7 +248,7 @@ def span_document(span: Span) -> SpanDocument:
 def _hit(hit: TraceHit) -> SearchHitJson:
     summary, facts = hit.summary, hit.facts
     return {
-        "key": summary.correlation_ids[0] if summary.correlation_ids else summary.trace_id,
+        "key": summary.workflow_key,
         "trace_id": summary.trace_id,
         "correlation_ids": list(summary.correlation_ids),
         "root_name": summary.root_name,
