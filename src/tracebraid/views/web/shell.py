@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from typing import Final
 
@@ -45,9 +46,14 @@ def _static() -> StaticFiles:
     return StaticFiles(packages=[("tracebraid.views.web", "static")])
 
 
+@cache
+def _index_page() -> bytes:
+    # Read once per process: the page ships in the package and changes only on upgrade.
+    return files("tracebraid.views.web").joinpath("static", "index.html").read_bytes()
+
+
 async def _index(request: Request) -> Response:
-    page = files("tracebraid.views.web").joinpath("static", "index.html").read_bytes()
-    return Response(page, media_type="text/html; charset=utf-8", headers=_SECURITY_HEADERS)
+    return Response(_index_page(), media_type="text/html; charset=utf-8", headers=_SECURITY_HEADERS)
 
 
 class _Secured:
