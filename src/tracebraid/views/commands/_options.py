@@ -24,13 +24,12 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
-from tracebraid.errors import ConfigurationError, InputError, TracebraidError
+from tracebraid.errors import InputError, TracebraidError
 from tracebraid.views.cli import Command
 from tracebraid.views.documents import to_json
 from tracebraid.views.source import (
     STORE_ENV,
     LoadedWorkflow,
-    UnknownKeyError,
     default_store,
     load,
     read_topology,
@@ -212,12 +211,10 @@ def guarded(command: str) -> Callable[[Command], Command]:
         def run(args: argparse.Namespace) -> int:
             try:
                 return handler(args)
-            except UnknownKeyError as error:
-                code, message = EXIT_FINDINGS, str(error)
             except InputError as error:
-                # The ID was well-formed but is not in the workflow: "not found" as well.
+                # UnknownKeyError, or an ID well-formed but not in the workflow: "not found".
                 code, message = EXIT_FINDINGS, str(error)
-            except (ConfigurationError, TracebraidError) as error:
+            except TracebraidError as error:  # ConfigurationError and the rest: usage
                 code, message = EXIT_USAGE, str(error)
             print(f"tracebraid {command}: {message}", file=sys.stderr)
             return code
