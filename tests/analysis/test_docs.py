@@ -17,6 +17,8 @@ MODULES = [
         for m in pkgutil.iter_modules(tracebraid.analysis.__path__)
         if not m.ispkg  # subpackages (lint) test their own examples
     ),
+    "tracebraid.demo.capture",
+    "tracebraid.testing",
     "tracebraid.testing.workflows",
     "tracebraid.testing._builder",
 ]

@@ -14,8 +14,10 @@ MODULES = [
     "tracebraid.views.mermaid",
     "tracebraid.views.notes",
     "tracebraid.views.recent",
+    "tracebraid.views.reports",
     "tracebraid.views.schema",
     "tracebraid.views.serialize",
+    "tracebraid.views.tree",
     "tracebraid.views.units",
 ]
 
