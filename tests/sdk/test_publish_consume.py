@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
 
 from tracebraid import semconv
 from tracebraid.errors import InputError
@@ -326,3 +327,32 @@ def test_nested_consumes_restore_the_outer_event_on_exit(captured: SpanCapture) 
         processing = current_processing()
         assert processing is not None and processing.event_id == "evt_outer"
         assert current_correlation_id() == "order_1"
+
+
+def test_opentelemetry_sees_the_block_s_span_and_baggage(captured: SpanCapture) -> None:
+    tracer = captured.tracer_provider.get_tracer("stock")
+    token = otel_context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        with publishing("order.placed", destination="orders") as pub:
+            assert trace.get_current_span() is pub.span
+            assert baggage.get_all() == {
+                "tenant": "acme",
+                "correlation_id": pub.message.correlation_id,
+            }
+            tracer.start_span("broker send").end()
+            wire = pub.headers()
+    finally:
+        otel_context.detach(token)
+    assert trace.get_current_span().get_span_context().is_valid is False
+    with consuming(extract(wire), step="s", consumer="c", destination="orders") as c:
+        assert trace.get_current_span() is c.span
+        assert baggage.get_all() == {
+            "tenant": "acme",
+            "correlation_id": pub.message.correlation_id,
+        }
+        tracer.start_span("db write").end()
+    assert baggage.get_all() == {}
+    [send] = captured.named("broker send")
+    [write] = captured.named("db write")
+    assert send.parent_span_id == pub.message.span_id
+    assert write.parent_span_id == c.processing.span_id

@@ -45,7 +45,7 @@ class Settings:
 
 _settings = Settings()
 # Tracers are cached per provider: get_tracer is not free, and this is the hot path.
-_cached: tuple[trace.TracerProvider | None, Tracers] | None = None
+_configured: Tracers | None = None  # for the configured provider (or the global one)
 _per_provider: weakref.WeakKeyDictionary[trace.TracerProvider, Tracers] = (
     weakref.WeakKeyDictionary()
 )
@@ -61,13 +61,13 @@ def configure(
     whether consumers emit start markers, and after how long (0: at once; see
     ``tracebraid.sdk.marker`` for why the default defers them).
     """
-    global _settings, _cached
+    global _settings, _configured
     _settings = Settings(
         tracer_provider=tracer_provider,
         start_markers=start_markers,
         start_marker_after_ms=start_marker_after_ms,
     )
-    _cached = None
+    _configured = None
 
 
 def settings() -> Settings:
@@ -90,15 +90,12 @@ def _build(provider: trace.TracerProvider | None) -> Tracers:
 
 def tracers(provider: trace.TracerProvider | None = None) -> Tracers:
     """The tracers for ``provider``, else the configured one, else the global one."""
-    global _cached
-    chosen = provider if provider is not None else _settings.tracer_provider
-    cached = _cached
-    if cached is not None and cached[0] is chosen:
-        return cached[1]
+    global _configured
     if provider is None:
-        built = _build(chosen)
-        _cached = (chosen, built)
-        return built
+        found = _configured
+        if found is None:
+            found = _configured = _build(_settings.tracer_provider)
+        return found
     found = _per_provider.get(provider)
     if found is None:
         found = _per_provider[provider] = _build(provider)

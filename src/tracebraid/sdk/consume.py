@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
-from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -34,17 +33,18 @@ from tracebraid.errors import InputError
 from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId
 from tracebraid.sdk import _tracers
 from tracebraid.sdk.context import (
+    _BAGGAGE_KEY,
+    _SPAN_KEY,
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
     Outcome,
     Processing,
     _correlation,
     _CurrentEvent,
-    _otel_context_with,
     _processing,
     _processing_record,
 )
-from tracebraid.sdk.marker import PendingMarker, schedule_start_marker
+from tracebraid.sdk.marker import CLOCK, PendingMarker
 from tracebraid.sdk.propagation import Extracted, NoParent
 
 __all__ = ["Consumption", "consuming", "consuming_batch"]
@@ -99,16 +99,20 @@ class Consumption:
         "_event_id",
         "_event_name",
         "_link_only",
-        "_marker",
+        "_marker_attributes",
+        "_marker_due_ns",
+        "_marker_tracer",
         "_otel_token",
         "_parent_id",
         "_parents",
         "_provider",
         "_record",
         "_recorded",
-        "_start_marker",
+        "_start_ns",
         "_step",
         "_system",
+        "_tracked",
+        "_wants_marker",
         "attempt",
         "messages",
         "no_parent",
@@ -124,6 +128,10 @@ class Consumption:
     _correlation_token: contextvars.Token[CorrelationId | None]
     _current_token: contextvars.Token[_CurrentEvent | None]
     _otel_token: contextvars.Token[Context]
+    _marker_tracer: trace.Tracer
+    _marker_attributes: dict[str, AttributeValue]
+    _marker_due_ns: int
+    _start_ns: int
 
     def __init__(
         self,
@@ -140,7 +148,11 @@ class Consumption:
         tracer_provider: trace.TracerProvider | None,
     ) -> None:
         if len(incoming) == 1:
-            message, parent, self.no_parent = _span_context(incoming[0])
+            first = incoming[0]
+            if isinstance(first, Extracted):
+                message, parent, self.no_parent = first.context, first.span_context, first.no_parent
+            else:
+                message, parent, self.no_parent = _span_context(first)
             self.messages: tuple[MessageContext, ...] = (message,)
             self._parents: tuple[trace.SpanContext | None, ...] = (parent,)
             first_attempt = message.attempt
@@ -157,13 +169,13 @@ class Consumption:
         self._system = system
         self.attempt = attempt or first_attempt or 1
         self._link_only = link_only or batch
-        self._start_marker = start_marker
+        self._wants_marker = start_marker
         self._attributes = attributes
         self._provider = tracer_provider
         self.outcome: Outcome | None = None
         self._backoff_ms: float | None = None
         self._recorded: BaseException | None = None
-        self._marker: PendingMarker | None = None
+        self._tracked = False
         self._record: Processing | None = None
 
     @property
@@ -230,20 +242,31 @@ class Consumption:
         self._parent_id = None
         if self._link_only:
             # Processing inside another span: its child, the message(s) only linked.
-            base = parent_ctx = otel_context.get_current()
-            baggage: dict[str, object] | None = None
+            parent_ctx = otel_context.get_current()
+            links = [Link(p) for p in parents if p is not None]
+            values = dict(parent_ctx)
             if correlation is not None:
-                baggage = {**otel_baggage.get_all(base), BAGGAGE_CORRELATION_KEY: correlation}
+                baggage = parent_ctx.get(_BAGGAGE_KEY)
+                values[_BAGGAGE_KEY] = {
+                    **(baggage if type(baggage) is dict else {}),
+                    BAGGAGE_CORRELATION_KEY: correlation,
+                }
         else:
             # A new context: whatever span is current (a broker loop's) is not the parent.
-            base = parent_ctx = _ROOT
-            carried = self.messages[0].baggage
-            baggage = dict(carried) if carried else None
-            if correlation is not None:
-                baggage = {**carried, BAGGAGE_CORRELATION_KEY: correlation}
-            if parents[0] is not None:
-                parent_ctx = _otel_context_with(trace.NonRecordingSpan(parents[0]), baggage, base)
+            parent = parents[0]
+            if parent is None:
+                parent_ctx = _ROOT
+                links = []
+            else:
+                parent_ctx = Context({_SPAN_KEY: trace.NonRecordingSpan(parent)})
+                links = [Link(parent)]
                 self._parent_id = self.messages[0].span_id
+            carried = self.messages[0].baggage
+            values = {}
+            if correlation is not None:
+                values[_BAGGAGE_KEY] = {**carried, BAGGAGE_CORRELATION_KEY: correlation}
+            elif carried:
+                values[_BAGGAGE_KEY] = dict(carried)
         tracers = _tracers.tracers(self._provider)
         start_ns = time.time_ns()
         span = self.span = tracers.spans.start_span(
@@ -251,22 +274,36 @@ class Consumption:
             context=parent_ctx,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
-            links=[Link(p) for p in parents if p is not None],
+            links=links,
             start_time=start_ns,
         )
-        self._otel_token = otel_context.attach(_otel_context_with(span, baggage, base))
-        self._correlation_token = _correlation.set(self._correlation)
+        # The block runs in the consumer span, with the message's baggage.
+        values[_SPAN_KEY] = span
+        self._otel_token = otel_context.attach(Context(values))
+        self._correlation_token = _correlation.set(correlation)
         self._current_token = _processing.set(self)
         settings = _tracers.settings()
-        markers = settings.start_markers if self._start_marker is None else self._start_marker
-        if markers:
-            span_context = span.get_span_context()
-            if span_context.is_valid:
-                self._marker = schedule_start_marker(
-                    PendingMarker(tracers.markers, self._step, span_context, attributes, start_ns),
-                    settings.start_marker_after_ms,
-                )
+        if settings.start_markers if self._wants_marker is None else self._wants_marker:
+            self._marker_tracer = tracers.markers
+            self._marker_attributes = attributes
+            self._start_ns = start_ns
+            if settings.start_marker_after_ms > 0:
+                self._marker_due_ns = start_ns + int(settings.start_marker_after_ms * 1e6)
+                self._tracked = True
+                CLOCK.track(self)
+            elif span.get_span_context().is_valid:
+                self._start_marker().emit()
         return self
+
+    def _start_marker(self) -> PendingMarker:
+        """The start marker announcing this processing (``CLOCK`` asks when it is due)."""
+        return PendingMarker(
+            self._marker_tracer,
+            self._step,
+            self.span.get_span_context(),
+            self._marker_attributes,
+            self._start_ns,
+        )
 
     def fail(
         self,
@@ -301,8 +338,8 @@ class Consumption:
         tb: TracebackType | None,
     ) -> None:
         span = self.span
-        if self._marker is not None:
-            self._marker.cancelled = True
+        if self._tracked:
+            CLOCK.untrack(self)
         try:
             if exc is not None:
                 if exc is not self._recorded:

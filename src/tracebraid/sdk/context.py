@@ -197,21 +197,10 @@ _processing: contextvars.ContextVar[_CurrentEvent | None] = contextvars.ContextV
 
 # OpenTelemetry's Context is an immutable dict and ``set_value`` copies it once per key.
 # The hot paths set the span and the baggage together, so they build the dict once,
-# under the keys OpenTelemetry's own setters use (read from those setters here).
+# under the keys OpenTelemetry's own setters use (read from those setters here, not
+# hard-coded), and read the baggage dict without wrapping it in a read-only proxy.
 _SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
 _BAGGAGE_KEY = next(iter(otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, "", Context())))
-
-
-def _otel_context_with(
-    span: trace.Span, baggage: Mapping[str, object] | None, base: Context
-) -> Context:
-    """``base`` with ``span`` as its current span and, unless None, ``baggage`` as its
-    baggage: ``set_span_in_context`` and ``set_baggage`` in one copy."""
-    values = dict(base)
-    values[_SPAN_KEY] = span
-    if baggage is not None:
-        values[_BAGGAGE_KEY] = baggage
-    return Context(values)
 
 
 def current_correlation_id() -> CorrelationId | None:

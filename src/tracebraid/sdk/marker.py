@@ -9,9 +9,10 @@ flight (or stuck).
 
 Why markers are deferred: a span that ends within a batch exporter's delay (5 s by
 default) reaches the backend as soon as its marker would, so a marker for quick work
-buys nothing and costs a third span per hop. With ``after_ms > 0`` the marker is
-scheduled on one background clock thread and cancelled when processing ends first;
-it still carries the processing's real start time. ``after_ms == 0`` emits at once.
+buys nothing and costs a third span per hop. With ``after_ms > 0`` a consume only
+enters a set of work in flight (and leaves it when it ends); one background clock
+thread emits the marker of whatever is still in the set ``after_ms`` after it began,
+with the processing's real start time. ``after_ms == 0`` emits at once.
 
 Example::
 
@@ -28,25 +29,23 @@ import contextlib
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
+from typing import Protocol
 
 from opentelemetry import trace
 
 from tracebraid import semconv
 from tracebraid.model import AttributeValue
 
-__all__ = ["MarkerClock", "PendingMarker", "schedule_start_marker"]
+__all__ = ["CLOCK", "InFlight", "MarkerClock", "PendingMarker"]
 
 _MIN_TICK_S = 0.01  # the clock thread wakes at most 100 times a second
 
 
 class PendingMarker:
-    """A start marker waiting to be emitted; ``cancel`` once the real span has ended."""
+    """A start marker for one processing, built when it is due; ``emit`` sends it."""
 
-    # Only small immutable things are kept: a pending marker must not keep the span (and
-    # everything it references) alive for the garbage collector to walk.
-    __slots__ = ("announced", "attributes", "cancelled", "due_ns", "start_ns", "step", "tracer")
+    __slots__ = ("announced", "attributes", "start_ns", "step", "tracer")
 
     def __init__(
         self,
@@ -55,19 +54,12 @@ class PendingMarker:
         announced: trace.SpanContext,
         attributes: Mapping[str, AttributeValue],
         start_ns: int,
-        due_ns: int = 0,
     ) -> None:
         self.tracer = tracer
         self.step = step
         self.announced = announced
         self.attributes = attributes
         self.start_ns = start_ns
-        self.due_ns = due_ns
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        """Do not emit: the span this marker announces has ended."""
-        self.cancelled = True
 
     def emit(self) -> None:
         """Emit the marker span now (start and end at the processing's start time)."""
@@ -83,27 +75,39 @@ class PendingMarker:
         marker.end(end_time=self.start_ns)
 
 
-class MarkerClock:
-    """One daemon thread emitting the markers whose delay has passed, in due order.
+class InFlight(Protocol):
+    """Work the clock may announce: when (wall clock, ns) and how to build its marker."""
 
-    Every marker has the same delay, so due times arrive in order and a deque is
-    enough; appending is thread-safe and costs well under a microsecond.
+    _marker_due_ns: int
+
+    def _start_marker(self) -> PendingMarker: ...
+
+
+class MarkerClock:
+    """One daemon thread emitting the start markers of work still in flight when due.
+
+    Entering and leaving the set costs well under a microsecond and allocates nothing
+    per consume; the thread looks at the set only when its earliest marker is due.
     """
 
     def __init__(self) -> None:
-        self._queue: deque[PendingMarker] = deque()
+        self._in_flight: set[InFlight] = set()
         self._wake = threading.Event()
         self._idle = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def schedule(self, pending: PendingMarker) -> None:
-        """Emit ``pending`` at its due time unless it is cancelled first."""
-        self._queue.append(pending)
+    def track(self, work: InFlight) -> None:
+        """Emit ``work``'s marker at ``work._marker_due_ns`` unless it is untracked first."""
+        self._in_flight.add(work)
         if self._thread is None:
             self._start()
         if self._idle:
             self._wake.set()
+
+    def untrack(self, work: InFlight) -> None:
+        """``work`` has ended: no marker for it, if none was emitted yet."""
+        self._in_flight.discard(work)
 
     def _start(self) -> None:
         with self._start_lock:
@@ -115,46 +119,40 @@ class MarkerClock:
                 self._thread = thread
 
     def _run(self) -> None:
-        queue = self._queue
         while True:
-            if not queue:
+            in_flight = self._in_flight
+            if not in_flight:
                 self._idle = True
-                if not queue:
+                if not in_flight:
                     self._wake.wait()
                 self._wake.clear()
                 self._idle = False
                 continue
-            wait_ns = queue[0].due_ns - time.monotonic_ns()
-            if wait_ns > 0:
-                time.sleep(max(wait_ns / 1e9, _MIN_TICK_S))
-            now = time.monotonic_ns()
-            while queue and queue[0].due_ns <= now:
-                pending = queue.popleft()
-                if not pending.cancelled:
+            now = time.time_ns()
+            next_due: int | None = None
+            # tuple() copies the set in one step under the GIL while consumers add to it.
+            for work in tuple(in_flight):
+                due = work._marker_due_ns
+                if due <= now:
+                    in_flight.discard(work)
                     # A marker that cannot be emitted must never stop the clock.
                     with contextlib.suppress(Exception):
-                        pending.emit()
+                        marker = work._start_marker()
+                        if marker.announced.is_valid:  # not for a no-op tracer's spans
+                            marker.emit()
+                elif next_due is None or due < next_due:
+                    next_due = due
+            if next_due is not None:
+                time.sleep(max((next_due - now) / 1e9, _MIN_TICK_S))
 
     def _after_fork(self) -> None:
-        self._queue = deque()
+        self._in_flight = set()
         self._wake = threading.Event()
         self._idle = False
         self._thread = None
         self._start_lock = threading.Lock()
 
 
-_clock = MarkerClock()
-os.register_at_fork(after_in_child=_clock._after_fork)
-
-
-def schedule_start_marker(pending: PendingMarker, after_ms: float) -> PendingMarker | None:
-    """Emit now (``after_ms <= 0``) or schedule ``pending`` ``after_ms`` from now.
-
-    Returns the scheduled marker (cancel it when the span ends), or None if emitted.
-    """
-    if after_ms <= 0:
-        pending.emit()
-        return None
-    pending.due_ns = time.monotonic_ns() + int(after_ms * 1_000_000)
-    _clock.schedule(pending)
-    return pending
+CLOCK = MarkerClock()
+"""The process's one marker clock."""
+os.register_at_fork(after_in_child=CLOCK._after_fork)

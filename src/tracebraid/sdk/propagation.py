@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import quote_plus, unquote_plus
 
 from opentelemetry import baggage as otel_baggage
@@ -44,7 +45,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tracebraid.sdk import carriers as h
 from tracebraid.sdk._records import layout_twin
 from tracebraid.sdk._traceparent import format_traceparent, parse_traceparent
-from tracebraid.sdk.context import BAGGAGE_CORRELATION_KEY, MessageContext, _message_context
+from tracebraid.sdk.context import (
+    BAGGAGE_CORRELATION_KEY,
+    MessageContext,
+    _message_context,
+    _MessageFields,
+)
 
 __all__ = [
     "PROPAGATOR",
@@ -74,7 +80,7 @@ _IDENTITY_HEADERS = (
 _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
 _WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
 _CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
-_STR_OR_NONE = (str, type(None))
+_ONLY_STR = {str}
 # Characters quote_plus leaves alone, and a W3C baggage value's characters.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
 _BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
@@ -408,63 +414,56 @@ def extract(carrier: object) -> Extracted:
 
 
 def _extract_plain(carrier: dict[object, object]) -> Extracted | None:
-    """``extract`` of the common case, one look-up per header: a ``dict`` whose headers
-    are ``str`` under their exact names, with a canonical ``traceparent`` and no
-    ``tracestate``. ``None`` for anything else (``extract`` reads it the long way)."""
-    get = carrier.get
+    """``extract`` of the common case in one look-up per header: a ``dict`` holding only
+    ``str`` values, no other spelling of a header tracebraid reads, a canonical
+    ``traceparent`` and no ``tracestate``. ``None`` for anything else (``extract`` then
+    reads the carrier the long way)."""
+    if set(map(type, carrier.values())) != _ONLY_STR:
+        return None
+    if not carrier.keys() <= _WANTED:
+        for key in carrier:
+            if key not in _WANTED and (type(key) is not str or key.lower() in _WANTED):
+                return None
+    get = cast("dict[str, str]", carrier).get
     traceparent = get(h.TRACEPARENT_HEADER)
-    if type(traceparent) is not str or get(h.TRACESTATE_HEADER) is not None:
+    if traceparent is None or h.TRACESTATE_HEADER in carrier:
         return None
     span_context = parse_traceparent(traceparent)
     if span_context is None:
         return None
-    baggage = get(h.BAGGAGE_HEADER)
-    correlation = get(h.CORRELATION_ID_HEADER)
-    event_id = get(h.EVENT_ID_HEADER)
-    causation = get(h.CAUSATION_ID_HEADER)
-    event_name = get(h.EVENT_NAME_HEADER)
-    attempt = get(h.ATTEMPT_HEADER)
-    if not (
-        isinstance(baggage, _STR_OR_NONE)
-        and isinstance(correlation, _STR_OR_NONE)
-        and isinstance(event_id, _STR_OR_NONE)
-        and isinstance(causation, _STR_OR_NONE)
-        and isinstance(event_name, _STR_OR_NONE)
-        and isinstance(attempt, _STR_OR_NONE)
-    ):
-        return None
-    found = (
-        1
-        + (baggage is not None)
-        + (correlation is not None)
-        + (event_id is not None)
-        + (causation is not None)
-        + (event_name is not None)
-        + (attempt is not None)
-    )
-    if found != len(carrier):
-        for key in carrier:
-            # Another spelling of a header tracebraid reads: the long way decides.
-            if key not in _WANTED and (type(key) is not str or key.lower() in _WANTED):
-                return None
+    baggage, correlation = get(h.BAGGAGE_HEADER), get(h.CORRELATION_ID_HEADER)
+    event_id, causation = get(h.EVENT_ID_HEADER), get(h.CAUSATION_ID_HEADER)
+    event_name, attempt = get(h.EVENT_NAME_HEADER), get(h.ATTEMPT_HEADER)
     problems: list[str] = []
     entries: dict[str, str] = {}
-    from_baggage = None
-    if baggage:
+    if baggage and not (
+        # What tracebraid writes: the correlation ID alone, needing no decoding.
+        correlation
+        and baggage == _CORRELATION_PREFIX + correlation
+        and _UNQUOTED.fullmatch(correlation)
+    ):
         entries, from_baggage = _baggage(baggage, problems)
-    message = _message_context(
-        traceparent[3:35],
-        traceparent[36:52],
-        correlation or from_baggage or None,
-        event_id or None,
-        causation or None,
-        event_name or None,
-        _attempt(attempt, problems) if attempt else None,
-        int(span_context.trace_flags),
-        "",
-        entries,
-    )
-    return _extracted(message, None, tuple(problems) if problems else (), span_context)
+        correlation = correlation or from_baggage
+    fields = _MessageFields()
+    fields.trace_id = traceparent[3:35]
+    fields.span_id = traceparent[36:52]
+    fields.correlation_id = correlation or None
+    fields.event_id = event_id or None
+    fields.causation_id = causation or None
+    fields.event_name = event_name or None
+    fields.attempt = _attempt(attempt, problems) if attempt else None
+    fields.trace_flags = int(span_context.trace_flags)
+    fields.trace_state = ""
+    fields.baggage = entries
+    fields.__class__ = MessageContext
+    extracted = _ExtractedFields()
+    extracted.context = fields
+    extracted.no_parent = None
+    extracted.problems = tuple(problems) if problems else ()
+    extracted.span_context = span_context
+    extracted.__class__ = Extracted
+    result: Extracted = extracted
+    return result
 
 
 def _collect(pairs: Iterable[object]) -> dict[str, object]:

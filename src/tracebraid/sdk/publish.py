@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from tracebraid import semconv
 from tracebraid.model import Attributes, AttributeValue, CorrelationId
@@ -35,11 +36,12 @@ from tracebraid.sdk.carriers import (
     HeaderCarrier,
 )
 from tracebraid.sdk.context import (
+    _BAGGAGE_KEY,
+    _SPAN_KEY,
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
     _correlation,
     _message_context,
-    _otel_context_with,
     _processing,
     _random_bits,
 )
@@ -101,13 +103,16 @@ class Publication:
 
     def __enter__(self) -> Publication:
         current = otel_context.get_current()
-        baggage = otel_baggage.get_all(current)
+        # OpenTelemetry's own baggage dict (never mutated: contexts are immutable).
+        baggage = current.get(_BAGGAGE_KEY)
+        if type(baggage) is not dict:
+            baggage = None
         processing = _processing.get()
         # Correlation: explicit > the workflow's (contextvar) > OTel baggage > a new one.
         correlation = self._given_correlation or _correlation.get()
         correlation_baggage = None
         if correlation is None:
-            found = baggage.get(BAGGAGE_CORRELATION_KEY)
+            found = baggage.get(BAGGAGE_CORRELATION_KEY) if baggage else None
             if isinstance(found, str) and found:
                 correlation = found
             else:
@@ -121,7 +126,7 @@ class Publication:
         self._correlation = correlation
         self._correlation_baggage = correlation_baggage
         event_id = self._event_id = self._given_event_id or f"evt_{_random_bits(128):032x}"
-        causation = self._causation = processing._event_id if processing is not None else None
+        causation = self._causation = None if processing is None else processing._event_id
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,
@@ -140,19 +145,16 @@ class Publication:
             kind=SpanKind.PRODUCER,
             attributes=attributes,
         )
-        if not baggage:
+        # The block runs in the producer span, with the correlation ID in its baggage.
+        if baggage is None:
             self._others = None
-            ctx = _otel_context_with(span, {BAGGAGE_CORRELATION_KEY: correlation}, current)
+            baggage = {BAGGAGE_CORRELATION_KEY: correlation}
         else:
             others = {k: str(v) for k, v in baggage.items() if k != BAGGAGE_CORRELATION_KEY}
             self._others = others or None
-            if baggage.get(BAGGAGE_CORRELATION_KEY) == correlation:
-                ctx = _otel_context_with(span, None, current)
-            else:
-                ctx = _otel_context_with(
-                    span, {**baggage, BAGGAGE_CORRELATION_KEY: correlation}, current
-                )
-        self._context = ctx
+            if baggage.get(BAGGAGE_CORRELATION_KEY) != correlation:
+                baggage = {**baggage, BAGGAGE_CORRELATION_KEY: correlation}
+        ctx = self._context = Context({**current, _SPAN_KEY: span, _BAGGAGE_KEY: baggage})
         self._token = otel_context.attach(ctx)
         return self
 
@@ -219,7 +221,12 @@ class Publication:
         when nothing needs the propagators' generality (a valid span context without
         tracestate, and no baggage besides the correlation ID). False: not written."""
         span_context = self.span.get_span_context()
-        if self._others is not None or not span_context.is_valid or span_context.trace_state:
+        trace_state = span_context.trace_state
+        if (
+            self._others is not None
+            or not span_context.is_valid
+            or (trace_state is not DEFAULT_TRACE_STATE and trace_state)
+        ):
             return False
         correlation = self._correlation
         carrier[TRACEPARENT_HEADER] = (
