@@ -11,6 +11,7 @@ MODULES = [
     "tracebraid.views",
     "tracebraid.views.documents",
     "tracebraid.views.layout",
+    "tracebraid.views.lint_json",
     "tracebraid.views.mermaid",
     "tracebraid.views.notes",
     "tracebraid.views.recent",

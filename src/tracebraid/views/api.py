@@ -288,7 +288,7 @@ class Api:
     async def lint(self, request: Request) -> Response:
         def build() -> dict[str, Any]:
             from tracebraid.analysis.lint import DEFAULT_CONVENTIONS, lint_store
-            from tracebraid.views.lint_cli import lint_document
+            from tracebraid.views.lint_json import lint_document
 
             since = _text(request, "since") or _LINT_SINCE
             since_ns = self.reader.now_ns() - parse_duration(since, where="since")

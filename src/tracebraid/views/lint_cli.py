@@ -50,6 +50,7 @@ from tracebraid.collector.files import read_span_file
 from tracebraid.errors import ConfigurationError, InputError, StoreError, TracebraidError
 from tracebraid.store import SpanStore, open_store
 from tracebraid.views.commands._options import console
+from tracebraid.views.lint_json import LINT_SCHEMA, lint_document
 from tracebraid.views.source import STORE_ENV, default_store, open_for_reading
 
 __all__ = [
@@ -74,7 +75,6 @@ EXIT_STORE = 3
 """The store cannot be opened or read."""
 
 FAIL_ON = ("info", "warning", "error", "never")
-LINT_SCHEMA = "tracebraid.lint/v1"
 _PROGRESS_EVERY = 50
 _STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -219,63 +219,6 @@ def _lint_store(
         return _with_progress(store, url, conventions, window, workers)
     finally:
         store.close()
-
-
-def _span_json(finding: Finding) -> list[dict[str, str]]:
-    return [
-        {"trace_id": s.trace_id, "span_id": s.span_id, "name": s.name, "service": s.service}
-        for s in finding.spans
-    ]
-
-
-def lint_document(
-    report: LintReport, *, source: str, conventions: Conventions, fail_on: str, exit_code: int
-) -> dict[str, Any]:
-    """The ``--json`` document (schema ``tracebraid.lint/v1``)."""
-    return {
-        "schema": LINT_SCHEMA,
-        "source": source,
-        "conventions": conventions.source,
-        "fail_on": fail_on,
-        "exit_code": exit_code,
-        "workflows": report.workflows,
-        "traces": report.traces,
-        "spans": report.spans,
-        "suppressed": report.suppressed,
-        "truncated": report.truncated,
-        "counts": {s.value: report.count(s) for s in Severity},
-        "findings": [
-            {
-                "rule": f.rule,
-                "name": f.name,
-                "severity": f.severity.value,
-                "service": f.service,
-                "step": f.step,
-                "message": f.message,
-                "why": f.why,
-                "fix": f.fix,
-                "count": f.count,
-                "key": f.key,
-                "services": list(f.services),
-                "spans": _span_json(f),
-                "details": {
-                    k: list(v) if isinstance(v, tuple) else v for k, v in f.details.items()
-                },
-            }
-            for f in report.findings
-        ],
-        "coverage": [
-            {
-                "service": c.service,
-                "sent": c.sent,
-                "sent_intact": c.sent_intact,
-                "received": c.received,
-                "received_intact": c.received_intact,
-                "ratio": c.ratio,
-            }
-            for c in report.coverage
-        ],
-    }
 
 
 def _finding(finding: Finding) -> RenderableType:
