@@ -78,6 +78,7 @@ from tracebraid.views.web.records import (
 __all__ = ["API_PREFIX", "Api", "api_routes"]
 
 API_PREFIX = "/api"
+_PAGE = 50
 _RECENT_LIMIT = 50
 _FACET_TRACES = 200
 _LINT_SINCE = "24h"
@@ -115,6 +116,14 @@ def _number(request: Request, name: str, *, default: float | None = None) -> flo
     if value < 0:
         raise InputError(f"{name} cannot be negative, got {text!r}")
     return value
+
+
+def _limit(request: Request, *, default: int) -> int:
+    number = _number(request, "limit", default=float(default))
+    limit = int(number) if number is not None else default
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+    return limit
 
 
 def _text(request: Request, name: str) -> str | None:
@@ -158,7 +167,6 @@ class Api:
 
     def _query(self, request: Request) -> TraceQuery:
         since = _text(request, "since")
-        limit = _number(request, "limit", default=50.0)
         return TraceQuery(
             service=_text(request, "service"),
             event_name=_text(request, "event_name"),
@@ -174,7 +182,7 @@ class Api:
             if since is None
             else self.reader.now_ns() - parse_duration(since, where="since"),
             cursor=_text(request, "cursor"),
-            limit=int(limit if limit is not None else 50),
+            limit=_limit(request, default=_PAGE),
         )
 
     async def search(self, request: Request) -> Response:
@@ -262,12 +270,12 @@ class Api:
         now = self.reader.now_ns()
         since = _text(request, "since")
         since_ns = None if since is None else now - parse_duration(since, where="since")
-        number = _number(request, "limit", default=float(_RECENT_LIMIT))
-        limit = int(number if number is not None else _RECENT_LIMIT)
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
         loaded = recent(
-            self.store, now_ns=now, topology=self.reader.topology(), since_ns=since_ns, limit=limit
+            self.store,
+            now_ns=now,
+            topology=self.reader.topology(),
+            since_ns=since_ns,
+            limit=_limit(request, default=_RECENT_LIMIT),
         )
         return now, since_ns, loaded
 
@@ -334,7 +342,7 @@ class Api:
             Param("max_duration_ms", "lasted at most this long", "number"),
             _SINCE,
             Param("cursor", "a page's next_cursor, for the page after it"),
-            Param("limit", f"traces per page (1-{MAX_PAGE}, default 50)", "integer"),
+            Param("limit", f"traces per page (1-{MAX_PAGE}, default {_PAGE})", "integer"),
         )
         return [
             Endpoint(f"{API_PREFIX}/openapi.json", "openapi", "this document", dict, self.openapi),
