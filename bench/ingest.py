@@ -18,6 +18,19 @@ attributes, an event, a link):
 
 Goals (issue 7), on the 2-core machine: end to end >= 20,000 spans/s and >= 50% of raw.
 
+Where the time goes (profiled): the collector is bound by the GIL. Decoding a span
+from OTLP protobuf into a ``Span`` (upb field access, attributes, the records) costs
+about as much CPU as the store spends writing it, and both run in one process under
+one GIL (one writer thread, by design), so end to end stays near a third of the raw
+insert rate however many connections send. What was tried and kept: TCP_NODELAY on
+accepted sockets (every response waited 40 ms without), one read per protobuf field,
+fewer cyclic-GC passes (-15% decode time), decoding and writing in turns (no GIL
+convoy: 1.5-2x under overload). Tried and dropped, no measurable gain: uvloop and
+httptools, a shorter GIL switch interval, two collector processes on one SQLite file,
+holding the writer back to merge bigger transactions. Multi-row INSERT statements in
+the store would give the writer longer GIL-free stretches (+10% here, 2-3x under
+hostile overload).
+
     .venv/bin/python bench/ingest.py [--spans 200000] [--connections 4] [--overload-s 15]
 """
 
