@@ -40,6 +40,8 @@ from tracebraid.model import AttributeValue
 __all__ = ["CLOCK", "InFlight", "MarkerClock", "PendingMarker"]
 
 _MIN_TICK_S = 0.01  # the clock thread wakes at most 100 times a second
+_QUIET_TICK_S = 0.05
+_QUIET_TICKS_BEFORE_BLOCKING = 20
 
 
 class PendingMarker:
@@ -87,47 +89,59 @@ class MarkerClock:
     """One daemon thread emitting the start markers of work still in flight when due.
 
     Entering and leaving the set costs well under a microsecond and allocates nothing
-    per consume; the thread looks at the set only when its earliest marker is due.
+    per consume. The thread sleeps until the earliest marker is due; with nothing in
+    flight it looks again every ``_QUIET_TICK_S`` and only after a quiet second blocks
+    until work arrives. Waking a blocked thread costs microseconds (a lock, a notify,
+    a thread switch), so a busy consumer must never pay it per message.
     """
 
     def __init__(self) -> None:
         self._in_flight: set[InFlight] = set()
         self._wake = threading.Event()
-        self._idle = False
+        self._blocked = True  # no thread yet: the first ``track`` starts it
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     def track(self, work: InFlight) -> None:
         """Emit ``work``'s marker at ``work._marker_due_ns`` unless it is untracked first."""
         self._in_flight.add(work)
-        if self._thread is None:
-            self._start()
-        if self._idle:
-            self._wake.set()
+        if self._blocked:
+            self._unblock()
 
     def untrack(self, work: InFlight) -> None:
         """``work`` has ended: no marker for it, if none was emitted yet."""
         self._in_flight.discard(work)
 
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                thread = threading.Thread(
-                    target=self._run, name="tracebraid-start-markers", daemon=True
-                )
-                thread.start()
-                self._thread = thread
+    def _unblock(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    thread = threading.Thread(
+                        target=self._run, name="tracebraid-start-markers", daemon=True
+                    )
+                    self._blocked = False
+                    thread.start()
+                    self._thread = thread
+                    return
+        self._wake.set()
 
     def _run(self) -> None:
+        quiet = 0
         while True:
             in_flight = self._in_flight
             if not in_flight:
-                self._idle = True
-                if not in_flight:
+                quiet += 1
+                if quiet < _QUIET_TICKS_BEFORE_BLOCKING:
+                    time.sleep(_QUIET_TICK_S)
+                    continue
+                self._blocked = True
+                if not in_flight:  # ``track`` adds before it looks at ``_blocked``
                     self._wake.wait()
                 self._wake.clear()
-                self._idle = False
+                self._blocked = False
+                quiet = 0
                 continue
+            quiet = 0
             now = time.time_ns()
             next_due: int | None = None
             # tuple() copies the set in one step under the GIL while consumers add to it.
@@ -148,7 +162,7 @@ class MarkerClock:
     def _after_fork(self) -> None:
         self._in_flight = set()
         self._wake = threading.Event()
-        self._idle = False
+        self._blocked = True
         self._thread = None
         self._start_lock = threading.Lock()
 
