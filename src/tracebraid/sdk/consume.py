@@ -197,8 +197,8 @@ class Consumption:
                 self._consumer,
                 self._step,
                 self.attempt,
-                format(span_context.trace_id, "032x"),
-                format(span_context.span_id, "016x"),
+                span_context.trace_id.to_bytes(16).hex(),
+                span_context.span_id.to_bytes(8).hex(),
                 self._parent_id,
             )
         return record

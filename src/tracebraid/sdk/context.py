@@ -239,13 +239,15 @@ def correlation(correlation_id: str) -> Iterator[CorrelationId]:
 def new_event_id() -> EventId:
     """A fresh event ID, ``evt_`` and 32 hex characters (random, like a UUID4)."""
     # Like OpenTelemetry's own ID generator: 128 random bits from ``random`` (re-seeded
-    # after fork), several times cheaper than uuid4() and no system call per event.
-    return EventId(f"evt_{_random_bits(128):032x}")
+    # after fork), several times cheaper than uuid4() and no system call per event;
+    # ``to_bytes(16).hex()`` is the zero-padded lowercase hex, three times cheaper than
+    # format(..., "032x").
+    return EventId("evt_" + _random_bits(128).to_bytes(16).hex())
 
 
 def new_correlation_id() -> CorrelationId:
     """A fresh correlation ID, ``corr_`` and 32 hex characters."""
-    return CorrelationId(f"corr_{_random_bits(128):032x}")
+    return CorrelationId("corr_" + _random_bits(128).to_bytes(16).hex())
 
 
 def carry_context(fn: Callable[P, R]) -> Callable[P, R]:

@@ -26,6 +26,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from tracebraid import semconv
 from tracebraid.model import Attributes, AttributeValue, CorrelationId
 from tracebraid.sdk import _tracers
+from tracebraid.sdk._traceparent import format_traceparent
 from tracebraid.sdk.carriers import (
     BAGGAGE_HEADER,
     CAUSATION_ID_HEADER,
@@ -116,7 +117,7 @@ class Publication:
             if isinstance(found, str) and found:
                 correlation = found
             else:
-                correlation = f"corr_{_random_bits(128):032x}"
+                correlation = "corr_" + _random_bits(128).to_bytes(16).hex()
                 # Only unreserved characters: the baggage member needs no encoding.
                 correlation_baggage = _CORRELATION_PREFIX + correlation
                 if processing is not None:
@@ -125,7 +126,9 @@ class Publication:
                     _correlation.set(CorrelationId(correlation))
         self._correlation = correlation
         self._correlation_baggage = correlation_baggage
-        event_id = self._event_id = self._given_event_id or f"evt_{_random_bits(128):032x}"
+        event_id = self._event_id = (
+            self._given_event_id or "evt_" + _random_bits(128).to_bytes(16).hex()
+        )
         causation = self._causation = None if processing is None else processing._event_id
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
@@ -166,8 +169,8 @@ class Publication:
             span_context = self.span.get_span_context()
             valid = span_context.is_valid
             message = self._message = _message_context(
-                format(span_context.trace_id, "032x") if valid else None,
-                format(span_context.span_id, "016x") if valid else None,
+                span_context.trace_id.to_bytes(16).hex() if valid else None,
+                span_context.span_id.to_bytes(8).hex() if valid else None,
                 self._correlation,
                 self._event_id,
                 self._causation,
@@ -222,17 +225,13 @@ class Publication:
         tracestate, and no baggage besides the correlation ID). False: not written."""
         span_context = self.span.get_span_context()
         trace_state = span_context.trace_state
-        if (
-            self._others is not None
-            or not span_context.is_valid
-            or (trace_state is not DEFAULT_TRACE_STATE and trace_state)
-        ):
+        if self._others is not None or (trace_state is not DEFAULT_TRACE_STATE and trace_state):
+            return False
+        traceparent = format_traceparent(span_context)
+        if traceparent is None:
             return False
         correlation = self._correlation
-        carrier[TRACEPARENT_HEADER] = (
-            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-            f"{span_context.trace_flags:02x}"
-        )
+        carrier[TRACEPARENT_HEADER] = traceparent
         baggage = self._correlation_baggage or _correlation_baggage(correlation)
         if baggage is not None:
             carrier[BAGGAGE_HEADER] = baggage
