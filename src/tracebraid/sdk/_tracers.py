@@ -28,10 +28,13 @@ _VERSION = "0.1.0"
 
 @dataclass(frozen=True, slots=True)
 class Tracers:
-    """The tracer for tracebraid's spans and the one for start markers, of one provider."""
+    """The tracer for tracebraid's spans and the one for start markers, of one provider,
+    with the marker settings in force (one look-up on the hot path, not two)."""
 
     spans: trace.Tracer
     markers: trace.Tracer
+    start_markers: bool = True
+    marker_delay_ns: int = 100_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ def configure(
         start_marker_after_ms=start_marker_after_ms,
     )
     _configured = None
+    _per_provider.clear()
 
 
 def settings() -> Settings:
@@ -76,15 +80,14 @@ def settings() -> Settings:
 
 
 def _build(provider: trace.TracerProvider | None) -> Tracers:
-    if provider is None:
-        # A ProxyTracer follows the global provider even when it is set later.
-        return Tracers(
-            spans=trace.get_tracer(SCOPE, _VERSION),
-            markers=trace.get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
-        )
+    settings = _settings
+    # A ProxyTracer (provider None) follows the global provider even when it is set later.
+    get_tracer = trace.get_tracer if provider is None else provider.get_tracer
     return Tracers(
-        spans=provider.get_tracer(SCOPE, _VERSION),
-        markers=provider.get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
+        spans=get_tracer(SCOPE, _VERSION),
+        markers=get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
+        start_markers=settings.start_markers,
+        marker_delay_ns=int(settings.start_marker_after_ms * 1_000_000),
     )
 
 

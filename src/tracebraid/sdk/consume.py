@@ -282,13 +282,12 @@ class Consumption:
         self._otel_token = otel_context.attach(Context(values))
         self._correlation_token = _correlation.set(correlation)
         self._current_token = _processing.set(self)
-        settings = _tracers.settings()
-        if settings.start_markers if self._wants_marker is None else self._wants_marker:
+        if tracers.start_markers if self._wants_marker is None else self._wants_marker:
             self._marker_tracer = tracers.markers
             self._marker_attributes = attributes
             self._start_ns = start_ns
-            if settings.start_marker_after_ms > 0:
-                self._marker_due_ns = start_ns + int(settings.start_marker_after_ms * 1e6)
+            if tracers.marker_delay_ns > 0:
+                self._marker_due_ns = start_ns + tracers.marker_delay_ns
                 self._tracked = True
                 CLOCK.track(self)
             elif span.get_span_context().is_valid:

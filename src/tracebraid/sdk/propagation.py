@@ -31,7 +31,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
 from urllib.parse import quote_plus, unquote_plus
 
 from opentelemetry import baggage as otel_baggage
@@ -413,7 +412,7 @@ def extract(carrier: object) -> Extracted:
         return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
 
 
-def _extract_plain(carrier: dict[object, object]) -> Extracted | None:
+def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     """``extract`` of the common case in one look-up per header: a ``dict`` holding only
     ``str`` values, no other spelling of a header tracebraid reads, a canonical
     ``traceparent`` and no ``tracestate``. ``None`` for anything else (``extract`` then
@@ -424,7 +423,7 @@ def _extract_plain(carrier: dict[object, object]) -> Extracted | None:
         for key in carrier:
             if key not in _WANTED and (type(key) is not str or key.lower() in _WANTED):
                 return None
-    get = cast("dict[str, str]", carrier).get
+    get = carrier.get
     traceparent = get(h.TRACEPARENT_HEADER)
     if traceparent is None or h.TRACESTATE_HEADER in carrier:
         return None
