@@ -289,7 +289,9 @@ class Consumption:
             if tracers.marker_delay_ns > 0:
                 self._marker_due_ns = start_ns + tracers.marker_delay_ns
                 self._tracked = True
-                CLOCK.track(self)
+                CLOCK.in_flight.add(self)  # CLOCK.track, inlined
+                if CLOCK.blocked:
+                    CLOCK.unblock()
             elif span.get_span_context().is_valid:
                 self._start_marker().emit()
         return self
@@ -338,7 +340,7 @@ class Consumption:
     ) -> None:
         span = self.span
         if self._tracked:
-            CLOCK.untrack(self)
+            CLOCK.in_flight.discard(self)  # CLOCK.untrack, inlined
         try:
             if exc is not None:
                 if exc is not self._recorded:

@@ -96,30 +96,33 @@ class MarkerClock:
     """
 
     def __init__(self) -> None:
-        self._in_flight: set[InFlight] = set()
+        # Consumers add and discard themselves directly (``track`` and ``untrack`` spelled
+        # out on the hot path): one set operation, and ``unblock`` only when blocked.
+        self.in_flight: set[InFlight] = set()
         self._wake = threading.Event()
-        self._blocked = True  # no thread yet: the first ``track`` starts it
+        self.blocked = True  # no thread yet: the first ``track`` starts it
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     def track(self, work: InFlight) -> None:
         """Emit ``work``'s marker at ``work._marker_due_ns`` unless it is untracked first."""
-        self._in_flight.add(work)
-        if self._blocked:
-            self._unblock()
+        self.in_flight.add(work)
+        if self.blocked:
+            self.unblock()
 
     def untrack(self, work: InFlight) -> None:
         """``work`` has ended: no marker for it, if none was emitted yet."""
-        self._in_flight.discard(work)
+        self.in_flight.discard(work)
 
-    def _unblock(self) -> None:
+    def unblock(self) -> None:
+        """Start the clock thread, or wake it from its quiet block."""
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
                     thread = threading.Thread(
                         target=self._run, name="tracebraid-start-markers", daemon=True
                     )
-                    self._blocked = False
+                    self.blocked = False
                     thread.start()
                     self._thread = thread
                     return
@@ -128,17 +131,17 @@ class MarkerClock:
     def _run(self) -> None:
         quiet = 0
         while True:
-            in_flight = self._in_flight
+            in_flight = self.in_flight
             if not in_flight:
                 quiet += 1
                 if quiet < _QUIET_TICKS_BEFORE_BLOCKING:
                     time.sleep(_QUIET_TICK_S)
                     continue
-                self._blocked = True
+                self.blocked = True
                 if not in_flight:  # ``track`` adds before it looks at ``_blocked``
                     self._wake.wait()
                 self._wake.clear()
-                self._blocked = False
+                self.blocked = False
                 quiet = 0
                 continue
             quiet = 0
@@ -160,9 +163,9 @@ class MarkerClock:
                 time.sleep(max((next_due - now) / 1e9, _MIN_TICK_S))
 
     def _after_fork(self) -> None:
-        self._in_flight = set()
+        self.in_flight = set()
         self._wake = threading.Event()
-        self._blocked = True
+        self.blocked = True
         self._thread = None
         self._start_lock = threading.Lock()
 

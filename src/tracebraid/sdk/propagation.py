@@ -80,6 +80,14 @@ _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
 _WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
 _CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
 _ONLY_STR = {str}
+_PLAIN_NAMES = (
+    h.BAGGAGE_HEADER,
+    h.CORRELATION_ID_HEADER,
+    h.EVENT_ID_HEADER,
+    h.CAUSATION_ID_HEADER,
+    h.EVENT_NAME_HEADER,
+    h.ATTEMPT_HEADER,
+)
 # Characters quote_plus leaves alone, and a W3C baggage value's characters.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
 _BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
@@ -430,9 +438,7 @@ def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     span_context = parse_traceparent(traceparent)
     if span_context is None:
         return None
-    baggage, correlation = get(h.BAGGAGE_HEADER), get(h.CORRELATION_ID_HEADER)
-    event_id, causation = get(h.EVENT_ID_HEADER), get(h.CAUSATION_ID_HEADER)
-    event_name, attempt = get(h.EVENT_NAME_HEADER), get(h.ATTEMPT_HEADER)
+    baggage, correlation, event_id, causation, event_name, attempt = map(get, _PLAIN_NAMES)
     problems: list[str] = []
     entries: dict[str, str] = {}
     if baggage and not (

@@ -106,7 +106,7 @@ class Publication:
         current = otel_context.get_current()
         # OpenTelemetry's own baggage dict (never mutated: contexts are immutable).
         baggage = current.get(_BAGGAGE_KEY)
-        if type(baggage) is not dict:
+        if baggage is not None and type(baggage) is not dict:
             baggage = None
         processing = _processing.get()
         # Correlation: explicit > the workflow's (contextvar) > OTel baggage > a new one.
