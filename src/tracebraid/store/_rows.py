@@ -104,13 +104,19 @@ _decode_links = msgspec.msgpack.Decoder(list[tuple[str, str, dict[str, _ValueTyp
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
 
-_CORRELATION = semconv.CORRELATION_ID
-_MESSAGE_ID = semconv.MESSAGE_ID
-_CAUSATION = semconv.CAUSATION_ID
-_EVENT_NAME = semconv.EVENT_NAME
-_CONSUMER = semconv.CONSUMER_GROUP
-_ATTEMPT = semconv.ATTEMPT
-_DESTINATION = semconv.DESTINATION
+
+def _aliases(canonical: str) -> tuple[str, ...]:
+    return tuple(semconv.ALIASES.get(canonical, (canonical,)))
+
+
+# The keys each identity column is read from, newest convention first (semconv.first_of).
+_CORRELATION = _aliases(semconv.CORRELATION_ID)
+_MESSAGE_ID = _aliases(semconv.MESSAGE_ID)
+_CAUSATION = _aliases(semconv.CAUSATION_ID)
+_EVENT_NAME = _aliases(semconv.EVENT_NAME)
+_CONSUMER = _aliases(semconv.CONSUMER_GROUP)
+_DESTINATION = _aliases(semconv.DESTINATION)
+_NO_IDENTITY: tuple[str | int | None, ...] = (None,) * 7
 _first_of = semconv.first_of
 
 
@@ -124,12 +130,6 @@ class EncodedBatch:
     """Key -> encoded resource, for each resource not known to be stored already."""
     resource_keys: dict[bytes, int]
     """The same, the other way round: for the caller's cache once the batch is committed."""
-
-
-def _text(value: AttributeValue | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def _attempt(value: AttributeValue | None) -> int | None:
@@ -147,19 +147,27 @@ def resource_key(body: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big", signed=True)
 
 
-def _encode_span(
-    span: Span,
-    stored: Mapping[bytes, int],
-    new: dict[bytes, int],
-    links: list[tuple[str, str, str, str]],
-) -> SpanRow:
-    attributes = span.attributes
-    resource = _encode(span.resource)
-    key = stored.get(resource)
+def _identity(attributes: Attributes, keys: tuple[str, ...]) -> str | None:
+    """``semconv.first_of`` as text, with the aliases looked up once, at import."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value if value.__class__ is str else str(value)
+    return None
+
+
+def _resource_key(resource: Attributes, stored: Mapping[bytes, int], new: dict[bytes, int]) -> int:
+    body = _encode(resource)
+    key = stored.get(body)
     if key is None:
-        key = new.get(resource)
+        key = new.get(body)
         if key is None:
-            key = new[resource] = resource_key(resource)
+            key = new[body] = resource_key(body)
+    return key
+
+
+def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, str]]) -> SpanRow:
+    attributes = span.attributes
     events = None
     if span.events:
         events = _encode([(e.name, e.time_ns, e.attributes) for e in span.events])
@@ -167,26 +175,33 @@ def _encode_span(
     if span.links:
         encoded_links = _encode([(k.trace_id, k.span_id, k.attributes) for k in span.links])
         links.extend((k.trace_id, k.span_id, span.trace_id, span.span_id) for k in span.links)
+    identity: tuple[str | int | None, ...]
+    if attributes:
+        identity = (
+            _identity(attributes, _CORRELATION),
+            _identity(attributes, _MESSAGE_ID),
+            _identity(attributes, _CAUSATION),
+            _identity(attributes, _EVENT_NAME),
+            _identity(attributes, _CONSUMER),
+            _attempt(_first_of(attributes, semconv.ATTEMPT)),
+            _identity(attributes, _DESTINATION),
+        )
+    else:
+        identity = _NO_IDENTITY
     return (
         span.trace_id,
         span.span_id,
         span.parent_span_id,
         span.name,
-        span.kind.value,
+        int(span.kind),  # int() is a C slot; .value is a Python-level enum property
         span.service,
         span.start_ns,
         span.end_ns,
-        span.status.value,
+        int(span.status),
         span.status_message,
-        _text(_first_of(attributes, _CORRELATION)),
-        _text(_first_of(attributes, _MESSAGE_ID)),
-        _text(_first_of(attributes, _CAUSATION)),
-        _text(_first_of(attributes, _EVENT_NAME)),
-        _text(_first_of(attributes, _CONSUMER)),
-        _attempt(_first_of(attributes, _ATTEMPT)),
-        _text(_first_of(attributes, _DESTINATION)),
+        *identity,
         span.scope,
-        key,
+        resource_id,
         _encode(attributes) if attributes else None,
         events,
         encoded_links,
@@ -205,9 +220,16 @@ def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedB
     rows: list[SpanRow] = []
     append = rows.append
     span: Span | None = None
+    # Decoders hand every span of one resource the same mapping: encode it once per run.
+    last_resource: Attributes | None = None
+    resource_id = 0
     try:
         for span in spans:
-            append(_encode_span(span, stored, new, links))
+            resource = span.resource
+            if resource is not last_resource:
+                resource_id = _resource_key(resource, stored, new)
+                last_resource = resource
+            append(_encode_span(span, resource_id, links))
     except (TypeError, ValueError, AttributeError, OverflowError, msgspec.EncodeError) as exc:
         where = f"span {span.trace_id}/{span.span_id}" if span is not None else "a span"
         raise InputError(
