@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module that exposes ``register(subparsers)``;
 ``register`` adds a parser and sets ``handler`` (a ``Command``) as its default.
-The modules are listed in ``COMMAND_MODULES`` and imported lazily, so a missing
-optional extra breaks only the command that needs it.
+The modules are listed in ``COMMAND_MODULES``; they import only the core
+dependencies at module level, and an optional extra (a broker client, chDB) only
+inside the handler that needs it, so a missing extra breaks that command alone.
 """
 
 from __future__ import annotations
