@@ -61,6 +61,8 @@ _ZERO_TRACE = bytes(16)
 # bytes.hex, typed as what it makes here: one C call per ID in the hot loop.
 _trace_hex = cast(Callable[[bytes], TraceId], bytes.hex)
 _span_hex = cast(Callable[[bytes], SpanId], bytes.hex)
+# Unbound: saves making a bound method per attribute value (10% of attribute decoding).
+_which_oneof = AnyValue.WhichOneof
 
 
 class _BadSpan(Exception):
@@ -200,10 +202,10 @@ def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> tuple[S
 
 def _attributes(kvs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
     out: dict[str, AttributeValue] = {}
-    scalars = _SCALARS
+    scalars, which_of = _SCALARS, _which_oneof
     for kv in kvs:
         value = kv.value
-        which = value.WhichOneof("value")
+        which = which_of(value, "value")
         if which in scalars:
             out[kv.key] = getattr(value, which)
         elif which is not None:
