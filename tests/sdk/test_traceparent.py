@@ -1,4 +1,5 @@
-"""The traceparent fast path agrees with OpenTelemetry's propagator on any input."""
+"""The hot paths (traceparent, plain-dict headers, baggage shortcuts) agree with
+OpenTelemetry's propagator and the general code on any input."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from tracebraid.sdk import extract
 from tracebraid.sdk._traceparent import format_traceparent, parse_traceparent
+from tracebraid.sdk.propagation import _UNQUOTED, _is_unquoted
 
 _OTEL = TraceContextTextMapPropagator()
 GOOD = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -68,7 +70,9 @@ def test_the_fast_parse_is_opentelemetry_s_parse_or_defers_to_it(value: str) -> 
     expected = _otel_parse(value)
     if fast is not None:
         assert expected.is_valid
-        assert fast == expected
+        assert type(fast) is type(expected)
+        assert tuple(fast) == tuple(expected)  # every field, is_valid and trace state too
+        assert (fast.is_remote, fast.is_valid) == (True, True)
         assert fast.trace_state == expected.trace_state
     elif len(value) == 55 and value.startswith("00-"):
         # The canonical shape is never deferred unless OpenTelemetry rejects it too.
@@ -141,3 +145,8 @@ def test_the_dict_fast_path_reads_what_the_general_reader_reads(
 ) -> None:
     # A read-only mapping takes the general (one pass, any case) reader.
     assert extract(headers) == extract(MappingProxyType(headers))
+
+
+@given(st.text(max_size=12) | st.from_regex(r"\A[A-Za-z0-9_.~-]{1,12}\Z"))
+def test_the_unquoted_shortcut_agrees_with_the_regex(value: str) -> None:
+    assert _is_unquoted(value) == (_UNQUOTED.fullmatch(value) is not None)

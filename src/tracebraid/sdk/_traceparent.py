@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 
 from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 __all__ = ["format_traceparent", "parse_traceparent"]
 
 _CANONICAL = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_new_tuple = tuple.__new__
 _ZERO_TRACE_ID = "0" * 32
 _ZERO_SPAN_ID = "0" * 16
 # One TraceFlags per byte value: the propagator builds a new one on every extract.
@@ -43,23 +45,32 @@ def parse_traceparent(value: str) -> SpanContext | None:
     span_id = value[36:52]
     if trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID:
         return None
-    return SpanContext(
-        int(trace_id, 16), int(span_id, 16), True, _FLAGS[int(value[53:55], 16)], None
+    # SpanContext is a tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
+    # is_valid), as its declared type says; its __new__ would only fill in the default
+    # trace state and work out is_valid, which the checks above already settled (32 and
+    # 16 hex digits, not all zero). tests/sdk/test_traceparent.py holds the result equal
+    # to OpenTelemetry's own, field for field.
+    return _new_tuple(
+        SpanContext,
+        (
+            int(trace_id, 16),
+            int(span_id, 16),
+            True,
+            _FLAGS[int(value[53:55], 16)],
+            DEFAULT_TRACE_STATE,
+            True,
+        ),
     )
 
 
 def format_traceparent(context: SpanContext) -> str | None:
     """The ``traceparent`` OpenTelemetry's propagator writes for a valid span context;
     ``None`` for an invalid one (the caller asks OpenTelemetry's propagator then)."""
-    if not context.is_valid:
+    # The tuple's fields in one step (its declared type), not four property calls.
+    trace_id, span_id, _, flags, _, valid = context
+    if not valid:
         return None
-    flags = context.trace_flags
     # A valid context's IDs fit 16 and 8 bytes; ``to_bytes().hex()`` is their lowercase
     # zero-padded hex at a third of the cost of format(..., "032x").
-    return (
-        "00-"
-        + context.trace_id.to_bytes(16).hex()
-        + "-"
-        + context.span_id.to_bytes(8).hex()
-        + (_FLAGS_SUFFIX[flags] if flags < 256 else f"-{flags:02x}")
-    )
+    suffix = _FLAGS_SUFFIX[flags] if flags < 256 else f"-{flags:02x}"
+    return f"00-{trace_id.to_bytes(16).hex()}-{span_id.to_bytes(8).hex()}{suffix}"

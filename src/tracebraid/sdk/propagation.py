@@ -90,6 +90,15 @@ _PLAIN_NAMES = (
 )
 # Characters quote_plus leaves alone, and a W3C baggage value's characters.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _is_unquoted(value: str) -> bool:
+    """True when ``quote_plus`` leaves ``value`` alone (so a baggage value needs no
+    decoding either). An ASCII identifier (``corr_...``) is, and two string methods
+    answer that a few times faster than the regex, which decides the rest."""
+    return (value.isascii() and value.isidentifier()) or _UNQUOTED.fullmatch(value) is not None
+
+
 _BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 
 
@@ -212,7 +221,7 @@ def inject_context(
 def _correlation_baggage(correlation: str) -> str | None:
     """The common baggage header, only the correlation ID, written as
     ``W3CBaggagePropagator`` would write it, without its machinery."""
-    encoded = correlation if _UNQUOTED.fullmatch(correlation) else quote_plus(correlation)
+    encoded = correlation if _is_unquoted(correlation) else quote_plus(correlation)
     if len(encoded) + len(_CORRELATION_PREFIX) > _MAX_BAGGAGE_MEMBER:
         return None
     return _CORRELATION_PREFIX + encoded
@@ -443,9 +452,7 @@ def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     entries: dict[str, str] = {}
     if baggage and not (
         # What tracebraid writes: the correlation ID alone, needing no decoding.
-        correlation
-        and baggage == _CORRELATION_PREFIX + correlation
-        and _UNQUOTED.fullmatch(correlation)
+        correlation and baggage == _CORRELATION_PREFIX + correlation and _is_unquoted(correlation)
     ):
         entries, from_baggage = _baggage(baggage, problems)
         correlation = correlation or from_baggage
