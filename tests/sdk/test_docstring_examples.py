@@ -9,6 +9,10 @@ import pytest
 
 MODULES = [
     "tracebraid.sdk",
+    "tracebraid.sdk._header_values",
+    "tracebraid.sdk._incoming",
+    "tracebraid.sdk._records",
+    "tracebraid.sdk._traceparent",
     "tracebraid.sdk._tracers",
     "tracebraid.sdk.carriers",
     "tracebraid.sdk.consume",

@@ -11,8 +11,8 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tracebraid.sdk import extract
+from tracebraid.sdk._header_values import _UNQUOTED, is_unquoted
 from tracebraid.sdk._traceparent import format_traceparent, parse_traceparent
-from tracebraid.sdk.propagation import _UNQUOTED, _is_unquoted
 
 _OTEL = TraceContextTextMapPropagator()
 GOOD = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -149,4 +149,4 @@ def test_the_dict_fast_path_reads_what_the_general_reader_reads(
 
 @given(st.text(max_size=12) | st.from_regex(r"\A[A-Za-z0-9_.~-]{1,12}\Z"))
 def test_the_unquoted_shortcut_agrees_with_the_regex(value: str) -> None:
-    assert _is_unquoted(value) == (_UNQUOTED.fullmatch(value) is not None)
+    assert is_unquoted(value) == (_UNQUOTED.fullmatch(value) is not None)

@@ -32,6 +32,7 @@ from tracebraid import semconv
 from tracebraid.errors import InputError
 from tracebraid.model import Attributes, AttributeValue, CorrelationId, EventId, SpanId
 from tracebraid.sdk import _tracers
+from tracebraid.sdk._incoming import Incoming, common, resolve
 from tracebraid.sdk.context import (
     _BAGGAGE_KEY,
     _SPAN_KEY,
@@ -45,38 +46,12 @@ from tracebraid.sdk.context import (
     _processing_record,
 )
 from tracebraid.sdk.marker import CLOCK, PendingMarker
-from tracebraid.sdk.propagation import Extracted, NoParent
+from tracebraid.sdk.propagation import Extracted
 
 __all__ = ["Consumption", "consuming", "consuming_batch"]
 
-Incoming = Extracted | MessageContext
 _ROOT = Context()  # contexts are immutable: one empty root serves every consumer
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}  # .value is a slow property
-
-
-def _span_context(
-    incoming: Incoming,
-) -> tuple[MessageContext, trace.SpanContext | None, NoParent | None]:
-    if isinstance(incoming, Extracted):
-        return incoming.context, incoming.span_context, incoming.no_parent
-    message = incoming
-    if message.trace_id is None or message.span_id is None:
-        return message, None, NoParent("the message carries no trace context")
-    parent = trace.SpanContext(
-        trace_id=int(message.trace_id, 16),
-        span_id=int(message.span_id, 16),
-        is_remote=True,
-        trace_flags=trace.TraceFlags(message.trace_flags),
-        trace_state=trace.TraceState.from_header([message.trace_state])
-        if message.trace_state
-        else None,
-    )
-    return message, parent, None
-
-
-def _common(values: Sequence[str | None]) -> str | None:
-    first = values[0] if values else None
-    return first if all(v == first for v in values) else None
 
 
 class Consumption:
@@ -152,12 +127,12 @@ class Consumption:
             if isinstance(first, Extracted):
                 message, parent, self.no_parent = first.context, first.span_context, first.no_parent
             else:
-                message, parent, self.no_parent = _span_context(first)
+                message, parent, self.no_parent = resolve(first)
             self.messages: tuple[MessageContext, ...] = (message,)
             self._parents: tuple[trace.SpanContext | None, ...] = (parent,)
             first_attempt = message.attempt
         else:
-            resolved = [_span_context(item) for item in incoming]
+            resolved = [resolve(item) for item in incoming]
             self.messages = tuple(r[0] for r in resolved)
             self._parents = tuple(r[1] for r in resolved)
             self.no_parent = None
@@ -206,9 +181,9 @@ class Consumption:
     def __enter__(self) -> Consumption:
         correlation: CorrelationId | None
         if self._batch:
-            common = _common([m.correlation_id for m in self.messages])
-            correlation = CorrelationId(common) if common else None
-            event_name = _common([m.event_name for m in self.messages])
+            shared = common([m.correlation_id for m in self.messages])
+            correlation = CorrelationId(shared) if shared else None
+            event_name = common([m.event_name for m in self.messages])
             event_id = causation = None
         else:
             first = self.messages[0]
@@ -432,14 +407,14 @@ def consuming_batch(
         raise InputError("consuming_batch needs at least one message; got an empty batch")
     return Consumption(
         tuple(incoming),
-        batch=True,
-        step=step,
-        consumer=consumer,
-        destination=destination,
-        system=system,
-        attempt=attempt,
-        link_only=True,
-        start_marker=start_marker,
-        attributes=attributes,
-        tracer_provider=tracer_provider,
+        True,
+        step,
+        consumer,
+        destination,
+        system,
+        attempt,
+        True,
+        start_marker,
+        attributes,
+        tracer_provider,
     )

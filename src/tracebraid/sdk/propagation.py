@@ -28,20 +28,27 @@ Example::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote_plus, unquote_plus
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tracebraid.sdk import carriers as h
+from tracebraid.sdk._header_values import (
+    BAGGAGE,
+    CORRELATION_PREFIX,
+    correlation_baggage,
+    header_text,
+    is_unquoted,
+    parse_attempt,
+    read_baggage,
+    traceparent_reason,
+)
 from tracebraid.sdk._records import layout_twin
 from tracebraid.sdk._traceparent import format_traceparent, parse_traceparent
 from tracebraid.sdk.context import (
@@ -61,14 +68,9 @@ __all__ = [
 ]
 
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
-_BAGGAGE = W3CBaggagePropagator()
-PROPAGATOR = CompositePropagator([_TRACE_CONTEXT, _BAGGAGE])
+PROPAGATOR = CompositePropagator([_TRACE_CONTEXT, BAGGAGE])
 """The one W3C trace-context + baggage propagator tracebraid uses (built once)."""
 
-_MAX_BAGGAGE_BYTES = 8192  # W3C Baggage limits, as OpenTelemetry enforces them
-_MAX_BAGGAGE_MEMBER = 4096
-_MAX_TRACEPARENT = 512
-_TRACEPARENT_SHAPE = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _IDENTITY_HEADERS = (
     h.CORRELATION_ID_HEADER,
     h.EVENT_ID_HEADER,
@@ -78,7 +80,6 @@ _IDENTITY_HEADERS = (
 )
 _W3C_HEADERS = (h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER)
 _WANTED = frozenset((*_W3C_HEADERS, *_IDENTITY_HEADERS))
-_CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
 _ONLY_STR = {str}
 _PLAIN_NAMES = (
     h.BAGGAGE_HEADER,
@@ -88,18 +89,6 @@ _PLAIN_NAMES = (
     h.EVENT_NAME_HEADER,
     h.ATTEMPT_HEADER,
 )
-# Characters quote_plus leaves alone, and a W3C baggage value's characters.
-_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def _is_unquoted(value: str) -> bool:
-    """True when ``quote_plus`` leaves ``value`` alone (so a baggage value needs no
-    decoding either). An ASCII identifier (``corr_...``) is, and two string methods
-    answer that a few times faster than the regex, which decides the rest."""
-    return (value.isascii() and value.isidentifier()) or _UNQUOTED.fullmatch(value) is not None
-
-
-_BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,93 +199,12 @@ def inject_context(
             setter.set(carrier, h.TRACESTATE_HEADER, span_context.trace_state.to_header())
     entries = otel_baggage.get_all(ctx)
     if len(entries) == 1 and BAGGAGE_CORRELATION_KEY in entries:
-        baggage = _correlation_baggage(str(entries[BAGGAGE_CORRELATION_KEY]))
+        baggage = correlation_baggage(str(entries[BAGGAGE_CORRELATION_KEY]))
         if baggage is not None:
             setter.set(carrier, h.BAGGAGE_HEADER, baggage)
     elif entries:
-        _BAGGAGE.inject(carrier, ctx, setter)
+        BAGGAGE.inject(carrier, ctx, setter)
     _inject_identities(message, carrier, setter)
-
-
-def _correlation_baggage(correlation: str) -> str | None:
-    """The common baggage header, only the correlation ID, written as
-    ``W3CBaggagePropagator`` would write it, without its machinery."""
-    encoded = correlation if _is_unquoted(correlation) else quote_plus(correlation)
-    if len(encoded) + len(_CORRELATION_PREFIX) > _MAX_BAGGAGE_MEMBER:
-        return None
-    return _CORRELATION_PREFIX + encoded
-
-
-def _traceparent_reason(value: str) -> str:
-    shown = value if len(value) <= 80 else value[:77] + "..."
-    if len(value) > _MAX_TRACEPARENT:
-        return f"traceparent is {len(value)} characters long, over the {_MAX_TRACEPARENT} limit"
-    match = _TRACEPARENT_SHAPE.match(value)
-    if match is None:
-        return (
-            f"traceparent {shown!r} is malformed: expected 'version-traceid-parentid-flags' "
-            "as 2, 32, 16 and 2 lowercase hex digits"
-        )
-    version, trace_id, span_id, _ = match.groups()
-    if version == "ff":
-        return f"traceparent {shown!r} has the forbidden version 'ff'"
-    if trace_id == "0" * 32:
-        return f"traceparent {shown!r} has an all-zero trace ID"
-    if span_id == "0" * 16:
-        return f"traceparent {shown!r} has an all-zero parent span ID"
-    return f"traceparent {shown!r} has unexpected trailing data for version {version}"
-
-
-def _text(name: str, raw: object, problems: list[str]) -> str | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return raw or None
-    if isinstance(raw, bytes | bytearray | memoryview):
-        try:
-            return bytes(raw).decode("utf-8") or None
-        except UnicodeDecodeError as exc:
-            problems.append(f"header {name!r} is not UTF-8 text ({exc.reason}); ignored")
-            return None
-    problems.append(f"header {name!r} is a {type(raw).__name__}, expected str or bytes; ignored")
-    return None
-
-
-def _attempt(text: str | None, problems: list[str]) -> int | None:
-    if text is None:
-        return None
-    stripped = text.strip()
-    if stripped.isdigit() and int(stripped) >= 1:
-        return int(stripped)
-    problems.append(f"attempt {text!r} is not a whole number >= 1; ignored")
-    return None
-
-
-def _baggage(header: str, problems: list[str]) -> tuple[dict[str, str], str | None]:
-    """(entries other than correlation, correlation) from a baggage header."""
-    # Four UTF-8 bytes at most per character: only a long header needs encoding to know.
-    if len(header) > _MAX_BAGGAGE_BYTES // 4:
-        size = len(header.encode("utf-8", "replace"))
-        if size > _MAX_BAGGAGE_BYTES:
-            problems.append(
-                f"baggage is {size} bytes, over the W3C limit of {_MAX_BAGGAGE_BYTES}; ignored"
-            )
-            return {}, None
-    if header.startswith(_CORRELATION_PREFIX) and "," not in header:
-        # The shape tracebraid itself writes: one member, the correlation ID.
-        value = header[len(_CORRELATION_PREFIX) :].strip(" \t")
-        if value and _BAGGAGE_VALUE.fullmatch(value):
-            return {}, unquote_plus(value).strip() if "%" in value or "+" in value else value
-    entries = {
-        k: str(v) for k, v in otel_baggage.get_all(_BAGGAGE.extract({"baggage": header})).items()
-    }
-    members = sum(1 for m in header.split(",") if m.strip())
-    if members > len(entries):
-        problems.append(
-            f"baggage: {members - len(entries)} of {members} list-members were "
-            "malformed or duplicated; ignored"
-        )
-    return entries, entries.pop(BAGGAGE_CORRELATION_KEY, None)
 
 
 def from_texts(
@@ -325,7 +233,7 @@ def from_texts(
             if found.is_valid:
                 span_context = found
             else:
-                no_parent = NoParent(_traceparent_reason(traceparent))
+                no_parent = NoParent(traceparent_reason(traceparent))
         if span_context is not None:
             # Validated: 'vv-<32 hex>-<16 hex>-ff' after optional blanks.
             bare = traceparent.lstrip(" \t")
@@ -346,7 +254,7 @@ def from_texts(
     entries: dict[str, str] = {}
     from_baggage = None
     if baggage_header:
-        entries, from_baggage = _baggage(baggage_header, problems)
+        entries, from_baggage = read_baggage(baggage_header, problems)
     attempt = get(h.ATTEMPT_HEADER)
     message = _message_context(
         trace_id,
@@ -355,7 +263,7 @@ def from_texts(
         get(h.EVENT_ID_HEADER) or None,
         get(h.CAUSATION_ID_HEADER) or None,
         get(h.EVENT_NAME_HEADER) or None,
-        None if attempt is None else _attempt(attempt, problems),
+        None if attempt is None else parse_attempt(attempt, problems),
         0x01 if span_context is None else int(span_context.trace_flags),
         span_context.trace_state.to_header()
         if span_context is not None and span_context.trace_state
@@ -417,7 +325,7 @@ def extract(carrier: object) -> Extracted:
     try:
         raw = _collect(pairs)
         texts = {
-            name: (value or None) if type(value) is str else _text(name, value, problems)
+            name: (value or None) if type(value) is str else header_text(name, value, problems)
             for name, value in raw.items()
         }
         if texts.get(h.TRACEPARENT_HEADER) is None and problems:
@@ -452,9 +360,9 @@ def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     entries: dict[str, str] = {}
     if baggage and not (
         # What tracebraid writes: the correlation ID alone, needing no decoding.
-        correlation and baggage == _CORRELATION_PREFIX + correlation and _is_unquoted(correlation)
+        correlation and baggage == CORRELATION_PREFIX + correlation and is_unquoted(correlation)
     ):
-        entries, from_baggage = _baggage(baggage, problems)
+        entries, from_baggage = read_baggage(baggage, problems)
         correlation = correlation or from_baggage
     fields = _MessageFields()
     fields.trace_id = traceparent[3:35]
@@ -463,7 +371,7 @@ def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     fields.event_id = event_id or None
     fields.causation_id = causation or None
     fields.event_name = event_name or None
-    fields.attempt = _attempt(attempt, problems) if attempt else None
+    fields.attempt = parse_attempt(attempt, problems) if attempt else None
     fields.trace_flags = int(span_context.trace_flags)
     fields.trace_state = ""
     fields.baggage = entries

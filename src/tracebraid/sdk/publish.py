@@ -26,6 +26,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from tracebraid import semconv
 from tracebraid.model import Attributes, AttributeValue, CorrelationId
 from tracebraid.sdk import _tracers
+from tracebraid.sdk._header_values import CORRELATION_PREFIX, correlation_baggage
 from tracebraid.sdk._traceparent import format_traceparent
 from tracebraid.sdk.carriers import (
     BAGGAGE_HEADER,
@@ -47,7 +48,7 @@ from tracebraid.sdk.context import (
     _random_bits,
 )
 from tracebraid.sdk.envelope import to_envelope
-from tracebraid.sdk.propagation import _CORRELATION_PREFIX, _correlation_baggage, inject_context
+from tracebraid.sdk.propagation import inject_context
 
 __all__ = ["Publication", "publishing"]
 
@@ -111,7 +112,7 @@ class Publication:
         processing = _processing.get()
         # Correlation: explicit > the workflow's (contextvar) > OTel baggage > a new one.
         correlation = self._given_correlation or _correlation.get()
-        correlation_baggage = None
+        minted_baggage = None
         if correlation is None:
             found = baggage.get(BAGGAGE_CORRELATION_KEY) if baggage else None
             if isinstance(found, str) and found:
@@ -119,13 +120,13 @@ class Publication:
             else:
                 correlation = "corr_" + _random_bits(128).to_bytes(16).hex()
                 # Only unreserved characters: the baggage member needs no encoding.
-                correlation_baggage = _CORRELATION_PREFIX + correlation
+                minted_baggage = CORRELATION_PREFIX + correlation
                 if processing is not None:
                     # Processing an event that had no correlation ID: every follow-up of
                     # this processing shares this one; ``consuming`` resets it on exit.
                     _correlation.set(CorrelationId(correlation))
         self._correlation = correlation
-        self._correlation_baggage = correlation_baggage
+        self._correlation_baggage = minted_baggage
         event_id = self._event_id = (
             self._given_event_id or "evt_" + _random_bits(128).to_bytes(16).hex()
         )
@@ -232,7 +233,7 @@ class Publication:
             return False
         correlation = self._correlation
         carrier[TRACEPARENT_HEADER] = traceparent
-        baggage = self._correlation_baggage or _correlation_baggage(correlation)
+        baggage = self._correlation_baggage or correlation_baggage(correlation)
         if baggage is not None:
             carrier[BAGGAGE_HEADER] = baggage
         carrier[CORRELATION_ID_HEADER] = correlation
