@@ -356,3 +356,36 @@ def test_opentelemetry_sees_the_block_s_span_and_baggage(captured: SpanCapture) 
     [write] = captured.named("db write")
     assert send.parent_span_id == pub.message.span_id
     assert write.parent_span_id == c.processing.span_id
+
+
+def test_a_correlation_block_inside_a_consume_keeps_the_event_as_causation(
+    captured: SpanCapture,
+) -> None:
+    incoming = extract({"x-event-id": "evt_1", "x-correlation-id": "order_1"})
+    with consuming(incoming, step="s", consumer="c", destination="q"):
+        with correlation("order_9"):
+            assert current_correlation_id() == "order_9"
+            processing = current_processing()
+            assert processing is not None and processing.event_id == "evt_1"
+            with publishing("x.happened", destination="x") as inside:
+                pass
+        with publishing("y.happened", destination="y") as after:
+            pass
+        assert current_correlation_id() == "order_1"
+    assert current_correlation_id() is None and current_processing() is None
+    assert (inside.message.correlation_id, inside.message.causation_id) == ("order_9", "evt_1")
+    assert (after.message.correlation_id, after.message.causation_id) == ("order_1", "evt_1")
+
+
+def test_a_minted_correlation_ends_with_the_consume_that_minted_it(captured: SpanCapture) -> None:
+    with correlation("order_0"):
+        with consuming(extract({"x-event-id": "evt_1"}), step="s", consumer="c", destination="q"):
+            assert current_correlation_id() is None
+            with publishing("x.happened", destination="x") as first:
+                pass
+            assert current_correlation_id() == first.message.correlation_id
+            processing = current_processing()
+            assert processing is not None and processing.correlation_id is None
+        assert current_correlation_id() == "order_0"
+    assert first.message.correlation_id is not None
+    assert first.message.correlation_id.startswith("corr_")

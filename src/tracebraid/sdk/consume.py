@@ -40,9 +40,9 @@ from tracebraid.sdk.context import (
     MessageContext,
     Outcome,
     Processing,
-    _correlation,
+    _Current,
+    _current,
     _CurrentEvent,
-    _processing,
     _processing_record,
 )
 from tracebraid.sdk.marker import CLOCK, PendingMarker
@@ -68,7 +68,6 @@ class Consumption:
         "_batch",
         "_consumer",
         "_correlation",
-        "_correlation_token",
         "_current_token",
         "_destination",
         "_event_id",
@@ -100,8 +99,7 @@ class Consumption:
     _event_id: EventId | None
     _event_name: str | None
     _parent_id: SpanId | None
-    _correlation_token: contextvars.Token[CorrelationId | None]
-    _current_token: contextvars.Token[_CurrentEvent | None]
+    _current_token: contextvars.Token[_Current | None]
     _otel_token: contextvars.Token[Context]
     _marker_tracer: trace.Tracer
     _marker_attributes: dict[str, AttributeValue]
@@ -255,8 +253,7 @@ class Consumption:
         # The block runs in the consumer span, with the message's baggage.
         values[_SPAN_KEY] = span
         self._otel_token = otel_context.attach(Context(values))
-        self._correlation_token = _correlation.set(correlation)
-        self._current_token = _processing.set(self)
+        self._current_token = _current.set(self)
         if tracers.start_markers if self._wants_marker is None else self._wants_marker:
             self._marker_tracer = tracers.markers
             self._marker_attributes = attributes
@@ -269,6 +266,11 @@ class Consumption:
                     CLOCK.unblock()
             elif span.get_span_context().is_valid:
                 self._start_marker().emit()
+        return self
+
+    @property
+    def _event(self) -> _CurrentEvent:
+        """The consume whose event is being processed: this one (see ``context._Current``)."""
         return self
 
     def _start_marker(self) -> PendingMarker:
@@ -336,8 +338,7 @@ class Consumption:
                 )
             span.end()
         finally:
-            _processing.reset(self._current_token)
-            _correlation.reset(self._correlation_token)
+            _current.reset(self._current_token)
             otel_context.detach(self._otel_token)
 
     async def __aenter__(self) -> Consumption:

@@ -188,11 +188,30 @@ class _CurrentEvent(Protocol):
     def processing(self) -> Processing: ...
 
 
-_correlation: contextvars.ContextVar[CorrelationId | None] = contextvars.ContextVar(
-    "tracebraid_correlation_id", default=None
-)
-_processing: contextvars.ContextVar[_CurrentEvent | None] = contextvars.ContextVar(
-    "tracebraid_processing", default=None
+class _Current(Protocol):
+    """What tracebraid's context variable holds: the workflow's correlation ID and the
+    consume whose event is being processed. A consume is both; ``_Workflow`` pairs
+    them when only the correlation changes (``correlation()``, a minted ID)."""
+
+    _correlation: CorrelationId | None
+
+    @property
+    def _event(self) -> _CurrentEvent | None: ...
+
+
+class _Workflow:
+    """A correlation ID set inside (or outside) a consume, with that consume's event."""
+
+    __slots__ = ("_correlation", "_event")
+
+    def __init__(self, correlation: CorrelationId | None, event: _CurrentEvent | None) -> None:
+        self._correlation = correlation
+        self._event = event
+
+
+# One context variable for both identities: a consume sets and resets one, not two.
+_current: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
+    "tracebraid_current", default=None
 )
 
 # OpenTelemetry's Context is an immutable dict and ``set_value`` copies it once per key.
@@ -205,13 +224,15 @@ _BAGGAGE_KEY = next(iter(otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, "", C
 
 def current_correlation_id() -> CorrelationId | None:
     """The correlation ID of the workflow the current code runs for, if any."""
-    return _correlation.get()
+    current = _current.get()
+    return None if current is None else current._correlation
 
 
 def current_processing() -> Processing | None:
     """The event being processed in the current context (inside ``consuming``), if any."""
-    current = _processing.get()
-    return None if current is None else current.processing
+    current = _current.get()
+    event = None if current is None else current._event
+    return None if event is None else event.processing
 
 
 @contextmanager
@@ -227,13 +248,14 @@ def correlation(correlation_id: str) -> Iterator[CorrelationId]:
         'order_441'
     """
     cid = CorrelationId(correlation_id)
-    var_token = _correlation.set(cid)
+    outer = _current.get()
+    var_token = _current.set(_Workflow(cid, None if outer is None else outer._event))
     otel_token = otel_context.attach(otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, cid))
     try:
         yield cid
     finally:
         otel_context.detach(otel_token)
-        _correlation.reset(var_token)
+        _current.reset(var_token)
 
 
 def new_event_id() -> EventId:

@@ -42,10 +42,10 @@ from tracebraid.sdk.context import (
     _SPAN_KEY,
     BAGGAGE_CORRELATION_KEY,
     MessageContext,
-    _correlation,
+    _current,
     _message_context,
-    _processing,
     _random_bits,
+    _Workflow,
 )
 from tracebraid.sdk.envelope import to_envelope
 from tracebraid.sdk.propagation import inject_context
@@ -109,9 +109,12 @@ class Publication:
         baggage = current.get(_BAGGAGE_KEY)
         if baggage is not None and type(baggage) is not dict:
             baggage = None
-        processing = _processing.get()
+        workflow = _current.get()
+        event = None if workflow is None else workflow._event  # the consume we are inside
         # Correlation: explicit > the workflow's (contextvar) > OTel baggage > a new one.
-        correlation = self._given_correlation or _correlation.get()
+        correlation = self._given_correlation or (
+            None if workflow is None else workflow._correlation
+        )
         minted_baggage = None
         if correlation is None:
             found = baggage.get(BAGGAGE_CORRELATION_KEY) if baggage else None
@@ -121,16 +124,16 @@ class Publication:
                 correlation = "corr_" + _random_bits(128).to_bytes(16).hex()
                 # Only unreserved characters: the baggage member needs no encoding.
                 minted_baggage = CORRELATION_PREFIX + correlation
-                if processing is not None:
+                if event is not None:
                     # Processing an event that had no correlation ID: every follow-up of
                     # this processing shares this one; ``consuming`` resets it on exit.
-                    _correlation.set(CorrelationId(correlation))
+                    _current.set(_Workflow(CorrelationId(correlation), event))
         self._correlation = correlation
         self._correlation_baggage = minted_baggage
         event_id = self._event_id = (
             self._given_event_id or "evt_" + _random_bits(128).to_bytes(16).hex()
         )
-        causation = self._causation = None if processing is None else processing._event_id
+        causation = self._causation = None if event is None else event._event_id
         attributes: dict[str, AttributeValue] = {
             semconv.MESSAGING_SYSTEM: self._system,
             semconv.DESTINATION: self._destination,

@@ -33,7 +33,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from tracebraid import semconv
 from tracebraid.model import Attributes, AttributeValue
 from tracebraid.sdk import _tracers
-from tracebraid.sdk.context import _correlation
+from tracebraid.sdk.context import current_correlation_id
 
 __all__ = ["Step", "end_step_span", "start_step_span", "step"]
 
@@ -54,7 +54,7 @@ def start_step_span(
 ) -> tuple[Span, Token[Context]]:
     """Start an INTERNAL span ``name`` as the current span; returns (span, token)."""
     span_attributes: dict[str, AttributeValue] = {semconv.STEP: name}
-    correlation = _correlation.get()
+    correlation = current_correlation_id()
     if correlation is not None:
         span_attributes[semconv.CORRELATION_ID] = correlation
     if extra:
