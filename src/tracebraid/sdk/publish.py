@@ -62,7 +62,6 @@ class Publication:
 
     __slots__ = (
         "_attributes",
-        "_baggage",
         "_causation",
         "_context",
         "_correlation",
