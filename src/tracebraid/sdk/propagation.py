@@ -304,13 +304,13 @@ def extract(carrier: object) -> Extracted:
     ``carrier`` is a mapping of ``str`` to ``str`` or ``bytes``, or a Kafka-style
     sequence of ``(str, bytes)`` pairs; anything else gives ``no_parent`` with the reason.
     """
-    try:
-        if type(carrier) is dict:
+    if type(carrier) is dict:
+        try:
             plain = _extract_plain(carrier)
-            if plain is not None:
-                return plain
-    except Exception as exc:  # a consume loop must never see an extraction error
-        return _empty(f"the carrier could not be read: {type(exc).__name__}: {exc}")
+        except Exception:  # the long way below decides, and says why if it cannot read it
+            plain = None
+        if plain is not None:
+            return plain
     pairs: Iterable[object]
     if isinstance(carrier, Mapping):
         pairs = carrier.items()
