@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -188,6 +190,9 @@ async def test_a_mistake_is_planted_before_the_flow_starts() -> None:
     def reliable_warehouse(flow: OrderFlow) -> None:
         planted.append(flow)
         flow.warehouse_api.hangs = 0
+        # and a patient caller: at this time scale the timeout is 25 ms, which a loaded
+        # machine can overrun with a call that does answer
+        flow.timings = dataclasses.replace(flow.timings, warehouse_timeout=5.0)
 
     exporter = InMemorySpanExporter()
     async with InMemoryBroker() as broker:

@@ -95,6 +95,9 @@ class TracedBrokerContract:
         with correlation("order_8"):
             placed = await checkout.publish("order.placed", b'{"n":1}', destination=orders)
         await settled.wait_for("send-warehouse-webhook", Outcome.OK)
+        # The webhook can finish before reserve-inventory's span ends (its publish is
+        # the handler's last await), so wait for both spans to be exported.
+        await settled.wait_for("reserve-inventory", Outcome.OK)
 
         [placing] = captured.named("order.placed publish")
         [reserving] = captured.named("reserve-inventory")
