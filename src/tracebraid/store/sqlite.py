@@ -98,7 +98,9 @@ class SqliteStore:
         self._closed = False
         self._write_lock = threading.Lock()
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all_lock = threading.Lock()  # guards _closed against the pool's returns
+        self._closing_lock = (
+            threading.Lock()
+        )  # orders close() against readers returning to the pool
         self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key, committed
         self._resources: _rows.Resources = {}  # key -> decoded resource, for reads
         if not self._memory:
@@ -191,7 +193,7 @@ class SqliteStore:
             # A connection in use is never closed under its reader (that crashes the
             # sqlite3 module): ``close`` closes idle ones, and a reader that finishes
             # after ``close`` closes its own.
-            with self._all_lock:
+            with self._closing_lock:
                 closed = self.closed
                 if not closed:
                     self._pool.put(conn)
@@ -400,7 +402,7 @@ class SqliteStore:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._write_lock:
-            with self._all_lock:
+            with self._closing_lock:
                 if self._closed:
                     return
                 self._closed = True
