@@ -7,6 +7,7 @@ when set (``TRACEBRAID_SCREENSHOTS=docs/screenshots`` refreshes the README's pic
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -33,9 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(
-    os.environ.get("TRACEBRAID_SCREENSHOTS") or tempfile.mkdtemp(prefix="tracebraid-screenshots-")
-)
 VIEWPORT = {"width": 1400, "height": 900}
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -93,9 +91,17 @@ def _ready(page: Page, view: str) -> None:
     page.wait_for_selector(f"body[data-ready='{view}']", timeout=10_000)
 
 
+@functools.cache
+def _screenshots() -> Path:
+    """Made on the first screenshot, not when the module is collected."""
+    chosen = os.environ.get("TRACEBRAID_SCREENSHOTS")
+    folder = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="tracebraid-screenshots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+    page.screenshot(path=str(_screenshots() / name))
 
 
 def _api(base_url: str, path: str) -> Any:
