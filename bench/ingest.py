@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from tracebraid.collector import encode_protobuf
+from tracebraid.collector.decoders import default_decoders
 from tracebraid.model import Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId
 from tracebraid.store import SqliteStore
 
@@ -298,13 +299,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--overload-s", type=float, default=30.0)
     parser.add_argument("--overload-connections", type=int, default=48)
+    parser.add_argument(
+        "--decoders",
+        default=f"{default_decoders()},0",
+        help="decoder process counts to run end to end, the first judged (%(default)s)",
+    )
     args = parser.parse_args()
+    decoder_counts = [int(n) for n in args.decoders.split(",")]
     directory = Path(tempfile.mkdtemp(prefix="tracebraid-bench-"))
 
     # Rounds interleave raw and end-to-end runs, so machine noise hits both alike.
     raw_512: list[float] = []
     raw_8192: list[float] = []
-    e2e: list[float] = []
+    e2e: dict[int, list[float]] = {n: [] for n in decoder_counts}
     served: dict = {}
     statuses: dict = {}
     for round_no in range(args.rounds):
@@ -314,18 +321,20 @@ def main() -> None:
         del spans
         for old in directory.glob("*"):
             old.unlink()
-        proc, port = start_serve(directory / f"e2e{round_no}.db")
-        try:
-            result = run_load(port, args.spans, args.connections, 0)
-            served = stats(port)
-        finally:
-            proc.terminate()
-            proc.wait()
-        assert served["spans_accepted"] == args.spans, served
-        e2e.append(args.spans / result["elapsed"])
-        statuses = result["statuses"]
+        for decoders in decoder_counts:
+            db = directory / f"e2e{round_no}-{decoders}.db"
+            proc, port = start_serve(db, "--decoders", str(decoders))
+            try:
+                result = run_load(port, args.spans, args.connections, 0)
+                served = stats(port)
+            finally:
+                proc.terminate()
+                proc.wait()
+            assert served["spans_accepted"] == args.spans, served
+            e2e[decoders].append(args.spans / result["elapsed"])
+            statuses = result["statuses"]
     raw = max(statistics.median(raw_512), statistics.median(raw_8192))
-    end_to_end = statistics.median(e2e)
+    end_to_end = statistics.median(e2e[decoder_counts[0]])
 
     print(
         f"spans: {args.spans:,} per run in requests of {BATCH}, {args.connections} connections,"
@@ -339,10 +348,15 @@ def main() -> None:
         f"raw store insert, 8192/txn:  {statistics.median(raw_8192):10,.0f} spans/s   "
         f"{_rounds(raw_8192)}"
     )
-    print(f"end to end (OTLP/HTTP):      {end_to_end:10,.0f} spans/s   {_rounds(e2e)}")
+    for decoders, rates in e2e.items():
+        label = f"{decoders} decoder processes" if decoders else "decoding in-process"
+        print(
+            f"end to end, {label + ':':<22}{statistics.median(rates):8,.0f} spans/s   "
+            f"{_rounds(rates)}   ({statistics.median(rates) / raw:.0%} of raw)"
+        )
     met = end_to_end >= 20_000 and end_to_end >= raw / 2
     print(
-        f"ratio end-to-end / best raw: {end_to_end / raw:10.0%}"
+        f"ratio end-to-end ({decoder_counts[0]} decoders) / best raw: {end_to_end / raw:.0%}"
         f"   (goals >= 20,000 spans/s and >= 50%: {'met' if met else 'NOT met'})"
     )
     print(

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tracebraid.collector.decoders import DecoderPool
 from tracebraid.collector.otlp_http import (
     JSON,
     PROTOBUF,
@@ -48,10 +49,10 @@ from tracebraid.collector.otlp_http import (
     read_capped,
     status_body,
 )
-from tracebraid.collector.validate import Decoded, describe_rejections
+from tracebraid.collector.validate import Decoded, Rejection, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
-from tracebraid.store.base import SpanStore, WriteResult
+from tracebraid.store.base import PreparedWrites, SpanStore, WriteResult
 
 __all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
 
@@ -68,12 +69,15 @@ class Limits:
     are refused with 503 before their body is read, so memory under overload stays
     within about ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
     ``batch_spans`` is the size the writer merges requests up to per transaction.
+    ``decoders`` is how many worker processes decode requests into store rows (0:
+    decode in the collector process; a store without ``PreparedWrites`` always does).
     """
 
     max_body_bytes: int = 20 * 1024 * 1024
     max_queue_spans: int = 200_000
     max_unqueued_requests: int = 64
     batch_spans: int = 8192
+    decoders: int = 0
 
 
 class Collector:
@@ -85,6 +89,13 @@ class Collector:
         self.queue = WriteQueue(
             store, max_spans=self.limits.max_queue_spans, batch_spans=self.limits.batch_spans
         )
+        self.decoders: DecoderPool | None = None
+        if self.limits.decoders and isinstance(store, PreparedWrites):
+            self.decoders = DecoderPool(
+                self.limits.decoders,
+                store.row_encoder(),
+                max_body_bytes=self.limits.max_body_bytes,
+            )
         self.requests = 0
         self.unqueued = 0  # requests whose body is being read or decoded
         self.spans_rejected = 0
@@ -113,34 +124,43 @@ class Collector:
                 raise _throttled(self.queue)
             self.unqueued += 1
             try:
-                decoded, future = await self._read_and_queue(request, coding, encoding)
+                accepted, rejections, future = await self._read_and_queue(request, coding, encoding)
             finally:
                 self.unqueued -= 1
-            total = len(decoded.spans) + decoded.rejected_count
-            if decoded.rejections and not decoded.spans:
-                raise OtlpRefusal(400, describe_rejections(decoded.rejections, total))
+            rejected = sum(r.count for r in rejections)
+            if rejections and not accepted:
+                raise OtlpRefusal(400, describe_rejections(rejections, accepted + rejected))
             if future is not None:
                 await self._committed(future)
         except OtlpRefusal as refusal:
             return self._refuse(encoding, refusal)
-        message = describe_rejections(decoded.rejections, total) if decoded.rejections else ""
-        body = export_response(encoding, decoded.rejected_count, message)
+        message = describe_rejections(rejections, accepted + rejected) if rejections else ""
+        body = export_response(encoding, rejected, message)
         return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
 
     async def _read_and_queue(
         self, request: Request, coding: str, encoding: Encoding
-    ) -> tuple[Decoded, Future[WriteResult] | None]:
+    ) -> tuple[int, list[Rejection], Future[WriteResult] | None]:
+        """Spans accepted, spans refused, and the future of their commit (None if none)."""
         limit = self.limits.max_body_bytes
         raw = await read_capped(request.stream(), request.headers.get("content-length"), limit)
-        # Off the event loop, so it keeps serving while a large body decodes; in turn
-        # with the store writer (see WriteQueue.turn).
-        decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
-        del raw
-        self.spans_rejected += decoded.rejected_count
-        if not decoded.spans:
-            return decoded, None
         try:
-            return decoded, self.queue.submit(decoded.spans)
+            if self.decoders is not None:
+                prepared = await self.decoders.prepare(raw, coding, encoding)
+                del raw
+                self.spans_rejected += prepared.rejected_count
+                if prepared.batch is None:
+                    return 0, prepared.rejections, None
+                future = self.queue.submit_prepared(prepared.batch)
+                return prepared.span_count, prepared.rejections, future
+            # Off the event loop, so it keeps serving while a large body decodes; in turn
+            # with the store writer (see WriteQueue.turn).
+            decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
+            del raw
+            self.spans_rejected += decoded.rejected_count
+            if not decoded.spans:
+                return 0, decoded.rejections, None
+            return len(decoded.spans), decoded.rejections, self.queue.submit(decoded.spans)
         except QueueFull as exc:
             raise _throttled(self.queue, str(exc)) from None
 
@@ -196,12 +216,20 @@ class Collector:
             "refusals": {str(status): n for status, n in sorted(self.refusals.items())},
             "queue_depth_spans": queue.pop("depth_spans"),
             "queue_capacity_spans": queue.pop("capacity_spans"),
+            "decoder_processes": 0 if self.decoders is None else self.decoders.workers,
             "store_spans": stored,
             **queue,
         }
 
+    async def start(self) -> None:
+        """Start the decoder processes, if any, before the first request needs them."""
+        if self.decoders is not None:
+            await self.decoders.start()
+
     async def close(self) -> None:
-        """Write what is queued and stop the writer (the store stays open)."""
+        """Stop the decoders, write what is queued and stop the writer (the store stays open)."""
+        if self.decoders is not None:
+            await run_in_threadpool(self.decoders.close)
         await run_in_threadpool(self.queue.close)
 
 
@@ -269,6 +297,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await collector.start()
         yield
         await collector.close()
 

@@ -73,6 +73,14 @@ class OtlpRefusal(TracebraidError):
         self.message = message
         self.retry_after_s = retry_after_s
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in decoder processes too: it must cross back whole, status included.
+        return (_refusal, (self.status, self.message, self.retry_after_s))
+
+
+def _refusal(status: int, message: str, retry_after_s: int | None) -> OtlpRefusal:
+    return OtlpRefusal(status, message, retry_after_s=retry_after_s)
+
 
 def encoding_of(content_type: str | None) -> Encoding:
     """The OTLP encoding named by a ``Content-Type`` header; 415 for anything else."""

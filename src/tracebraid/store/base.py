@@ -14,13 +14,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 
-__all__ = ["SpanStore", "TraceSummary", "WriteResult"]
+__all__ = ["PreparedWrites", "SpanStore", "TraceSummary", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,4 +126,33 @@ class SpanStore(Protocol):
 
     def close(self) -> None:
         """Release the store's connections."""
+        ...
+
+
+@runtime_checkable
+class PreparedWrites(Protocol):
+    """A store whose rows can be encoded elsewhere (another process) and written as they are.
+
+    The collector decodes and encodes requests in worker processes, so its one writer
+    only inserts. ``row_encoder`` returns a picklable function (a module-level one)
+    turning spans into a batch of rows; ``write_prepared`` commits any number of such
+    batches in one transaction, exactly as ``write`` would have stored their spans.
+    A batch has ``len()``: the spans it holds.
+
+    Example::
+
+        >>> from tracebraid.store import SqliteStore
+        >>> store = SqliteStore(":memory:")
+        >>> isinstance(store, PreparedWrites)
+        True
+        >>> store.write_prepared([store.row_encoder()([])]).inserted
+        0
+    """
+
+    def row_encoder(self) -> Callable[[Sequence[Span]], Sized]:
+        """A picklable function encoding spans into one batch of this store's rows."""
+        ...
+
+    def write_prepared(self, batches: Sequence[Sized]) -> WriteResult:
+        """Commit batches made by ``row_encoder`` in one transaction (idempotent, as ``write``)."""
         ...

@@ -29,7 +29,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -259,7 +259,35 @@ class SqliteStore:
         """
         if not spans:
             return WriteResult(inserted=0, duplicates=0)
-        batch = _rows.encode_batch(spans, self._resource_keys)
+        return self._commit(_rows.encode_batch(spans, self._resource_keys))
+
+    def row_encoder(self) -> Callable[[Sequence[Span]], _rows.EncodedBatch]:
+        """The function that encodes spans into this store's rows, in any process.
+
+        >>> store = SqliteStore(":memory:")
+        >>> len(store.row_encoder()([]))
+        0
+        """
+        return _rows.encode_rows
+
+    def write_prepared(self, batches: Sequence[Sized]) -> WriteResult:
+        """Commit batches made by ``row_encoder`` (maybe in another process) in one transaction.
+
+        Idempotent and all-or-nothing, as ``write``: the same rows, the same outcome.
+        """
+        encoded: list[_rows.EncodedBatch] = []
+        for batch in batches:
+            if not isinstance(batch, _rows.EncodedBatch):
+                raise InputError(
+                    f"write_prepared takes batches made by row_encoder(), not "
+                    f"{type(batch).__name__}"
+                )
+            encoded.append(batch)
+        if not any(encoded):
+            return WriteResult(inserted=0, duplicates=0)
+        return self._commit(_rows.merge_batches(encoded, self._resource_keys))
+
+    def _commit(self, batch: _rows.EncodedBatch) -> WriteResult:
         with self._write_lock:
             if self._closed:
                 raise StoreError(f"the store {self._where} is closed")
@@ -289,7 +317,7 @@ class SqliteStore:
             if len(self._resource_keys) > _RESOURCE_CACHE_LIMIT:
                 self._resource_keys = {}
             self._resource_keys.update(batch.resource_keys)
-        return WriteResult(inserted=inserted, duplicates=len(spans) - inserted)
+        return WriteResult(inserted=inserted, duplicates=len(batch.spans) - inserted)
 
     # -- reading -------------------------------------------------------------------
 
