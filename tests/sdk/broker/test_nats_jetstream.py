@@ -75,7 +75,39 @@ async def test_jetstream_drops_a_second_publish_of_one_event_id(subject: str) ->
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
     assert [(d.message_id, d.payload) for d in received] == [("evt_1", b"1"), ("evt_2", b"2")]
-    assert dict(received[0].headers) == {"traceparent": "00-ab"}
+    # Nats-Msg-Id is the event ID, so the delivery names it as x-event-id too.
+    assert dict(received[0].headers) == {"traceparent": "00-ab", "x-event-id": "evt_1"}
+
+
+async def test_the_event_id_travels_once_as_nats_msg_id(subject: str) -> None:
+    received: list[Delivery] = []
+    wire: list[dict[str, str]] = []
+
+    async def reserve(delivery: Delivery) -> None:
+        received.append(delivery)
+
+    async def tap(message: nats.aio.msg.Msg) -> None:
+        wire.append(dict(message.headers or {}))
+
+    raw = await nats.connect(DEFAULT_NATS_URL)
+    try:
+        await raw.subscribe(subject, cb=tap)
+        await raw.flush()
+        async with NatsJetStreamBroker(temporary=True) as broker:
+            await broker.subscribe(subject, "reserve-inventory", reserve)
+            headers = {"x-event-id": "evt_1", "x-tenant": "acme"}
+            await broker.publish(subject, b"1", headers, message_id="evt_1")
+            other = {"x-event-id": "evt_other"}
+            await broker.publish(subject, b"2", other, message_id="evt_2")
+            async with asyncio.timeout(10):
+                while len(received) < 2 or len(wire) < 2:
+                    await asyncio.sleep(0.01)
+    finally:
+        await raw.close()
+    first, second = wire
+    assert "x-event-id" not in first and first["Nats-Msg-Id"] == "evt_1"
+    assert (second["x-event-id"], second["Nats-Msg-Id"]) == ("evt_other", "evt_2")
+    assert [dict(d.headers) for d in received] == [headers, other]
 
 
 async def test_a_subject_with_wildcards_is_refused(subject: str) -> None:

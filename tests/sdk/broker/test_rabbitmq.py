@@ -21,7 +21,7 @@ from tracebraid.sdk.broker import (
     dead_letter_destination,
 )
 from tracebraid.sdk.broker.rabbitmq import DEFAULT_RABBITMQ_URL, RabbitMQBroker, queue_name
-from tracebraid.sdk.carriers import CORRELATION_ID_HEADER, EVENT_ID_HEADER
+from tracebraid.sdk.carriers import CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_NAME_HEADER
 
 pytestmark = pytest.mark.broker
 
@@ -96,9 +96,7 @@ async def test_a_message_crashing_every_consumer_is_dead_lettered_by_rabbitmq_it
     assert letter.headers[DEAD_LETTER_REASON_HEADER] == "RabbitMQ dead-lettered it: delivery_limit"
 
 
-async def test_amqp_message_id_and_correlation_id_become_the_event_and_correlation_headers() -> (
-    None
-):
+async def test_amqp_message_id_correlation_id_and_type_become_the_identity_headers() -> None:
     destination = unique_name()
     received: list[Delivery] = []
     arrived = asyncio.Event()
@@ -113,7 +111,9 @@ async def test_amqp_message_id_and_correlation_id_become_the_event_and_correlati
         async with connection:
             channel = await connection.channel()
             exchange = await channel.get_exchange(destination)
-            plain = aio_pika.Message(b"{}", message_id="evt_77", correlation_id="order_77")
+            plain = aio_pika.Message(
+                b"{}", message_id="evt_77", correlation_id="order_77", type="order.placed"
+            )
             await exchange.publish(plain, routing_key="")
         async with asyncio.timeout(10):
             await arrived.wait()
@@ -122,11 +122,29 @@ async def test_amqp_message_id_and_correlation_id_become_the_event_and_correlati
     assert delivery.message_id == "evt_77"
     assert delivery.headers[EVENT_ID_HEADER] == "evt_77"
     assert delivery.headers[CORRELATION_ID_HEADER] == "order_77"
-    assert (sent.message_id, sent.correlation_id) == ("evt_78", "order_78")
+    assert delivery.headers[EVENT_NAME_HEADER] == "order.placed"
+    # The adapter's publish carries those identities once, as properties, not as entries.
+    assert (sent.message_id, sent.correlation_id, sent.type) == ("evt_78", "order_78", "paid")
+    assert sent.headers == {"traceparent": "00-ab", "x-causation-id": "evt_1"}
+
+
+async def test_identity_headers_the_properties_cannot_carry_stay_in_the_table() -> None:
+    destination = unique_name()
+    long_name = "order." + "x" * 300
+    headers = {EVENT_ID_HEADER: "evt_other", EVENT_NAME_HEADER: long_name, "X-Correlation-Id": "o"}
+    async with RabbitMQBroker(temporary=True) as broker:
+        await broker.subscribe(destination, "g", _ignore)
+        sent = await broker_publish_and_read_properties(broker, destination, headers)
+    assert (sent.message_id, sent.correlation_id, sent.type) == ("evt_78", "o", None)
+    assert sent.headers == headers
+
+
+async def _ignore(delivery: Delivery) -> None:
+    return None
 
 
 async def broker_publish_and_read_properties(
-    broker: RabbitMQBroker, destination: str
+    broker: RabbitMQBroker, destination: str, headers: dict[str, str] | None = None
 ) -> aio_pika.abc.AbstractIncomingMessage:
     """Publish through the adapter and read the raw AMQP message back from a queue of our own."""
     connection = await aio_pika.connect(DEFAULT_RABBITMQ_URL)
@@ -134,7 +152,14 @@ async def broker_publish_and_read_properties(
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(destination)
-        headers = {CORRELATION_ID_HEADER: "order_78"}
+        if headers is None:
+            headers = {
+                "traceparent": "00-ab",
+                CORRELATION_ID_HEADER: "order_78",
+                EVENT_ID_HEADER: "evt_78",
+                EVENT_NAME_HEADER: "paid",
+                "x-causation-id": "evt_1",
+            }
         await broker.publish(destination, b"{}", headers, message_id="evt_78")
         async with asyncio.timeout(10):
             while (message := await queue.get(fail=False)) is None:

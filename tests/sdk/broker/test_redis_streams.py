@@ -54,7 +54,8 @@ async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
 
     async with RedisStreamsBroker(temporary=True) as broker:
         await broker.subscribe(stream, "reserve-inventory", reserve)
-        await broker.publish(stream, b"\x00binary", {"traceparent": "00-ab"}, message_id="evt_1")
+        headers = {"traceparent": "00-ab", "x-event-id": "evt_1"}
+        await broker.publish(stream, b"\x00binary", headers, message_id="evt_1")
         client = redis.asyncio.Redis.from_url(DEFAULT_REDIS_URL)
         [(_, ours)] = await client.xrange(stream)
         # Another producer's entry: plain fields, no tracebraid payload field.
@@ -62,16 +63,53 @@ async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
         await client.aclose()
         async with asyncio.timeout(10):
             await arrived.wait()
-    assert ours[b"traceparent"] == b"00-ab"
+    # The headers travel as one field; the event ID once, as tb:message-id, and is
+    # delivered as its header too.
+    assert sorted(ours) == [b"tb:headers", b"tb:message-id", b"tb:payload"]
+    assert json.loads(ours[b"tb:headers"]) == {"traceparent": "00-ab"}
+    assert ours[b"tb:message-id"] == b"evt_1"
     first, foreign = received
     assert (first.payload, first.message_id, dict(first.headers)) == (
         b"\x00binary",
         "evt_1",
-        {"traceparent": "00-ab"},
+        {"traceparent": "00-ab", "x-event-id": "evt_1"},
     )
+    assert "x-event-id" not in foreign.headers
     assert foreign.message_id == entry_id.decode()
     assert foreign.headers["traceparent"] == "00-cd"
     assert json.loads(foreign.payload) == {"traceparent": "00-cd", "order_id": "order_5"}
+
+
+async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
+    stream: str,
+) -> None:
+    received: list[Delivery] = []
+    arrived = asyncio.Event()
+
+    async def reserve(delivery: Delivery) -> None:
+        received.append(delivery)
+        if len(received) == 3:
+            arrived.set()
+
+    async with RedisStreamsBroker(temporary=True) as broker:
+        await broker.subscribe(stream, "reserve-inventory", reserve)
+        client = redis.asyncio.Redis.from_url(DEFAULT_REDIS_URL)
+        entry = {"tb:payload": b"{}", "tb:message-id": "evt_1"}
+        # An earlier tracebraid's entry: a field per header.
+        await client.xadd(stream, {**entry, "traceparent": "00-ab", "x-event-name": "paid"})
+        # Packed headers beside a field of their own; a value that is no string is ignored.
+        packed = json.dumps({"traceparent": "00-cd", "x-attempt": 2})
+        await client.xadd(stream, {**entry, "tb:headers": packed, "x-tenant": "acme"})
+        await client.xadd(stream, {**entry, "tb:headers": "not json"})
+        await client.aclose()
+        async with asyncio.timeout(10):
+            await arrived.wait()
+    assert [dict(d.headers) for d in received] == [
+        {"traceparent": "00-ab", "x-event-name": "paid", "x-event-id": "evt_1"},
+        {"x-tenant": "acme", "traceparent": "00-cd", "x-event-id": "evt_1"},
+        {"x-event-id": "evt_1"},
+    ]
+    assert {d.payload for d in received} == {b"{}"}
 
 
 async def test_headers_may_not_use_the_reserved_field_prefix(stream: str) -> None:

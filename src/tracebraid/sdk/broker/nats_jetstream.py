@@ -7,7 +7,9 @@
   is published after it was created); each ``subscribe`` adds one member fetching
   from it, so members compete and groups fan out.
 - The event ID travels as ``Nats-Msg-Id``, so JetStream drops a second publish of
-  one event within its duplicate window.
+  one event within its duplicate window; an ``x-event-id`` header equal to it is not
+  sent a second time (nats-py encodes and parses headers in Python, on both sides),
+  and delivery restores it from ``Nats-Msg-Id`` when the message lacks it.
 - Attempts are JetStream's own ``num_delivered``. A failed delivery is ``nak``-ed
   with the back-off as its delay; a member that dies leaves its deliveries
   unacknowledged, and JetStream redelivers them after ``ack_wait`` seconds with the
@@ -57,6 +59,7 @@ from tracebraid.sdk.broker.base import (
     RetryPolicy,
     dead_letter_destination,
 )
+from tracebraid.sdk.carriers import EVENT_ID_HEADER
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -185,6 +188,8 @@ class NatsJetStreamBroker(BrokerAdapter):
         js = self._require_js()
         stream = await self._stream(js, destination)
         outgoing = {k: v for k, v in headers.items() if not _is_nats_header(k)}
+        if outgoing.get(EVENT_ID_HEADER) == message_id:
+            del outgoing[EVENT_ID_HEADER]  # Nats-Msg-Id carries it
         outgoing[MESSAGE_ID_HEADER] = message_id
         await js.publish(destination, bytes(payload), stream=stream, headers=outgoing)
 
@@ -321,16 +326,20 @@ class NatsJetStreamBroker(BrokerAdapter):
 
 
 def _is_nats_header(name: str) -> bool:
-    return name.lower().startswith(_NATS_HEADER_PREFIX)
+    # The slice first: lower-casing the whole name costs more than the test.
+    return name[:5].lower() == _NATS_HEADER_PREFIX
 
 
 def _delivery(member: _Member, message: Msg) -> Delivery:
     raw = message.headers or {}
     headers = {k: v for k, v in raw.items() if not _is_nats_header(k)}
+    message_id = raw.get(MESSAGE_ID_HEADER, "")
+    if message_id and EVENT_ID_HEADER not in headers:
+        headers[EVENT_ID_HEADER] = message_id
     return Delivery(
         destination=member.destination,
         group=member.group,
-        message_id=raw.get(MESSAGE_ID_HEADER, ""),
+        message_id=message_id,
         payload=message.data,
         headers=headers,
         delivery_count=message.metadata.num_delivered or 1,

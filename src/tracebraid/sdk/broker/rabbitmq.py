@@ -31,10 +31,16 @@ policy's ``max_attempts``: a message that crashes its consumer every time never
 reaches that code, so RabbitMQ dead-letters it to the same exchange itself, and the
 adapter fills the dead-letter headers in from ``x-death`` when it is consumed.
 
-The AMQP ``message_id`` carries the event ID and ``correlation_id`` the correlation
-ID, so RabbitMQ tooling and stock OpenTelemetry instrumentation see both; a message
-from a producer that set only those properties gets ``x-event-id`` and
-``x-correlation-id`` headers on delivery.
+The AMQP ``message_id`` carries the event ID, ``correlation_id`` the correlation ID
+and ``type`` the event name, so RabbitMQ tooling and stock OpenTelemetry
+instrumentation see all three; the ``x-event-id``, ``x-correlation-id`` and
+``x-event-name`` headers are then not sent a second time in the header table (each
+table entry costs encoding on publish and decoding on delivery, in Python, on both
+sides). Delivery restores them from the properties when the table lacks them, so a
+consumer reads the same headers either way, and a message from a producer that set
+only the properties gets them too. A header the properties cannot carry as it is
+(another value than the message ID, longer than AMQP's 255-byte short string) stays
+in the table.
 
 Example::
 
@@ -71,7 +77,7 @@ from tracebraid.sdk.broker.base import (
     RetryPolicy,
     dead_letter_destination,
 )
-from tracebraid.sdk.carriers import CORRELATION_ID_HEADER, EVENT_ID_HEADER
+from tracebraid.sdk.carriers import CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_NAME_HEADER
 
 if TYPE_CHECKING:
     from aio_pika.abc import (
@@ -80,12 +86,14 @@ if TYPE_CHECKING:
         AbstractIncomingMessage,
         AbstractQueue,
         AbstractRobustConnection,
+        FieldValue,
     )
 
 __all__ = ["DEFAULT_RABBITMQ_URL", "RabbitMQBroker", "queue_name"]
 
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 _DELIVERY_COUNT = "x-delivery-count"
+_SHORT_STRING = 255  # bytes an AMQP short string (message_id, correlation_id, type) holds
 
 
 def queue_name(destination: str, group: str) -> str:
@@ -163,11 +171,19 @@ class RabbitMQBroker(BrokerAdapter):
         import aio_pika
 
         exchange = await self._exchange(destination)
+        table: dict[str, FieldValue] = dict(headers)
+        correlation = _as_property(table, CORRELATION_ID_HEADER)
+        if correlation is None:  # another spelling (kept in the table), if it fits
+            spelled = _lookup(headers, CORRELATION_ID_HEADER)
+            correlation = spelled if spelled and _fits(spelled) else None
+        if table.get(EVENT_ID_HEADER) == message_id:
+            del table[EVENT_ID_HEADER]
         message = aio_pika.Message(
             bytes(payload),
-            headers=dict(headers),
+            headers=table,
             message_id=message_id,
-            correlation_id=_lookup(headers, CORRELATION_ID_HEADER),
+            correlation_id=correlation,
+            type=_as_property(table, EVENT_NAME_HEADER),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         await exchange.publish(message, routing_key="")
@@ -251,16 +267,20 @@ class RabbitMQBroker(BrokerAdapter):
         return exchange
 
     def _delivery(self, destination: str, group: str, message: AbstractIncomingMessage) -> Delivery:
-        headers = _text_headers(message.headers)
-        count = message.headers.get(_DELIVERY_COUNT)
+        raw = message.headers
+        headers = _text_headers(raw)
+        count = raw.get(_DELIVERY_COUNT)
         if isinstance(count, int) and not isinstance(count, bool):
             attempt = count + 1
         else:
             attempt = 2 if message.redelivered else 1
+        # The identities publish carried as properties instead of table entries.
         if message.message_id and EVENT_ID_HEADER not in headers:
             headers[EVENT_ID_HEADER] = message.message_id
         if message.correlation_id and CORRELATION_ID_HEADER not in headers:
             headers[CORRELATION_ID_HEADER] = message.correlation_id
+        if message.type and EVENT_NAME_HEADER not in headers:
+            headers[EVENT_NAME_HEADER] = message.type
         if destination.endswith(DEAD_LETTER_SUFFIX) and DEAD_LETTER_GROUP_HEADER not in headers:
             headers |= _from_x_death(destination.removesuffix(DEAD_LETTER_SUFFIX), message)
         return Delivery(
@@ -304,6 +324,23 @@ class RabbitMQBroker(BrokerAdapter):
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
+
+
+def _as_property(table: dict[str, FieldValue], name: str) -> str | None:
+    """Take header ``name`` out of ``table`` for an AMQP short-string property: its value,
+    or None (left in the table) when absent, empty, or over the 255 bytes a property holds.
+    """
+    value = table.get(name)
+    if not isinstance(value, str) or not value or not _fits(value):
+        return None
+    del table[name]
+    return value
+
+
+def _fits(value: str) -> bool:
+    """True when ``value`` fits an AMQP short string (255 bytes of UTF-8)."""
+    # Four bytes at most per character: only a long value needs encoding to know.
+    return len(value) <= _SHORT_STRING // 4 or len(value.encode()) <= _SHORT_STRING
 
 
 def _lookup(headers: Headers, name: str) -> str | None:

@@ -1,7 +1,8 @@
 """Redis Streams over redis-py's asyncio client: a stream per destination, consumer groups.
 
-- ``publish`` is ``XADD <destination>``: the headers are stream fields under their
-  own names, next to ``tb:payload`` and ``tb:message-id`` (``_redis_entries``).
+- ``publish`` is ``XADD <destination>``: the payload under ``tb:payload``, the message
+  ID under ``tb:message-id`` and the headers as one JSON object under ``tb:headers``
+  (``_redis_entries`` says why one field; entries with a field per header are read too).
 - A consumer group is a Redis consumer group (``XGROUP CREATE … $ MKSTREAM``: it
   sees what is published after it was created); each ``subscribe`` adds one
   consumer to it, reading with ``XREADGROUP`` and acknowledging with ``XACK``.
