@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -54,6 +55,15 @@ _per_provider: weakref.WeakKeyDictionary[trace.TracerProvider, Tracers] = (
 )
 
 
+def _nothing() -> None:
+    return None
+
+
+_NO_TRACERS = Tracers(trace.NoOpTracer(), trace.NoOpTracer())
+# The provider ``tracers`` answered for last, and its tracers (``_nothing``: none yet).
+_last: tuple[Callable[[], object], Tracers] = (_nothing, _NO_TRACERS)
+
+
 def configure(
     *,
     tracer_provider: trace.TracerProvider | None = None,
@@ -64,7 +74,7 @@ def configure(
     whether consumers emit start markers, and after how long (0: at once; see
     ``tracebraid.sdk.marker`` for why the default defers them).
     """
-    global _settings, _configured
+    global _settings, _configured, _last
     _settings = Settings(
         tracer_provider=tracer_provider,
         start_markers=start_markers,
@@ -72,6 +82,7 @@ def configure(
     )
     _configured = None
     _per_provider.clear()
+    _last = (_nothing, _NO_TRACERS)
 
 
 def settings() -> Settings:
@@ -93,13 +104,19 @@ def _build(provider: trace.TracerProvider | None) -> Tracers:
 
 def tracers(provider: trace.TracerProvider | None = None) -> Tracers:
     """The tracers for ``provider``, else the configured one, else the global one."""
-    global _configured
+    global _configured, _last
     if provider is None:
         found = _configured
         if found is None:
             found = _configured = _build(_settings.tracer_provider)
         return found
+    # A service passes the same provider every time: one weak reference to call, not
+    # the weak dictionary's look-up (which makes a new weak reference per call).
+    last_provider, last_tracers = _last
+    if last_provider() is provider:
+        return last_tracers
     found = _per_provider.get(provider)
     if found is None:
         found = _per_provider[provider] = _build(provider)
+    _last = (weakref.ref(provider), found)
     return found

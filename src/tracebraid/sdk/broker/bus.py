@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -121,7 +122,9 @@ class EventBus:
 
         Returns the identities it travelled with (event ID, correlation, causation, trace).
         """
-        async with publishing(
+        # ``with``, not ``async with``: entering and leaving never wait, and the async
+        # forms would only add two coroutines per message.
+        with publishing(
             event_name,
             destination=destination,
             system=self.broker.system,
@@ -130,7 +133,7 @@ class EventBus:
             attributes=attributes,
             tracer_provider=self._provider,
         ) as publication:
-            carrier = dict(headers or {})
+            carrier = dict(headers) if headers else {}
             publication.inject(carrier)
             message = publication.message
             assert message.event_id is not None, "publishing always assigns an event ID"
@@ -192,13 +195,11 @@ class EventBus:
             await self._subscribe(registration)
 
     async def _subscribe(self, registration: _Registration) -> None:
-        async def deliver(delivery: Delivery) -> None:
-            await self._process(registration, delivery)
-
         await self.broker.subscribe(
             registration.destination,
             registration.group,
-            deliver,
+            # A partial, not a wrapping coroutine: one coroutine per delivery, not two.
+            functools.partial(self._process, registration),
             retry=registration.retry,
             concurrency=registration.concurrency,
             delay=registration.delay,
@@ -208,7 +209,7 @@ class EventBus:
         attempt = delivery.delivery_count
         retry = registration.retry
         failure: Exception | None = None
-        async with consuming(
+        with consuming(  # not ``async with``: see ``publish``
             extract(delivery.headers),
             step=registration.step,
             consumer=delivery.group,
@@ -226,9 +227,10 @@ class EventBus:
                     consumption.dead_letter(exc)
                 else:
                     consumption.fail(exc, backoff_ms=retry.delay_after(attempt) * 1000.0)
-        outcome = consumption.outcome or (Outcome.OK if failure is None else Outcome.ERROR)
-        processed = Processed(delivery, registration.step, outcome, failure)
-        for observe in self._observers:
-            observe(processed)
+        if self._observers:
+            outcome = consumption.outcome or (Outcome.OK if failure is None else Outcome.ERROR)
+            processed = Processed(delivery, registration.step, outcome, failure)
+            for observe in self._observers:
+                observe(processed)
         if failure is not None:
             raise failure
