@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 
 from tracebraid.collector import encode_protobuf
-from tracebraid.collector.decoders import default_decoders
+from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.model import Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId
 from tracebraid.store import SqliteStore
 
@@ -300,18 +300,18 @@ def main() -> None:
     parser.add_argument("--overload-s", type=float, default=30.0)
     parser.add_argument("--overload-connections", type=int, default=48)
     parser.add_argument(
-        "--decoders",
-        default=f"{default_decoders()},0",
-        help="decoder process counts to run end to end, the first judged (%(default)s)",
+        "--ingest-processes",
+        default=f"{default_processes()},0",
+        help="ingest process counts to run end to end, the first judged (%(default)s)",
     )
     args = parser.parse_args()
-    decoder_counts = [int(n) for n in args.decoders.split(",")]
+    process_counts = [int(n) for n in args.ingest_processes.split(",")]
     directory = Path(tempfile.mkdtemp(prefix="tracebraid-bench-"))
 
     # Rounds interleave raw and end-to-end runs, so machine noise hits both alike.
     raw_512: list[float] = []
     raw_8192: list[float] = []
-    e2e: dict[int, list[float]] = {n: [] for n in decoder_counts}
+    e2e: dict[int, list[float]] = {n: [] for n in process_counts}
     served: dict = {}
     statuses: dict = {}
     for round_no in range(args.rounds):
@@ -321,9 +321,9 @@ def main() -> None:
         del spans
         for old in directory.glob("*"):
             old.unlink()
-        for decoders in decoder_counts:
-            db = directory / f"e2e{round_no}-{decoders}.db"
-            proc, port = start_serve(db, "--decoders", str(decoders))
+        for processes in process_counts:
+            db = directory / f"e2e{round_no}-{processes}.db"
+            proc, port = start_serve(db, "--ingest-processes", str(processes))
             try:
                 result = run_load(port, args.spans, args.connections, 0)
                 served = stats(port)
@@ -331,10 +331,10 @@ def main() -> None:
                 proc.terminate()
                 proc.wait()
             assert served["spans_accepted"] == args.spans, served
-            e2e[decoders].append(args.spans / result["elapsed"])
+            e2e[processes].append(args.spans / result["elapsed"])
             statuses = result["statuses"]
     raw = max(statistics.median(raw_512), statistics.median(raw_8192))
-    end_to_end = statistics.median(e2e[decoder_counts[0]])
+    end_to_end = statistics.median(e2e[process_counts[0]])
 
     print(
         f"spans: {args.spans:,} per run in requests of {BATCH}, {args.connections} connections,"
@@ -348,15 +348,16 @@ def main() -> None:
         f"raw store insert, 8192/txn:  {statistics.median(raw_8192):10,.0f} spans/s   "
         f"{_rounds(raw_8192)}"
     )
-    for decoders, rates in e2e.items():
-        label = f"{decoders} decoder processes" if decoders else "decoding in-process"
+    for processes, rates in e2e.items():
+        label = f"{processes} ingest processes" if processes else "all in one process"
         print(
             f"end to end, {label + ':':<22}{statistics.median(rates):8,.0f} spans/s   "
             f"{_rounds(rates)}   ({statistics.median(rates) / raw:.0%} of raw)"
         )
     met = end_to_end >= 20_000 and end_to_end >= raw / 2
     print(
-        f"ratio end-to-end ({decoder_counts[0]} decoders) / best raw: {end_to_end / raw:.0%}"
+        f"ratio end-to-end ({process_counts[0]} ingest processes) / best raw: "
+        f"{end_to_end / raw:.0%}"
         f"   (goals >= 20,000 spans/s and >= 50%: {'met' if met else 'NOT met'})"
     )
     print(

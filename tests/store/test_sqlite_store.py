@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from tracebraid.model import (
     StatusCode,
     TraceId,
 )
-from tracebraid.store import SpanStore, SqliteStore, WriteResult, load_workflow
+from tracebraid.store import SpanStore, SqliteStore, load_workflow
 from tracebraid.store.sqlite import SqlParams
 from tracebraid.testing.workflows import order_flow
 
@@ -295,53 +294,6 @@ def test_resources_are_stored_once(store: SqliteStore) -> None:
     with sqlite3.connect(store_path(store)) as raw:
         assert raw.execute("SELECT count(*) FROM resources").fetchone() == (1,)
     assert all(s.resource == resource for s in store.spans_of_trace(spans[0].trace_id))
-
-
-# -- rows prepared in another process (the collector's decoders) ---------------------
-
-
-def test_prepared_rows_store_what_write_would(store: SqliteStore, tmp_path: Path) -> None:
-    spans = order_flow().spans
-    half = len(spans) // 2
-    encode = store.row_encoder()
-    # What a decoder process hands over: pickled, so nothing is shared with the store.
-    batches = [pickle.loads(pickle.dumps(encode(part))) for part in (spans[:half], spans[half:])]
-    assert store.write_prepared(batches) == WriteResult(inserted=len(spans), duplicates=0)
-    with SqliteStore(tmp_path / "plain.db") as plain:
-        plain.write(spans)
-        for trace_id in {s.trace_id for s in spans}:
-            assert store.spans_of_trace(trace_id) == plain.spans_of_trace(trace_id)
-        assert store.recent_traces() == plain.recent_traces()
-    # An exporter's retry decoded again: nothing stored twice.
-    again = store.write_prepared([encode(spans)])
-    assert again == WriteResult(inserted=0, duplicates=len(spans))
-    assert store.span_count() == len(spans)
-
-
-def test_prepared_batches_share_one_resource_row(store: SqliteStore) -> None:
-    resource = {"service.name": "inventory", "host.name": "node-1"}
-    spans = [dataclasses.replace(s, resource=dict(resource)) for s in trace_of(30)]
-    encode = store.row_encoder()
-    store.write_prepared([encode(spans[:10]), encode(spans[10:20])])
-    store.write_prepared([encode(spans[20:])])  # the resource is known stored by now
-    with sqlite3.connect(store_path(store)) as raw:
-        assert raw.execute("SELECT count(*) FROM resources").fetchone() == (1,)
-    assert all(s.resource == resource for s in store.spans_of_trace(spans[0].trace_id))
-
-
-def test_an_unstorable_prepared_batch_is_refused_whole(store: SqliteStore) -> None:
-    encode = store.row_encoder()
-    good, bad = make_span(), dataclasses.replace(make_span(), name="bad \udcff text")
-    with pytest.raises(InputError, match="not valid UTF-8"):
-        store.write_prepared([encode([good]), encode([bad])])
-    assert store.span_count() == 0
-    assert store.write_prepared([encode([good])]).inserted == 1
-
-
-def test_write_prepared_takes_only_its_own_batches(store: SqliteStore) -> None:
-    with pytest.raises(InputError, match="made by row_encoder"):
-        store.write_prepared([[make_span()]])
-    assert store.span_count() == 0
 
 
 # -- bad input and bad files ---------------------------------------------------------

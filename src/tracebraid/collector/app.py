@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tracebraid.collector.decoders import DecoderPool
+from tracebraid.collector.ingest_processes import IngestProcesses
 from tracebraid.collector.otlp_http import (
     JSON,
     PROTOBUF,
@@ -48,11 +48,12 @@ from tracebraid.collector.otlp_http import (
     inflate,
     read_capped,
     status_body,
+    store_refusal,
 )
 from tracebraid.collector.validate import Decoded, Rejection, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
-from tracebraid.store.base import PreparedWrites, SpanStore, WriteResult
+from tracebraid.store.base import SharedWrites, SpanStore, WriteResult
 
 __all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
 
@@ -69,15 +70,16 @@ class Limits:
     are refused with 503 before their body is read, so memory under overload stays
     within about ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
     ``batch_spans`` is the size the writer merges requests up to per transaction.
-    ``decoders`` is how many worker processes decode requests into store rows (0:
-    decode in the collector process; a store without ``PreparedWrites`` always does).
+    ``ingest_processes`` is how many worker processes decode and store requests (0:
+    the collector process does; so does it for a store that other processes cannot
+    write, one without ``SharedWrites`` or in memory).
     """
 
     max_body_bytes: int = 20 * 1024 * 1024
     max_queue_spans: int = 200_000
     max_unqueued_requests: int = 64
     batch_spans: int = 8192
-    decoders: int = 0
+    ingest_processes: int = 0
 
 
 class Collector:
@@ -89,12 +91,11 @@ class Collector:
         self.queue = WriteQueue(
             store, max_spans=self.limits.max_queue_spans, batch_spans=self.limits.batch_spans
         )
-        self.decoders: DecoderPool | None = None
-        if self.limits.decoders and isinstance(store, PreparedWrites):
-            self.decoders = DecoderPool(
-                self.limits.decoders,
-                store.row_encoder(),
-                max_body_bytes=self.limits.max_body_bytes,
+        self.processes: IngestProcesses | None = None
+        reopen = store.reopener() if isinstance(store, SharedWrites) else None
+        if self.limits.ingest_processes and reopen is not None:
+            self.processes = IngestProcesses(
+                self.limits.ingest_processes, reopen, max_body_bytes=self.limits.max_body_bytes
             )
         self.requests = 0
         self.unqueued = 0  # requests whose body is being read or decoded
@@ -144,15 +145,13 @@ class Collector:
         """Spans accepted, spans refused, and the future of their commit (None if none)."""
         limit = self.limits.max_body_bytes
         raw = await read_capped(request.stream(), request.headers.get("content-length"), limit)
+        if self.processes is not None:
+            # Decoded and committed by an ingest process: nothing left to wait for.
+            ingested = await self.processes.ingest(raw, coding, encoding)
+            del raw
+            self.spans_rejected += ingested.rejected_count
+            return ingested.accepted, ingested.rejections, None
         try:
-            if self.decoders is not None:
-                prepared = await self.decoders.prepare(raw, coding, encoding)
-                del raw
-                self.spans_rejected += prepared.rejected_count
-                if prepared.batch is None:
-                    return 0, prepared.rejections, None
-                future = self.queue.submit_prepared(prepared.batch)
-                return prepared.span_count, prepared.rejections, future
             # Off the event loop, so it keeps serving while a large body decodes; in turn
             # with the store writer (see WriteQueue.turn).
             decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
@@ -172,12 +171,8 @@ class Collector:
         try:
             # Shielded: a client that hangs up must not cancel the write for others.
             await asyncio.shield(asyncio.wrap_future(future))
-        except InputError as exc:
-            raise OtlpRefusal(400, f"the store refused the spans: {exc}") from None
-        except StoreError as exc:
-            raise OtlpRefusal(
-                503, f"the store could not be written, retry later: {exc}", retry_after_s=5
-            ) from None
+        except (InputError, StoreError) as exc:
+            raise store_refusal(exc) from None
 
     def _refuse(self, encoding: Encoding, refusal: OtlpRefusal) -> Response:
         self.refusals[refusal.status] += 1
@@ -204,6 +199,13 @@ class Collector:
     async def snapshot(self) -> dict[str, Any]:
         """The figures ``/stats`` serves, as a dict."""
         queue = asdict(self.queue.stats())
+        restarts = 0
+        if self.processes is not None:
+            # Requests the ingest processes committed count as the writer's would.
+            ingest = asdict(self.processes.stats())
+            restarts = ingest.pop("restarts")
+            for name, value in ingest.items():
+                queue[name] += value
         try:
             stored: int | None = await run_in_threadpool(self.store.span_count)
         except Exception:  # a busy or broken store must not break the stats page
@@ -216,20 +218,22 @@ class Collector:
             "refusals": {str(status): n for status, n in sorted(self.refusals.items())},
             "queue_depth_spans": queue.pop("depth_spans"),
             "queue_capacity_spans": queue.pop("capacity_spans"),
-            "decoder_processes": 0 if self.decoders is None else self.decoders.workers,
+            "ingest_processes": 0 if self.processes is None else self.processes.processes,
+            "ingest_process_restarts": restarts,
+            "requests_in_progress": self.unqueued,
             "store_spans": stored,
             **queue,
         }
 
     async def start(self) -> None:
-        """Start the decoder processes, if any, before the first request needs them."""
-        if self.decoders is not None:
-            await self.decoders.start()
+        """Start the ingest processes, if any, before the first request needs them."""
+        if self.processes is not None:
+            await self.processes.start()
 
     async def close(self) -> None:
-        """Stop the decoders, write what is queued and stop the writer (the store stays open)."""
-        if self.decoders is not None:
-            await run_in_threadpool(self.decoders.close)
+        """Finish and stop ingest, write what is queued, stop the writer (the store stays open)."""
+        if self.processes is not None:
+            await run_in_threadpool(self.processes.close)
         await run_in_threadpool(self.queue.close)
 
 

@@ -35,7 +35,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tracebraid.collector.otlp import decode_protobuf
 from tracebraid.collector.otlp_json import decode_json
 from tracebraid.collector.validate import Decoded
-from tracebraid.errors import TracebraidError
+from tracebraid.errors import InputError, StoreError, TracebraidError
 
 __all__ = [
     "JSON",
@@ -49,6 +49,7 @@ __all__ = [
     "inflate",
     "read_capped",
     "status_body",
+    "store_refusal",
 ]
 
 PROTOBUF = "application/x-protobuf"
@@ -180,6 +181,18 @@ def status_body(encoding: Encoding, http_status: int, message: str) -> bytes:
         body: bytes = status.SerializeToString()
         return body
     return json.dumps(json_format.MessageToDict(status)).encode()
+
+
+def store_refusal(exc: InputError | StoreError) -> OtlpRefusal:
+    """What the client hears when the store would not take its spans.
+
+    400 when the spans themselves cannot be stored (retrying cannot help); 503 with
+    ``Retry-After`` when the store cannot be written now (nothing was stored, so the
+    exporter's retry is safe).
+    """
+    if isinstance(exc, InputError):
+        return OtlpRefusal(400, f"the store refused the spans: {exc}")
+    return OtlpRefusal(503, f"the store could not be written, retry later: {exc}", retry_after_s=5)
 
 
 def _too_large(size: int, limit: int, *, at_least: bool = False) -> str:

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from tracebraid.collector.app import Limits, create_app
-from tracebraid.collector.decoders import default_decoders
+from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.errors import ConfigurationError, TracebraidError
 from tracebraid.store.base import SpanStore
 
@@ -190,13 +190,13 @@ def register(subparsers: Any) -> None:
         help="spans merged into one store transaction (%(default)s)",
     )
     parser.add_argument(
-        "--decoders",
+        "--ingest-processes",
         type=int,
         default=None,
         help=(
-            "worker processes that decode requests into store rows beside the writer "
-            f"(default: one per CPU, here {default_decoders()}; 0 decodes in the "
-            "collector process)"
+            "worker processes that decode and store requests beside the collector "
+            f"(default: one per CPU, here {default_processes()}; 0: the collector "
+            "process does it all, as it always does for a store in memory)"
         ),
     )
     parser.add_argument(
@@ -228,10 +228,14 @@ def run(args: argparse.Namespace) -> int:
             max_body_bytes=_positive(args.max_body_bytes, "--max-body-bytes"),
             max_queue_spans=_positive(args.queue_spans, "--queue-spans"),
             batch_spans=_positive(args.batch_spans, "--batch-spans"),
-            decoders=default_decoders() if args.decoders is None else args.decoders,
+            ingest_processes=(
+                default_processes() if args.ingest_processes is None else args.ingest_processes
+            ),
         )
-        if limits.decoders < 0:
-            raise ConfigurationError(f"--decoders must be 0 or more, not {limits.decoders}")
+        if limits.ingest_processes < 0:
+            raise ConfigurationError(
+                f"--ingest-processes must be 0 or more, not {limits.ingest_processes}"
+            )
         topology = None if args.topology is None else load_topology(args.topology)
         sock = bind(args.host, args.port)
         store = open_store(args.store)

@@ -30,13 +30,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from tracebraid.errors import InputError, StoreError, TracebraidError
 from tracebraid.model import Span
-from tracebraid.store.base import PreparedWrites, SpanStore, WriteResult
+from tracebraid.store.base import SpanStore, WriteResult
 
 __all__ = ["QueueClosed", "QueueFull", "QueueStats", "WriteQueue"]
 
@@ -70,9 +70,7 @@ class QueueStats:
 
 @dataclass(slots=True)
 class _Request:
-    spans: Sequence[Span] | None
-    rows: Sized | None  # a batch made by the store's row_encoder (PreparedWrites)
-    size: int
+    spans: Sequence[Span]
     future: Future[WriteResult]
 
 
@@ -90,7 +88,6 @@ class WriteQueue:
         if max_spans < 1 or batch_spans < 1:
             raise ValueError("max_spans and batch_spans must be positive")
         self._store = store
-        self._prepared = store if isinstance(store, PreparedWrites) else None
         self._max_spans = max_spans
         self._batch_spans = batch_spans
         self._pending: deque[_Request] = deque()
@@ -113,33 +110,22 @@ class WriteQueue:
         with ``InputError`` if the store refuses the spans and ``StoreError`` if the
         store cannot be written (the spans are then not stored: the client may retry).
         """
-        return self._submit(_Request(spans, None, len(spans), Future()))
-
-    def submit_prepared(self, rows: Sized) -> Future[WriteResult]:
-        """As ``submit``, for spans already encoded by the store's ``row_encoder``.
-
-        Prepared and plain requests are never merged into one transaction.
-        """
-        if self._prepared is None:
-            raise TypeError(f"{type(self._store).__name__} does not take prepared rows")
-        return self._submit(_Request(None, rows, len(rows), Future()))
-
-    def _submit(self, request: _Request) -> Future[WriteResult]:
+        future: Future[WriteResult] = Future()
         with self._cond:
             if self._closing:
                 raise QueueClosed("the collector is shutting down", 1)
             # A request larger than the whole queue is still taken when the queue is
             # empty, or it could never be stored at all; the body limit bounds it.
-            if self._held and self._held + request.size > self._max_spans:
+            if self._held and self._held + len(spans) > self._max_spans:
                 raise QueueFull(
                     f"the write queue holds {self._held} of {self._max_spans} spans",
                     self.retry_after_s(),
                 )
-            self._held += request.size
-            self._pending.append(request)
+            self._held += len(spans)
+            self._pending.append(_Request(spans, future))
             self._ensure_started()
             self._cond.notify()
-        return request.future
+        return future
 
     def full(self) -> bool:
         """True when no more spans are taken now (checked before reading a request body)."""
@@ -191,21 +177,20 @@ class WriteQueue:
                     self._cond.wait()
                 if not self._pending:
                     return
-                first = self._pending.popleft()
-                taken, count, plain = [first], first.size, first.spans is not None
-                while self._pending and count + self._pending[0].size <= self._batch_spans:
-                    if (self._pending[0].spans is not None) != plain:
-                        break
+                taken = [self._pending.popleft()]
+                count = len(taken[0].spans)
+                while self._pending and count + len(self._pending[0].spans) <= self._batch_spans:
                     request = self._pending.popleft()
                     taken.append(request)
-                    count += request.size
+                    count += len(request.spans)
             self._write(taken, count)
 
     def _write(self, taken: list[_Request], count: int) -> None:
+        spans = taken[0].spans if len(taken) == 1 else [s for r in taken for s in r.spans]
         started = time.perf_counter()
         try:
             with self.turn:
-                result = self._commit(taken)
+                result = self._store.write(spans)
         except InputError as exc:
             if len(taken) == 1:
                 self._fail(taken, count, exc)
@@ -213,7 +198,7 @@ class WriteQueue:
                 # One request's spans spoil the merged batch: write each alone so
                 # only the request that holds them fails.
                 for request in taken:
-                    self._write([request], request.size)
+                    self._write([request], len(request.spans))
             return
         except StoreError as exc:
             _log.error("writing %d spans to the store failed: %s", count, exc)
@@ -236,14 +221,6 @@ class WriteQueue:
         for request in taken:
             if not request.future.done():  # a cancelled waiter's spans are stored all the same
                 request.future.set_result(result)
-
-    def _commit(self, taken: list[_Request]) -> WriteResult:
-        if taken[0].spans is None:
-            assert self._prepared is not None  # submit_prepared checked
-            return self._prepared.write_prepared([r.rows for r in taken if r.rows is not None])
-        if len(taken) == 1:
-            return self._store.write(taken[0].spans)
-        return self._store.write([s for r in taken if r.spans is not None for s in r.spans])
 
     def _fail(self, taken: list[_Request], count: int, exc: BaseException) -> None:
         with self._cond:

@@ -24,7 +24,13 @@ from tracebraid.store.aggregates import (
     WorkflowSummary,
 )
 from tracebraid.store.aggregates_sqlite import SqliteAggregates
-from tracebraid.store.base import PreparedWrites, SpanStore, TraceSummary, WriteResult
+from tracebraid.store.base import (
+    SharedWrites,
+    SpanStore,
+    StoreReopener,
+    TraceSummary,
+    WriteResult,
+)
 from tracebraid.store.registry import STORE_SCHEMES, open_store, register_store
 from tracebraid.store.search import SearchPage, TraceFacts, TraceHit, TraceQuery, search_traces
 from tracebraid.store.sqlite import SqliteStore
@@ -34,13 +40,14 @@ __all__ = [
     "STORE_SCHEMES",
     "ConsumerRetries",
     "FleetAggregates",
-    "PreparedWrites",
     "QueueWait",
     "SearchPage",
     "ServiceIslands",
+    "SharedWrites",
     "SpanStore",
     "SqliteAggregates",
     "SqliteStore",
+    "StoreReopener",
     "TraceFacts",
     "TraceHit",
     "TraceQuery",

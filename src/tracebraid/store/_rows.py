@@ -44,8 +44,6 @@ __all__ = [
     "decode_attributes",
     "decode_link_targets",
     "encode_batch",
-    "encode_rows",
-    "merge_batches",
     "span_from_row",
 ]
 
@@ -132,9 +130,6 @@ class EncodedBatch:
     """Key -> encoded resource, for each resource not known to be stored already."""
     resource_keys: dict[bytes, int]
     """The same, the other way round: for the caller's cache once the batch is committed."""
-
-    def __len__(self) -> int:
-        return len(self.spans)
 
 
 def _attempt(value: AttributeValue | None) -> int | None:
@@ -243,36 +238,6 @@ def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedB
         ) from exc
     return EncodedBatch(
         spans=rows,
-        links=links,
-        resources={key: body for body, key in new.items()},
-        resource_keys=new,
-    )
-
-
-def encode_rows(spans: Sequence[Span]) -> EncodedBatch:
-    """``encode_batch`` for a process that knows nothing stored: every resource is included.
-
-    What the collector's decoder processes run; the writer drops the resources it already
-    stored before inserting (``INSERT OR IGNORE`` would skip them anyway).
-    """
-    return encode_batch(spans, {})
-
-
-def merge_batches(batches: Sequence[EncodedBatch], stored: Mapping[bytes, int]) -> EncodedBatch:
-    """One batch holding the rows of all ``batches``, less resources known to be ``stored``."""
-    if len(batches) == 1 and not (stored.keys() & batches[0].resource_keys.keys()):
-        return batches[0]
-    spans: list[SpanRow] = []
-    links: list[tuple[str, str, str, str]] = []
-    new: dict[bytes, int] = {}
-    for batch in batches:
-        spans += batch.spans
-        links += batch.links
-        new.update(batch.resource_keys)
-    for body in stored.keys() & new.keys():
-        del new[body]
-    return EncodedBatch(
-        spans=spans,
         links=links,
         resources={key: body for body, key in new.items()},
         resource_keys=new,

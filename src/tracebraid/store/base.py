@@ -14,13 +14,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence, Sized
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 
-__all__ = ["PreparedWrites", "SpanStore", "TraceSummary", "WriteResult"]
+__all__ = ["SharedWrites", "SpanStore", "StoreReopener", "TraceSummary", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,30 +129,28 @@ class SpanStore(Protocol):
         ...
 
 
-@runtime_checkable
-class PreparedWrites(Protocol):
-    """A store whose rows can be encoded elsewhere (another process) and written as they are.
+StoreReopener = Callable[[], SpanStore]
+"""Opens a store again in another process; what ``SharedWrites.reopener`` returns."""
 
-    The collector decodes and encodes requests in worker processes, so its one writer
-    only inserts. ``row_encoder`` returns a picklable function (a module-level one)
-    turning spans into a batch of rows; ``write_prepared`` commits any number of such
-    batches in one transaction, exactly as ``write`` would have stored their spans.
-    A batch has ``len()``: the spans it holds.
+
+@runtime_checkable
+class SharedWrites(Protocol):
+    """A store that other processes can open and write at the same time as this one.
+
+    The collector's ingest processes each open the store with ``reopener()`` and
+    write what they decode themselves; the stores it opens take turns writing without
+    busy-waiting on each other. ``reopener`` returns a picklable callable, or None
+    when the store cannot be shared (a SQLite store in memory).
 
     Example::
 
         >>> from tracebraid.store import SqliteStore
-        >>> store = SqliteStore(":memory:")
-        >>> isinstance(store, PreparedWrites)
+        >>> isinstance(SqliteStore(":memory:"), SharedWrites)
         True
-        >>> store.write_prepared([store.row_encoder()([])]).inserted
-        0
+        >>> SqliteStore(":memory:").reopener() is None
+        True
     """
 
-    def row_encoder(self) -> Callable[[Sequence[Span]], Sized]:
-        """A picklable function encoding spans into one batch of this store's rows."""
-        ...
-
-    def write_prepared(self, batches: Sequence[Sized]) -> WriteResult:
-        """Commit batches made by ``row_encoder`` in one transaction (idempotent, as ``write``)."""
+    def reopener(self) -> StoreReopener | None:
+        """A picklable callable opening this same store elsewhere; None if it cannot."""
         ...

@@ -25,12 +25,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Sized
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -47,7 +49,8 @@ from tracebraid.store._lookups import (
     traces_found,
 )
 from tracebraid.store._schema import ensure_schema
-from tracebraid.store.base import TraceSummary, WriteResult
+from tracebraid.store._turns import FileTurn
+from tracebraid.store.base import StoreReopener, TraceSummary, WriteResult
 
 __all__ = ["SqlParams", "SqliteStore"]
 
@@ -67,7 +70,10 @@ class SqliteStore:
     """A ``SpanStore`` in one SQLite file (or ``":memory:"``).
 
     ``busy_timeout_s`` is how long a write waits for another process's write lock
-    before raising ``StoreError``.
+    before raising ``StoreError``. ``write_turn``, when given, is held around every
+    write transaction: a lock shared by processes writing the same file (the
+    collector's ingest processes), so they queue on it instead of on SQLite's
+    busy handler, which polls with sleeps of up to 100 ms.
 
     Example::
 
@@ -88,6 +94,7 @@ class SqliteStore:
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout_s: float = 30.0,
+        write_turn: AbstractContextManager[object] | None = None,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ConfigurationError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
@@ -97,6 +104,7 @@ class SqliteStore:
         self._synchronous = synchronous
         self._closed = False
         self._write_lock = threading.Lock()
+        self._write_turn = write_turn if write_turn is not None else contextlib.nullcontext()
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._closing_lock = (
             threading.Lock()
@@ -259,36 +267,8 @@ class SqliteStore:
         """
         if not spans:
             return WriteResult(inserted=0, duplicates=0)
-        return self._commit(_rows.encode_batch(spans, self._resource_keys))
-
-    def row_encoder(self) -> Callable[[Sequence[Span]], _rows.EncodedBatch]:
-        """The function that encodes spans into this store's rows, in any process.
-
-        >>> store = SqliteStore(":memory:")
-        >>> len(store.row_encoder()([]))
-        0
-        """
-        return _rows.encode_rows
-
-    def write_prepared(self, batches: Sequence[Sized]) -> WriteResult:
-        """Commit batches made by ``row_encoder`` (maybe in another process) in one transaction.
-
-        Idempotent and all-or-nothing, as ``write``: the same rows, the same outcome.
-        """
-        encoded: list[_rows.EncodedBatch] = []
-        for batch in batches:
-            if not isinstance(batch, _rows.EncodedBatch):
-                raise InputError(
-                    f"write_prepared takes batches made by row_encoder(), not "
-                    f"{type(batch).__name__}"
-                )
-            encoded.append(batch)
-        if not any(encoded):
-            return WriteResult(inserted=0, duplicates=0)
-        return self._commit(_rows.merge_batches(encoded, self._resource_keys))
-
-    def _commit(self, batch: _rows.EncodedBatch) -> WriteResult:
-        with self._write_lock:
+        batch = _rows.encode_batch(spans, self._resource_keys)
+        with self._write_turn, self._write_lock:
             if self._closed:
                 raise StoreError(f"the store {self._where} is closed")
             conn = self._writer
@@ -317,7 +297,27 @@ class SqliteStore:
             if len(self._resource_keys) > _RESOURCE_CACHE_LIMIT:
                 self._resource_keys = {}
             self._resource_keys.update(batch.resource_keys)
-        return WriteResult(inserted=inserted, duplicates=len(batch.spans) - inserted)
+        return WriteResult(inserted=inserted, duplicates=len(spans) - inserted)
+
+    def reopener(self) -> StoreReopener | None:
+        """Opens this file again, in another process, with the same settings (``SharedWrites``).
+
+        The stores it opens take turns writing through a lock on the file
+        ``<database>-writer.lock``. None for a store in memory, which no other
+        process can see.
+
+        >>> SqliteStore(":memory:").reopener() is None
+        True
+        """
+        if self._memory:
+            return None
+        return functools.partial(
+            SqliteStore,
+            self._where,
+            synchronous=self._synchronous,
+            busy_timeout_s=self._timeout,
+            write_turn=FileTurn(f"{self._where}-writer.lock"),
+        )
 
     # -- reading -------------------------------------------------------------------
 
