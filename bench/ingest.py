@@ -4,36 +4,38 @@ Three measurements in one run, on the same spans (realistic consumer spans: eigh
 attributes, an event, a link):
 
 1. **raw**: ``SqliteStore.write`` of the spans, in-process, in batches of 512 (one
-   transaction each) and of 8192 (what the collector's writer merges up to). The
-   better of the two is the ceiling the ratio is taken against.
+   transaction each) and of 8192 (what the in-process writer merges up to). The better
+   of the two is the ceiling the ratio is taken against.
 2. **end to end**: a ``tracebraid serve`` process; a separate load process sends the
    spans as OTLP protobuf ``POST /v1/traces`` requests of 512 spans over loopback
    (bodies encoded before the clock starts, so the figure is the collector's, not the
    encoder's), on a few keep-alive connections; every request waits for its 200, which
-   the collector sends only after the commit.
-3. **overload**: a collector with a small write queue (20,000 spans) flooded by many
-   connections for a while, first by clients that wait out ``Retry-After`` as
-   OpenTelemetry exporters do, then by hostile ones that retry at once; the collector's
-   RSS is sampled throughout and must stay flat (503s absorb the excess).
+   the collector sends only after the commit. Run with the default number of ingest
+   processes (one per CPU) and, for comparison, with everything in one process
+   (``--ingest-processes 0``).
+3. **overload**: a collector flooded by more connections than it admits at once
+   (``Limits.max_unqueued_requests``, 64) for a while, first by clients that wait out
+   ``Retry-After`` as OpenTelemetry exporters do, then by hostile ones that retry at
+   once; the RSS of the collector and its ingest processes together is sampled
+   throughout and must stay flat (503s absorb the excess).
 
 Goals (issue 7), on the 2-core machine: end to end >= 20,000 spans/s and >= 50% of raw.
 
-Where the time goes (profiled): the collector is bound by the GIL. Decoding a span
-from OTLP protobuf into a ``Span`` costs about as much CPU as the store spends writing
-it (about 9.5 us against 10 us on a quiet core; half the decode is the attribute loop,
-where upb makes a Python object per KeyValue and per AnyValue), and both run in one
-process under one GIL (one writer thread, by design), so end to end stays near a third
-of the raw insert rate however many connections send. What was tried and kept:
-TCP_NODELAY on accepted sockets (every response waited 40 ms without), one read per
-protobuf field, fewer cyclic-GC passes (-15% decode time), decoding and writing in
-turns (no GIL convoy: 1.5-2x under overload), multi-row INSERT statements in the store
-(raw insert +10%), cheaper row encoding (aliases resolved once, a resource encoded once
-per run of spans: -18% encode) and an unbound ``WhichOneof`` in the attribute loop (-3%
-decode). Tried and dropped, no measurable gain: uvloop and httptools, a shorter GIL
-switch interval (0.5 and 1 ms, with and without turns), two collector processes on one
-SQLite file, holding the writer back to merge bigger transactions, and, with multi-row
-INSERTs, letting decoders run beside the writer (no turns): still 10-25% slower, the
-writer waits for the GIL after each statement while a decoder holds it.
+Where the time goes (profiled). In one process the collector is bound by the GIL:
+decoding a span from OTLP protobuf costs about as much CPU as the store spends writing
+it (about 9.5 us against 10 us on a quiet core), so end to end stayed near a third of
+the raw rate however many connections sent (31-37%). The fix is ``ingest processes``
+(``tracebraid.collector.ingest_processes``): worker processes that decode, validate
+and write each request themselves, taking turns on the SQLite file through a lock on a
+file beside it; the collector process only moves bodies (about 2.5 us/span). A first
+version had one writer in the collector process and workers handing it encoded rows:
+moving and unpickling the rows cost the collector process nearly as much as inserting
+them (py-spy), which capped it at 45-57%. What was tried before and kept for the
+in-process path: TCP_NODELAY on accepted sockets (every response waited 40 ms
+without), one read per protobuf field, fewer cyclic-GC passes (-15% decode time),
+decoding and writing in turns (no GIL convoy: 1.5-2x under overload), multi-row INSERT
+statements (raw insert +10%), cheaper row encoding (-18% encode) and an unbound
+``WhichOneof`` in the attribute loop (-3% decode).
 
     .venv/bin/python bench/ingest.py [--spans 200000] [--connections 4] [--overload-s 15]
 """
@@ -204,8 +206,25 @@ def start_serve(db: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
         match = _LISTENING.search(line)
         if match:
             threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, int(match.group(1))
+            port = int(match.group(1))
+            _healthy(port)  # the ingest processes are up once it answers
+            return proc, port
     raise SystemExit(f"serve did not start (exit {proc.wait()})")
+
+
+def _healthy(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("serve never became healthy")
 
 
 def run_load(
@@ -237,10 +256,29 @@ def run_load(
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of ``pid`` and its children (the ingest processes), in MiB."""
+    total = 0.0
+    for member in (pid, *_children(pid)):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue  # gone between listing and reading
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            except OSError:
+                continue
+            if int(parent) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def stats(port: int) -> dict:
@@ -252,7 +290,7 @@ def stats(port: int) -> dict:
 
 
 def overload(directory: Path, connections: int, seconds: float, polite: bool, offset: int) -> None:
-    """Flood a collector whose queue holds 20,000 spans; sample its RSS throughout."""
+    """Flood a collector (queue of 20,000 spans, 64 requests admitted); sample its RSS."""
     proc, port = start_serve(directory / f"overload{int(polite)}.db", "--queue-spans", "20000")
     samples: list[float] = []
     stop = threading.Event()
@@ -277,12 +315,12 @@ def overload(directory: Path, connections: int, seconds: float, polite: bool, of
     peaks = [max(samples[i * third : (i + 1) * third] or [0.0]) for i in range(3)]
     clients = "exporter-like clients (wait Retry-After)" if polite else "hostile clients (no wait)"
     print(
-        f"overload, {connections} {clients}, {seconds:.0f} s, queue 20,000 spans: "
+        f"overload, {connections} {clients}, {seconds:.0f} s, 64 requests admitted: "
         f"statuses {result['statuses']}, committed {served['spans_accepted'] / seconds:,.0f} "
         "spans/s"
     )
     print(
-        f"  collector RSS MiB: idle {idle:.0f}; peak per third of the run "
+        f"  collector + ingest processes RSS MiB: idle {idle:.0f}; peak per third of the run "
         f"{peaks[0]:.0f} / {peaks[1]:.0f} / {peaks[2]:.0f} (the first third is warm-up: "
         f"the SQLite page cache filling); second->last third {peaks[2] - peaks[1]:+.0f} MiB"
     )
@@ -298,7 +336,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--overload-s", type=float, default=30.0)
-    parser.add_argument("--overload-connections", type=int, default=48)
+    parser.add_argument("--overload-connections", type=int, default=128)
     parser.add_argument(
         "--ingest-processes",
         default=f"{default_processes()},0",

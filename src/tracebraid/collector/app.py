@@ -66,9 +66,10 @@ class Limits:
 
     ``max_body_bytes`` bounds a request body both as sent and once decompressed.
     ``max_queue_spans`` bounds spans waiting for the store and ``max_unqueued_requests``
-    the requests being read or decoded before they join them: past either, requests
-    are refused with 503 before their body is read, so memory under overload stays
-    within about ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
+    the requests being read or decoded before they join them (with ingest processes:
+    the requests being read, decoded or stored): past either, requests are refused
+    with 503 before their body is read, so memory under overload stays within about
+    ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
     ``batch_spans`` is the size the writer merges requests up to per transaction.
     ``ingest_processes`` is how many worker processes decode and store requests (0:
     the collector process does; so does it for a store that other processes cannot
