@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,13 @@ def test_pending(capsys: pytest.CaptureFixture[str], demo_store: str) -> None:
     assert len(rows) == 2 and all("in flight" in row for row in rows)
     _, document = run_json(capsys, "pending", "--store", demo_store, "--since", "1h")
     assert document["totals"]["pending"] == 2 and len(document["workflows"]) == 2
+    # The same window as an ISO 8601 time, as lint takes it; and one after every trace.
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    _, same = run_json(capsys, "pending", "--store", demo_store, "--since", an_hour_ago)
+    assert same["totals"] == document["totals"]
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _, none = run_json(capsys, "retries", "--store", demo_store, "--since", later)
+    assert none["workflows"] == []
 
 
 def test_pending_lost_past_the_deadline_exits_1(
@@ -205,7 +213,8 @@ def test_bad_topology_and_since(
     code, _, err = run(capsys, "pending", "--store", demo_store, "--topology", str(broken))
     assert code == EXIT_USAGE and "'events'" in err
     code, _, err = run(capsys, "pending", "--store", demo_store, "--since", "yesterday")
-    assert code == EXIT_USAGE and "--since" in err
+    assert code == EXIT_USAGE
+    assert "--since 'yesterday' is neither a duration (10m, 2h, 7d) nor an ISO 8601 time" in err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +44,12 @@ from tracebraid.analysis.lint import (
     lint_store_url,
     load_conventions,
 )
-from tracebraid.analysis.topology import parse_duration
 from tracebraid.collector.files import read_span_file
 from tracebraid.errors import ConfigurationError, InputError, StoreError, TracebraidError
 from tracebraid.store import SpanStore, open_store
 from tracebraid.views.commands._options import console
 from tracebraid.views.lint_json import LINT_SCHEMA, lint_document
-from tracebraid.views.source import STORE_ENV, default_store, open_for_reading
+from tracebraid.views.source import STORE_ENV, default_store, open_for_reading, parse_when
 
 __all__ = [
     "EXIT_CLEAN",
@@ -123,26 +121,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON document instead")
     parser.add_argument("--rules", action="store_true", help="list the rules and exit")
     parser.set_defaults(handler=run)
-
-
-def parse_when(text: str | None, *, now_ns: int, option: str) -> int | None:
-    """``--since``/``--until`` as Unix nanoseconds: a duration ago, or an ISO 8601 time."""
-    if text is None:
-        return None
-    try:
-        return now_ns - parse_duration(text, where=option)
-    except ConfigurationError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigurationError(
-            f"{option} {text!r} is neither a duration (10m, 2h, 7d) nor an ISO 8601 time "
-            "(2026-01-31T12:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a local time, as the user typed it
-    return round(moment.timestamp() * 1_000_000_000)
 
 
 def _conventions(path: str | None) -> Conventions:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -43,6 +44,7 @@ __all__ = [
     "load",
     "open_for_reading",
     "parse_since",
+    "parse_when",
     "read_topology",
     "reading",
     "recent",
@@ -214,11 +216,37 @@ def recent(
     return loaded
 
 
-def parse_since(text: str | None, *, now_ns: int) -> int | None:
-    """``--since 10m`` as an absolute time (ns); ``None`` when not given."""
+def parse_when(text: str | None, *, now_ns: int, option: str) -> int | None:
+    """A time option as Unix nanoseconds: a duration ago, or an ISO 8601 time.
+
+    Every command reads ``--since`` (and ``lint`` also ``--until``) the same way.
+
+    >>> parse_when("10s", now_ns=60_000_000_000, option="--since")
+    50000000000
+    >>> parse_when("1970-01-01T00:01:00Z", now_ns=0, option="--since")
+    60000000000
+    """
     if text is None:
         return None
-    return now_ns - parse_duration(text, where="--since")
+    try:
+        return now_ns - parse_duration(text, where=option)
+    except ConfigurationError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(
+            f"{option} {text!r} is neither a duration (10m, 2h, 7d) nor an ISO 8601 time "
+            "(2026-01-31T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a local time, as the user typed it
+    return round(moment.timestamp() * 1_000_000_000)
+
+
+def parse_since(text: str | None, *, now_ns: int) -> int | None:
+    """``--since 10m`` or ``--since 2026-01-31T12:00Z`` as Unix nanoseconds; None if not given."""
+    return parse_when(text, now_ns=now_ns, option="--since")
 
 
 def require_key(key: str) -> str:

@@ -119,7 +119,10 @@ def add_key_or_recent(parser: argparse.ArgumentParser) -> None:
 def add_window(parser: argparse.ArgumentParser) -> None:
     """``--since`` and ``--limit``: which recent workflows to look at."""
     parser.add_argument(
-        "--since", metavar="DURATION", help="only traces started this long ago or later (10m, 2h)"
+        "--since",
+        metavar="WHEN",
+        help="only traces started since then: a duration ago (10m, 2h) or an ISO 8601 time "
+        "(2026-01-31T12:00:00Z)",
     )
     parser.add_argument(
         "--limit", type=int, default=50, metavar="N", help="look at the N most recent traces (50)"
