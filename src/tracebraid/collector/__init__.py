@@ -2,8 +2,10 @@
 
 Data flows one way: a payload is decoded into ``Span`` records (``decode_protobuf``,
 ``decode_json``, ``decode_jaeger``), each span is validated (``span_problem``), valid
-spans go through the bounded ``WriteQueue`` into the store, and refused spans come back
-as ``Rejection`` s naming where they were and what was wrong.
+spans go into the store, and refused spans come back as ``Rejection`` s naming where
+they were and what was wrong. ``serve`` does the decoding and writing in
+``IngestProcesses`` when the store can be written from several processes (a SQLite
+file), else through the bounded ``WriteQueue`` of one writer thread.
 
 Example::
 
@@ -13,6 +15,7 @@ Example::
 
 from tracebraid.collector.app import BearerTokenGuard, Collector, Limits, create_app
 from tracebraid.collector.files import FileChunk, FileProblem, read_span_file
+from tracebraid.collector.ingest_processes import Ingested, IngestProcesses, IngestStats
 from tracebraid.collector.jaeger import decode_jaeger
 from tracebraid.collector.otlp import decode_protobuf, encode_protobuf
 from tracebraid.collector.otlp_http import OtlpRefusal
@@ -27,6 +30,9 @@ __all__ = [
     "Decoded",
     "FileChunk",
     "FileProblem",
+    "IngestProcesses",
+    "IngestStats",
+    "Ingested",
     "Limits",
     "OtlpHttpSender",
     "OtlpRefusal",
