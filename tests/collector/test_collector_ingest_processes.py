@@ -16,13 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_collector_hostile import (
     VALID_SPANS,
     Payload,
@@ -213,48 +214,19 @@ SAME_ANSWER = settings(
 )
 
 
-# One test per generator, as in the hostile suite.
 @SAME_ANSWER
-@given(payload=wrong_json_types())
-def test_wrong_json_types_get_the_same_answer_as_in_process(
+@given(data=st.data())
+@pytest.mark.parametrize(
+    "generator", [wrong_json_types, broken_protobuf, extreme_values, bad_compression]
+)
+def test_hostile_payloads_get_the_same_answer_as_in_process(
     loop: asyncio.AbstractEventLoop,
     processes: IngestProcesses,
     stores: tuple[SqliteStore, SqliteStore],
-    payload: Payload,
+    generator: Callable[[], st.SearchStrategy[Payload]],
+    data: st.DataObject,
 ) -> None:
-    _same(_in_processes(loop, processes, payload), _in_process(stores[1], payload))
-
-
-@SAME_ANSWER
-@given(payload=broken_protobuf())
-def test_broken_protobuf_gets_the_same_answer_as_in_process(
-    loop: asyncio.AbstractEventLoop,
-    processes: IngestProcesses,
-    stores: tuple[SqliteStore, SqliteStore],
-    payload: Payload,
-) -> None:
-    _same(_in_processes(loop, processes, payload), _in_process(stores[1], payload))
-
-
-@SAME_ANSWER
-@given(payload=extreme_values())
-def test_extreme_values_get_the_same_answer_as_in_process(
-    loop: asyncio.AbstractEventLoop,
-    processes: IngestProcesses,
-    stores: tuple[SqliteStore, SqliteStore],
-    payload: Payload,
-) -> None:
-    _same(_in_processes(loop, processes, payload), _in_process(stores[1], payload))
-
-
-@SAME_ANSWER
-@given(payload=bad_compression())
-def test_bad_compression_gets_the_same_answer_as_in_process(
-    loop: asyncio.AbstractEventLoop,
-    processes: IngestProcesses,
-    stores: tuple[SqliteStore, SqliteStore],
-    payload: Payload,
-) -> None:
+    payload = data.draw(generator())
     _same(_in_processes(loop, processes, payload), _in_process(stores[1], payload))
 
 
