@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from collector_serve import ServeProcess
+from google.rpc.status_pb2 import Status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_collector_hostile import (
@@ -369,3 +371,40 @@ def test_a_store_in_memory_is_ingested_in_process() -> None:
     app = create_app(store, limits=Limits(ingest_processes=2))
     assert app.state.collector.processes is None
     store.close()
+
+
+def test_past_the_requests_in_progress_a_real_collector_answers_503_and_loses_nothing(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    process = serve("--ingest-processes", "1", "--requests-in-progress", "1")
+    bodies = [encode_protobuf(order_flow(seed=2000 + n).spans) for n in range(24)]
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def send(body: bytes) -> httpx.Response:
+        return httpx.post(f"{process.url}/v1/traces", content=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(8) as senders:
+        answers = list(senders.map(send, bodies))
+    statuses = {answer.status_code for answer in answers}
+    assert statuses <= {200, 503} and 503 in statuses, statuses
+    refused = [a for a in answers if a.status_code == 503]
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in refused)
+    messages = {Status.FromString(a.content).message for a in refused}
+    assert all("retry after the Retry-After delay" in m for m in messages), messages
+    # Every acknowledged request is stored; none of the refused ones is.
+    acknowledged = [b for b, a in zip(bodies, answers, strict=True) if a.status_code == 200]
+    stats = httpx.get(f"{process.url}/stats").json()
+    expected = sum(len(decode_protobuf(b).spans) for b in acknowledged)
+    assert stats["spans_accepted"] == stats["store_spans"] == expected
+
+
+def test_requests_in_progress_must_be_positive(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracebraid", "serve", "--port", "0", "--requests-in-progress", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "--requests-in-progress must be at least 1, not 0" in result.stderr

@@ -181,13 +181,22 @@ def register(subparsers: Any) -> None:
         "--queue-spans",
         type=int,
         default=defaults.max_queue_spans,
-        help="spans held for the store before clients are told to retry (%(default)s)",
+        help="spans held for the store before clients are told to retry, when ingesting "
+        "in one process (%(default)s)",
     )
     parser.add_argument(
         "--batch-spans",
         type=int,
         default=defaults.batch_spans,
-        help="spans merged into one store transaction (%(default)s)",
+        help="spans merged into one store transaction, when ingesting in one process "
+        "(%(default)s; ingest processes commit each request on its own)",
+    )
+    parser.add_argument(
+        "--requests-in-progress",
+        type=int,
+        default=defaults.max_unqueued_requests,
+        help="requests being read, decoded or stored at once before new ones get 503 with "
+        "Retry-After (%(default)s); with --max-body-bytes, what bounds memory",
     )
     parser.add_argument(
         "--ingest-processes",
@@ -228,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
             max_body_bytes=_positive(args.max_body_bytes, "--max-body-bytes"),
             max_queue_spans=_positive(args.queue_spans, "--queue-spans"),
             batch_spans=_positive(args.batch_spans, "--batch-spans"),
+            max_unqueued_requests=_positive(args.requests_in_progress, "--requests-in-progress"),
             ingest_processes=(
                 default_processes() if args.ingest_processes is None else args.ingest_processes
             ),
