@@ -377,7 +377,9 @@ def test_past_the_requests_in_progress_a_real_collector_answers_503_and_loses_no
     serve: Callable[..., ServeProcess],
 ) -> None:
     process = serve("--ingest-processes", "1", "--requests-in-progress", "1")
-    bodies = [encode_protobuf(order_flow(seed=2000 + n).spans) for n in range(24)]
+    # 25 order flows a request (500 spans): each takes a worker several milliseconds.
+    flows = [order_flow(seed=2000 + n).spans for n in range(24 * 25)]
+    bodies = [encode_protobuf([s for f in flows[n : n + 25] for s in f]) for n in range(0, 600, 25)]
     headers = {"Content-Type": "application/x-protobuf"}
 
     def send(body: bytes) -> httpx.Response:
