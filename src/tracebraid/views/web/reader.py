@@ -191,5 +191,11 @@ class WorkflowReader:
             truncated=loaded.truncated,
             workflow=workflow_document(loaded.analysis, key=key),
             latency=latency_document(latency(loaded.analysis), key=key),
-            spans=spans_document(loaded.spans, key=key, truncated=loaded.truncated, details=False),
+            spans=spans_document(
+                loaded.spans,
+                key=key,
+                truncated=loaded.truncated,
+                details=False,
+                graph=loaded.analysis.graph,
+            ),
         )

@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
 from tracebraid.analysis import normalize
-from tracebraid.analysis.normalize import is_start_marker
+from tracebraid.analysis.graph import CausalGraph
+from tracebraid.analysis.normalize import MessagingView, is_start_marker
 from tracebraid.model import AttributeValue, Span
 from tracebraid.store.search import SearchPage, TraceHit
 from tracebraid.views.schema import LatencyDocument, WorkflowDocument
@@ -171,14 +172,16 @@ def _attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonValue
     return {key: _value(value) for key, value in attributes.items()}
 
 
-def span_json(span: Span, *, details: bool = True) -> SpanJson:
+def span_json(span: Span, *, details: bool = True, view: MessagingView | None = None) -> SpanJson:
     """One span with its identities as separate fields.
 
     Without ``details``, ``attributes``, ``events``, ``links`` and ``resource`` are left
     empty (``"details": false``): what a page needs to draw many spans, fetching one
-    span's details when it is opened.
+    span's details when it is opened. ``view`` is the span's ``normalize`` result
+    when the caller has it already.
     """
-    view = normalize(span)
+    if view is None:
+        view = normalize(span)
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
@@ -226,17 +229,27 @@ def span_json(span: Span, *, details: bool = True) -> SpanJson:
 
 
 def spans_document(
-    spans: Iterable[Span], *, key: str | None, truncated: bool, details: bool = True
+    spans: Iterable[Span],
+    *,
+    key: str | None,
+    truncated: bool,
+    details: bool = True,
+    graph: CausalGraph | None = None,
 ) -> SpansDocument:
     """``tracebraid.spans/v1``: the spans in start order (replays once); ``details`` as in
-    ``span_json``."""
+    ``span_json``. ``graph``, the analysis of the same spans, saves normalising them again.
+    """
     unique = {span.key: span for span in spans}
     ordered = sorted(unique.values(), key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+    # By identity: a view is reused only for the very span object the graph normalised.
+    known = (
+        {} if graph is None else {id(s): v for s, v in zip(graph.spans, graph.views, strict=True)}
+    )
     return {
         "schema": WEB_SCHEMAS["spans"],
         "key": key,
         "truncated": truncated,
-        "spans": [span_json(s, details=details) for s in ordered],
+        "spans": [span_json(s, details=details, view=known.get(id(s))) for s in ordered],
     }
 
 
