@@ -57,9 +57,11 @@ pure messaging):
   674k (Redis) and 733k to 681k (NATS).
 
 So the 15% goal is below what the OpenTelemetry SDK's two spans cost by themselves on
-these brokers: bare OpenTelemetry alone takes 40-50% of bare throughput here, and
-tracebraid is now within a few percent to ~10% of it. A handler doing real work, or a
-compiled broker client, would make every share smaller; this bench adds neither.
+these brokers. A full run after this round (5,000 messages, 3 rounds): one process,
+bare OpenTelemetry 37/40/54% and tracebraid 43/43/59% (RabbitMQ/Redis/NATS); consumer
+apart, 31/35/38% and 25/37/46% (runs on this shared machine vary by several points).
+A handler doing real work, or a compiled broker client, would make every share
+smaller; this bench adds neither.
 """
 
 from __future__ import annotations
