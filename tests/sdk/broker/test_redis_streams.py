@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -13,6 +14,7 @@ from traced_contract import TracedBrokerContract
 
 from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk.broker import Broker, Delivery, dead_letter_destination
+from tracebraid.sdk.broker._redis_entries import entry_delivery, entry_fields
 from tracebraid.sdk.broker.redis_streams import DEFAULT_REDIS_URL, RedisStreamsBroker
 
 pytestmark = pytest.mark.broker
@@ -97,8 +99,8 @@ async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
         entry = {"tb:payload": b"{}", "tb:message-id": "evt_1"}
         # An earlier tracebraid's entry: a field per header.
         await client.xadd(stream, {**entry, "traceparent": "00-ab", "x-event-name": "paid"})
-        # Packed headers beside a field of their own; a value that is no string is ignored.
-        packed = json.dumps({"traceparent": "00-cd", "x-attempt": 2})
+        # Packed headers beside a field of their own; a value that is no text is ignored.
+        packed = json.dumps({"traceparent": "00-cd", "x-attempts": [1, 2]})
         await client.xadd(stream, {**entry, "tb:headers": packed, "x-tenant": "acme"})
         await client.xadd(stream, {**entry, "tb:headers": "not json"})
         await client.aclose()
@@ -110,6 +112,20 @@ async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
         {"x-event-id": "evt_1"},
     ]
     assert {d.payload for d in received} == {b"{}"}
+
+
+def test_header_values_that_are_not_text_read_back_as_a_field_of_their_own_would() -> None:
+    headers: dict[str, Any] = {"n": 5, "f": 1.5, "b": b"bytes", "bad": b"\xff", "t": "text"}
+    fields = entry_fields(b"{}", headers, "evt_1")
+    raw = {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+    delivered = entry_delivery("orders", "g", b"1-0", raw, 1).headers
+    assert dict(delivered) == {
+        "n": "5",
+        "f": "1.5",
+        "b": "bytes",
+        "t": "text",
+        "x-event-id": "evt_1",
+    }
 
 
 async def test_headers_may_not_use_the_reserved_field_prefix(stream: str) -> None:

@@ -14,7 +14,8 @@ Entries written otherwise are read too: any other field (an entry of an earlier
 tracebraid that wrote a field per header, or of another producer) is a header under
 its own name, and an entry another producer wrote (no ``tb:payload``) is delivered
 with all its fields as headers and as a JSON object payload, and its entry ID as
-message ID. A ``tb:headers`` that is not a JSON object of strings is ignored.
+message ID. A ``tb:headers`` that is not a JSON object is ignored, and so is any value
+in it that is neither text nor a number.
 
 Example::
 
@@ -48,6 +49,7 @@ _RESERVED_PREFIX = "tb:"
 _PAYLOAD_KEY = PAYLOAD_FIELD.encode()
 _MESSAGE_ID_KEY = MESSAGE_ID_FIELD.encode()
 _HEADERS_KEY = HEADERS_FIELD.encode()
+_AS_TEXT = (str, int, float)
 _pack = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _unpack = json.JSONDecoder().decode
 
@@ -65,8 +67,26 @@ def entry_fields(payload: bytes, headers: Headers, message_id: str) -> dict[Fiel
         if headers.get(EVENT_ID_HEADER) == message_id:  # tb:message-id carries it
             headers = {k: v for k, v in headers.items() if k != EVENT_ID_HEADER}
         if headers:
-            fields[HEADERS_FIELD] = _pack(headers if type(headers) is dict else dict(headers))
+            try:
+                fields[HEADERS_FIELD] = _pack(headers if type(headers) is dict else dict(headers))
+            except TypeError:  # bytes values, which a field per header used to take
+                fields[HEADERS_FIELD] = _pack(_texts(headers))
     return fields
+
+
+def _texts(headers: Mapping[str, object]) -> dict[str, object]:
+    """Header values JSON can hold: bytes as their UTF-8 text (undecodable ones left out,
+    as they were when read back from a field of their own), everything else as it is."""
+    texts: dict[str, object] = {}
+    for name, value in headers.items():
+        if isinstance(value, bytes | bytearray | memoryview):
+            try:
+                texts[name] = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        else:
+            texts[name] = value
+    return texts
 
 
 def entry_delivery(
@@ -111,7 +131,8 @@ def entry_delivery(
 
 
 def _unpacked(packed: str) -> dict[str, str]:
-    """The headers in a ``tb:headers`` field; none when it is not a JSON object of strings."""
+    """The headers in a ``tb:headers`` field: its strings, and its numbers as text (as
+    redis-py writes them); none when it is not a JSON object."""
     try:
         headers = _unpack(packed)
     except ValueError:
@@ -120,6 +141,11 @@ def _unpacked(packed: str) -> dict[str, str]:
         return {}
     for value in headers.values():
         if type(value) is not str:
-            return {k: v for k, v in headers.items() if type(v) is str}
+            # Numbers as redis-py wrote them in a field of their own; nothing else.
+            return {
+                k: v if type(v) is str else repr(v)
+                for k, v in headers.items()
+                if type(v) in _AS_TEXT
+            }
     unpacked: dict[str, str] = headers
     return unpacked
