@@ -57,9 +57,10 @@ pure messaging):
   674k (Redis) and 733k to 681k (NATS).
 
 So the 15% goal is below what the OpenTelemetry SDK's two spans cost by themselves on
-these brokers. A full run after this round (5,000 messages, 3 rounds): one process,
-bare OpenTelemetry 37/40/54% and tracebraid 43/43/59% (RabbitMQ/Redis/NATS); consumer
-apart, 31/35/38% and 25/37/46% (runs on this shared machine vary by several points).
+these brokers. Two full runs after this round (5,000 messages, 3 rounds), RabbitMQ /
+Redis / NATS: one process, bare OpenTelemetry 37-38 / 40-44 / 49-54% and tracebraid
+34-43 / 43-49 / 55-59%; consumer apart, 30-31 / 32-35 / 38-40% and 25-31 / 37-43 /
+46-47% (runs on this shared machine vary by several points).
 A handler doing real work, or a compiled broker client, would make every share
 smaller; this bench adds neither.
 """
