@@ -1,17 +1,20 @@
-"""The SpanStore contract, run on every store: SQLite, and ClickHouse three ways.
+"""The SpanStore contract, run on every store: SQLite, ClickHouse three ways, and remote.
 
 ``chdb`` is chDB in-process after ``tracebraid migrate``; ``chdb-plain`` an
 ``otel_traces`` table with only the exporter's own tables, so each look-up also
 proves its scanning fallback answers exactly what the indexed path answers;
 ``clickhouse-http`` the same engine through clickhouse-connect over HTTP, the
-backend a server or cluster uses.
+backend a server or cluster uses; ``remote`` a ``RemoteStore`` reading a SQLite
+store through a real collector's API on loopback (its writes go to that store
+directly, so a span's resource is kept exactly as the test wrote it: through OTLP it
+would gain a ``service.name``; ``RemoteStore.write`` is tested in test_store_remote).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -34,11 +37,13 @@ from tracebraid.model import (
 )
 from tracebraid.semconv import first_of
 from tracebraid.store.aggregates import FleetAggregates, nearest_rank
-from tracebraid.store.base import SpanStore
+from tracebraid.store.base import SpanStore, WriteResult
+from tracebraid.store.remote import RemoteStore
 from tracebraid.store.sqlite import SqliteStore
 from tracebraid.store.workflow import load_workflow
+from tracebraid.testing import running_collector
 
-STORES = ["sqlite", "chdb", "chdb-plain", "clickhouse-http"]
+STORES = ["sqlite", "chdb", "chdb-plain", "clickhouse-http", "remote"]
 T0 = 1_760_000_000_000_000_000  # a fixed wall-clock origin, in ns
 MS = 1_000_000
 
@@ -49,6 +54,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]
         sqlite = SqliteStore(tmp_path / "spans.db")
         yield sqlite
         sqlite.close()
+        return
+    if request.param == "remote":
+        backing = SqliteStore(tmp_path / "spans.db")
+        with running_collector(backing) as url:
+            remote = _RemoteReads(url, backing)
+            yield remote
+            remote.close()
+        backing.close()
         return
     if request.param == "clickhouse-http":
         with clickhouse_http() as port, chdb_store(migrated=True, http_port=port) as server:
@@ -542,7 +555,20 @@ def _delivery_scenario(rng: random.Random) -> tuple[list[Span], dict[str, list[i
     return spans, waits
 
 
+class _RemoteReads(RemoteStore):
+    """Reads through the collector's API; writes straight into the store it serves."""
+
+    def __init__(self, url: str, backing: SqliteStore) -> None:
+        super().__init__(url)
+        self.backing = backing
+
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        return self.backing.write(spans)
+
+
 def _aggregates(store: SpanStore) -> FleetAggregates:
+    if isinstance(store, RemoteStore):
+        pytest.skip("fleet aggregates run as a store's own SQL; a remote store reads spans")
     if isinstance(store, SqliteStore):
         from tracebraid.store.aggregates_sqlite import SqliteAggregates
 

@@ -59,7 +59,8 @@ class TraceSummary:
 
 @runtime_checkable
 class SpanStore(Protocol):
-    """Where finished spans live. Implementations: ``SqliteStore``, ``ClickHouseStore``."""
+    """Where finished spans live. Implementations: ``SqliteStore``, ``ClickHouseStore``,
+    ``RemoteStore`` (a ``tracebraid serve`` elsewhere, through its API)."""
 
     def write(self, spans: Sequence[Span]) -> WriteResult:
         """Store ``spans`` durably; a span already stored (same trace and span ID) is skipped."""

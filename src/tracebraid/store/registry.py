@@ -34,6 +34,9 @@ STORE_SCHEMES: dict[str, str | StoreOpener] = {
     "sqlite": "tracebraid.store.registry:open_sqlite_url",
     "clickhouse": "tracebraid.store.clickhouse:open_clickhouse",
     "chdb": "tracebraid.store.clickhouse:open_clickhouse",
+    # A tracebraid serve on another machine, read through its API.
+    "http": "tracebraid.store.remote:open_remote",
+    "https": "tracebraid.store.remote:open_remote",
 }
 
 

@@ -17,6 +17,7 @@ store cannot be read. ``GET /api/openapi.json`` describes all of it.
 ``/api/spans/{trace_id}/{span_id}``  ``tracebraid.span/v1``: one span, every detail
 ``/api/pending``, ``/api/retries``  across recent workflows
 ``/api/lint``                      ``tracebraid.lint/v1`` over a time window
+``/api/store/...``                 the store's own reads (``tracebraid.views.store_api``)
 =================================  ====================================================
 
 ``key`` is a trace, correlation or event ID; with ``?scope=trace`` a trace ID is read
@@ -61,6 +62,7 @@ from tracebraid.views.schema import (
     WorkflowDocument,
 )
 from tracebraid.views.source import UnknownKeyError, recent
+from tracebraid.views.store_api import StoreApi
 from tracebraid.views.web.openapi import Endpoint, Param, openapi_document
 from tracebraid.views.web.reader import WorkflowReader
 from tracebraid.views.web.records import (
@@ -145,6 +147,7 @@ class Api:
     def __init__(self, reader: WorkflowReader) -> None:
         self.reader = reader
         self.store = reader.store
+        self.store_api = StoreApi(reader.store)
 
     async def _answer(self, build: Callable[[], Mapping[str, Any]]) -> Response:
         try:
@@ -387,6 +390,7 @@ class Api:
                 (Param("since", f"lint traces started this long ago or later ({_LINT_SINCE})"),),
                 "The tracebraid.lint/v1 document of `tracebraid lint --json`, seed conventions.",
             ),
+            *self.store_api.endpoints(),
         ]  # fmt: skip
 
     def routes(self) -> list[BaseRoute]:

@@ -57,6 +57,8 @@ class Endpoint:
     handler: Handler
     params: tuple[Param, ...] = ()
     description: str = ""
+    media_type: str = "application/json"
+    """What the 200 answer is; anything but JSON is documented as a binary body."""
 
 
 def _is_typed_dict(tp: object) -> bool:
@@ -142,7 +144,11 @@ def openapi_document(
                 "200": {
                     "description": "the document",
                     "content": {
-                        "application/json": {"schema": json_schema(endpoint.response, components)}
+                        endpoint.media_type: {
+                            "schema": json_schema(endpoint.response, components)
+                            if endpoint.media_type == "application/json"
+                            else {"type": "string", "format": "binary"}
+                        }
                     },
                 },
                 "400": _ERROR,
