@@ -25,7 +25,7 @@ from tracebraid.collector.remote import OtlpHttpSender
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 from tracebraid.store.base import TraceSummary, WriteResult
-from tracebraid.store.wire import decode_spans
+from tracebraid.store.wire import decode_spans, decode_summaries
 
 __all__ = ["TOKEN_ENV", "RemoteStore", "open_remote"]
 
@@ -37,17 +37,6 @@ _END_OF_IDS = "."  # tracebraid.views.store_api.END_OF_IDS; the store must not i
 _KEYS_PER_REQUEST = 1000
 
 
-class _Summary(msgspec.Struct):
-    trace_id: str
-    root_name: str
-    root_service: str
-    start_ns: int
-    end_ns: int
-    span_count: int
-    error_count: int
-    correlation_ids: list[str]
-
-
 class _TraceIds(msgspec.Struct):
     trace_ids: list[str]
 
@@ -56,7 +45,6 @@ class _Count(msgspec.Struct):
     spans: int
 
 
-_decode_summaries = msgspec.json.Decoder(list[_Summary]).decode
 _decode_trace_ids = msgspec.json.Decoder(_TraceIds).decode
 _decode_count = msgspec.json.Decoder(_Count).decode
 
@@ -196,19 +184,11 @@ class RemoteStore:
         params: list[tuple[str, str | int]] = [("limit", limit)]
         if before_ns is not None:
             params.append(("before_ns", before_ns))
-        return [
-            TraceSummary(
-                TraceId(s.trace_id),
-                s.root_name,
-                s.root_service,
-                s.start_ns,
-                s.end_ns,
-                s.span_count,
-                s.error_count,
-                tuple(CorrelationId(c) for c in s.correlation_ids),
-            )
-            for s in _decode_summaries(self._get("/recent", params).content)
-        ]
+        body = self._get("/recent", params).content
+        try:
+            return decode_summaries(body)
+        except InputError as exc:
+            raise StoreError(f"{self.url} sent summaries that do not decode: {exc}") from None
 
     def iter_trace_ids(self) -> Iterator[TraceId]:
         """Every stored trace ID, streamed from the collector."""

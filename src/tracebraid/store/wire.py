@@ -1,10 +1,11 @@
-"""Spans between a store and a ``RemoteStore``: exact, compact MessagePack.
+"""Spans (and trace summaries) between a store and a ``RemoteStore``: exact, compact.
 
 OTLP would lose what a store must keep exactly: a span whose resource has no
 ``service.name`` comes back with one, and attribute arrays come back as lists. This
 encoding keeps every field as stored (``decode_spans(encode_spans(s)) == s``), each
 distinct resource once per answer, and decodes with msgspec's typed decoder straight
-into tuples. It is what ``GET /api/store/spans`` answers.
+into tuples. It is what ``GET /api/store/spans`` answers. Trace summaries travel as
+JSON (``GET /api/store/recent``), a ``SummaryDocument`` each.
 
 Example::
 
@@ -19,13 +20,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 import msgspec
 
 from tracebraid.errors import InputError
 from tracebraid.model import (
     Attributes,
+    CorrelationId,
     Span,
     SpanEvent,
     SpanId,
@@ -34,8 +36,16 @@ from tracebraid.model import (
     StatusCode,
     TraceId,
 )
+from tracebraid.store.base import TraceSummary
 
-__all__ = ["SPANS_MEDIA_TYPE", "decode_spans", "encode_spans"]
+__all__ = [
+    "SPANS_MEDIA_TYPE",
+    "SummaryDocument",
+    "decode_spans",
+    "decode_summaries",
+    "encode_spans",
+    "encode_summaries",
+]
 
 SPANS_MEDIA_TYPE = "application/vnd.tracebraid.spans+msgpack"
 
@@ -140,3 +150,57 @@ def decode_spans(body: bytes) -> list[Span]:
         ]
     except (msgspec.DecodeError, IndexError) as exc:
         raise InputError(f"not a tracebraid spans document: {exc}") from None
+
+
+class SummaryDocument(TypedDict):
+    """One ``TraceSummary`` as JSON."""
+
+    trace_id: str
+    root_name: str
+    root_service: str
+    start_ns: int
+    end_ns: int
+    span_count: int
+    error_count: int
+    correlation_ids: list[str]
+
+
+_decode_summaries = msgspec.json.Decoder(list[SummaryDocument]).decode
+
+
+def encode_summaries(summaries: Iterable[TraceSummary]) -> list[SummaryDocument]:
+    """Summaries as the JSON documents ``decode_summaries`` reads back."""
+    return [
+        {
+            "trace_id": s.trace_id,
+            "root_name": s.root_name,
+            "root_service": s.root_service,
+            "start_ns": s.start_ns,
+            "end_ns": s.end_ns,
+            "span_count": s.span_count,
+            "error_count": s.error_count,
+            "correlation_ids": list(s.correlation_ids),
+        }
+        for s in summaries
+    ]
+
+
+def decode_summaries(body: bytes) -> list[TraceSummary]:
+    """The summaries of a JSON array of ``SummaryDocument`` s; ``InputError`` otherwise."""
+    try:
+        documents = _decode_summaries(body)
+    except msgspec.DecodeError as exc:
+        raise InputError(f"not a list of trace summaries: {exc}") from None
+    return [
+        TraceSummary(
+            TraceId(d["trace_id"]),
+            d["root_name"],
+            d["root_service"],
+            d["start_ns"],
+            d["end_ns"],
+            d["span_count"],
+            d["error_count"],
+            tuple(CorrelationId(c) for c in d["correlation_ids"]),
+        )
+        for d in documents
+    ]

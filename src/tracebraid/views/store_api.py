@@ -35,7 +35,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from tracebraid.errors import InputError, StoreError
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 from tracebraid.store.base import SpanStore
-from tracebraid.store.wire import SPANS_MEDIA_TYPE, encode_spans
+from tracebraid.store.wire import (
+    SPANS_MEDIA_TYPE,
+    SummaryDocument,
+    encode_spans,
+    encode_summaries,
+)
 from tracebraid.views.web.openapi import Endpoint, Param
 
 __all__ = [
@@ -43,7 +48,6 @@ __all__ = [
     "STORE_API_PREFIX",
     "CountDocument",
     "StoreApi",
-    "SummaryDocument",
     "TraceIdsDocument",
 ]
 
@@ -58,19 +62,6 @@ class TraceIdsDocument(TypedDict):
     """Trace IDs, sorted."""
 
     trace_ids: list[str]
-
-
-class SummaryDocument(TypedDict):
-    """One ``TraceSummary``."""
-
-    trace_id: str
-    root_name: str
-    root_service: str
-    start_ns: int
-    end_ns: int
-    span_count: int
-    error_count: int
-    correlation_ids: list[str]
 
 
 class CountDocument(TypedDict):
@@ -186,20 +177,9 @@ class StoreApi:
             assert limit is not None
             if not 0 <= limit <= _MAX_RECENT:
                 raise InputError(f"limit must be between 0 and {_MAX_RECENT}, not {limit}")
-            summaries = self.store.recent_traces(limit, _int(request, "before_ns", None))
-            return [
-                {
-                    "trace_id": s.trace_id,
-                    "root_name": s.root_name,
-                    "root_service": s.root_service,
-                    "start_ns": s.start_ns,
-                    "end_ns": s.end_ns,
-                    "span_count": s.span_count,
-                    "error_count": s.error_count,
-                    "correlation_ids": list(s.correlation_ids),
-                }
-                for s in summaries
-            ]
+            return encode_summaries(
+                self.store.recent_traces(limit, _int(request, "before_ns", None))
+            )
 
         return await self._answer(build)
 
