@@ -89,3 +89,14 @@ def test_every_trace_id_streams_back(backing: SqliteStore) -> None:
     with running_collector(backing) as url, RemoteStore(url) as remote:
         assert sorted(remote.iter_trace_ids()) == sorted(backing.iter_trace_ids())
         assert len(set(remote.iter_trace_ids())) >= 120
+
+
+def test_the_wire_refuses_what_it_did_not_write() -> None:
+    from tracebraid.errors import InputError
+    from tracebraid.store.wire import decode_spans, decode_summaries
+
+    for garbage in (b"", b"\xc1", b'{"spans": []}', b"\x92\x90\x91\x93\x01\x02\x03"):
+        with pytest.raises(InputError, match="not a tracebraid spans document"):
+            decode_spans(garbage)
+    with pytest.raises(InputError, match="not a list of trace summaries"):
+        decode_summaries(b'[{"trace_id": 1}]')
