@@ -9,7 +9,8 @@ the UI served beside it reads them back), so that needs ``--token`` or an explic
 Example::
 
     $ tracebraid serve --store sqlite:///spans.db
-    tracebraid serve: listening on http://127.0.0.1:4318 (store sqlite:///spans.db)
+    tracebraid serve: listening on http://127.0.0.1:4318 (store sqlite:///spans.db; 2 ingest
+    processes)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp
 from tracebraid.collector.app import Limits, create_app
 from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.errors import ConfigurationError, TracebraidError
-from tracebraid.store.base import SpanStore
+from tracebraid.store.base import SharedWrites, SpanStore
 
 __all__ = [
     "DEFAULT_HOST",
@@ -255,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(
-        f"tracebraid serve: listening on http://{shown}:{port} (store {args.store})",
+        f"tracebraid serve: listening on http://{shown}:{port} (store {args.store}; "
+        f"{_ingest_mode(store, limits)})",
         file=sys.stderr,
         flush=True,
     )
@@ -279,6 +281,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _ingest_mode(store: SpanStore, limits: Limits) -> str:
+    shared = isinstance(store, SharedWrites) and store.reopener() is not None
+    if shared and limits.ingest_processes:
+        return f"{limits.ingest_processes} ingest processes"
+    return "ingest in this process"
 
 
 def _positive(value: int, option: str) -> int:
