@@ -165,6 +165,40 @@ def test_order_timeline_shows_attempts_pending_lag_and_critical_path(
     _shot(page, "latency.png")
 
 
+def test_dragging_across_the_time_axis_zooms_and_the_link_keeps_it(
+    page: Page, base_url: str, web_demo: WebDemo
+) -> None:
+    page.goto(f"{base_url}/#/workflow/{web_demo.plain}")
+    _ready(page, "workflow")
+    timeline = page.locator("svg.timeline")
+    expect(timeline).to_have_attribute("data-zoomed", "false")
+    webhook = page.locator(".timeline [data-lane]").filter(has_text="send-warehouse-webhook")
+    failed = webhook.locator(".bar.failed rect").first
+    before = failed.bounding_box()
+    area = page.locator(".timeline .zoom-area").bounding_box()
+    assert before is not None and area is not None
+    # Drag from just before the first failed attempt to just after it.
+    y = area["y"] + area["height"] / 2
+    page.mouse.move(before["x"] - 4, y)
+    page.mouse.down()
+    page.mouse.move(before["x"] + before["width"] / 2, y, steps=4)
+    page.mouse.move(before["x"] + before["width"] + 4, y, steps=4)
+    page.mouse.up()
+    expect(timeline).to_have_attribute("data-zoomed", "true")
+    expect(page.locator(".zoom-state")).to_contain_text("showing +")
+    after = webhook.locator(".bar.failed rect").first.bounding_box()
+    assert after is not None and after["width"] > 3 * before["width"], (before, after)
+    assert re.search(r"from=[0-9.]+&to=[0-9.]+", page.url), page.url
+    _shot(page, "timeline-zoomed.png")
+    # The address reopens the same stretch of time; "Show all" goes back to the whole.
+    page.goto(page.url.replace("#", "?reload#"))
+    _ready(page, "workflow")
+    expect(page.locator("svg.timeline")).to_have_attribute("data-zoomed", "true")
+    page.get_by_role("button", name="Show all").click()
+    expect(page.locator("svg.timeline")).to_have_attribute("data-zoomed", "false")
+    assert "from=" not in page.url
+
+
 def test_a_pasted_link_reopens_the_same_view_and_span(
     page: Page, base_url: str, web_demo: WebDemo
 ) -> None:

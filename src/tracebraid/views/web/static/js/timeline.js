@@ -1,7 +1,8 @@
 // The causal timeline: time across, one lane per branch in causal order, delivery
 // edges from the publishing lane to the consuming one with the queue wait shaded,
 // every attempt its own bar, open bars for work still pending, stitched edges dashed
-// and labelled as propagation breaks, the critical path in orange.
+// and labelled as propagation breaks, the critical path in orange. Dragging across the
+// time axis zooms into that stretch of time (`range`); lanes and edges are clipped to it.
 
 import { s, cut, duration, shortId } from "./dom.js";
 import { innerSpans, spanKey, errorType } from "./model.js";
@@ -26,13 +27,22 @@ const STATE_ICON = {
   lost: "⚠",
 };
 
-export function renderTimeline(model, { width, selected }) {
-  const plotW = Math.max(400, width - LABEL_W - RIGHT_PAD);
+/** The whole workflow's time span as drawn unzoomed: [startNs, endNs]. */
+export function fullRange(model) {
   const t0 = model.startNs;
   const spanNs = Math.max(1, model.endNs - t0);
   const nowInside = model.nowNs - model.endNs <= spanNs * 0.5;
   const tEnd = (nowInside ? Math.max(model.endNs, model.nowNs) : model.endNs) + spanNs * 0.03;
-  const x = (t) => LABEL_W + ((t - t0) / (tEnd - t0)) * plotW;
+  return { fromNs: t0, toNs: tEnd, nowInside };
+}
+
+export function renderTimeline(model, { width, selected, range = null, onZoom = null }) {
+  const plotW = Math.max(400, width - LABEL_W - RIGHT_PAD);
+  const full = fullRange(model);
+  const { nowInside } = full;
+  const from = range ? range.fromNs : full.fromNs;
+  const to = range ? Math.max(range.toNs, from + 1) : full.toNs;
+  const x = (t) => LABEL_W + ((t - from) / (to - from)) * plotW;
   const openEnd = nowInside ? x(model.nowNs) : LABEL_W + plotW + 14;
   const height = AXIS_H + model.lanes.length * LANE_H + 8;
   const laneY = (lane) => AXIS_H + lane.index * LANE_H;
@@ -43,14 +53,16 @@ export function renderTimeline(model, { width, selected }) {
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
     "aria-label": "causal timeline",
+    dataset: { zoomed: String(Boolean(range)) },
   });
-  svg.appendChild(defs());
+  svg.appendChild(defs(plotW, height));
   const ctx = { model, x, openEnd, laneY, selected, nowInside, inner: model.lanes.length <= INNER_LANES_LIMIT };
 
   const lanesGroup = s("g", { class: "lanes" });
-  const edgesGroup = s("g", { class: "edges" });
-  svg.appendChild(axis(x, t0, tEnd, plotW, height, model, nowInside));
+  const edgesGroup = s("g", { class: "edges", "clip-path": "url(#timeline-plot)" });
+  svg.appendChild(axis(x, model.startNs, from, to, plotW, height, model, nowInside));
   svg.append(lanesGroup, edgesGroup);
+  if (onZoom) svg.appendChild(brush(svg, { from, to, plotW, height, onZoom }));
   const edgesOf = new Map();
   for (const edge of model.edges) {
     if (!edgesOf.has(edge.to.index)) edgesOf.set(edge.to.index, []);
@@ -93,11 +105,54 @@ export function renderTimeline(model, { width, selected }) {
   };
 }
 
-function defs() {
+/** Drag across the time axis to choose a stretch of time; onZoom gets it in ns. */
+function brush(svg, { from, to, plotW, height, onZoom }) {
+  const g = s("g", { class: "zoom-brush" });
+  const area = s("rect", { x: LABEL_W, y: 0, width: plotW, height: AXIS_H, class: "zoom-area" });
+  area.appendChild(s("title", {}, "drag across the time axis to zoom into that stretch of time"));
+  const chosen = s("rect", { x: 0, y: 0, width: 0, height, class: "zoom-selection", visibility: "hidden" });
+  g.append(area, chosen);
+  const svgX = (event) => {
+    const point = svg.createSVGPoint();
+    point.x = event.clientX;
+    point.y = event.clientY;
+    const local = point.matrixTransform(svg.getScreenCTM().inverse()).x;
+    return Math.min(LABEL_W + plotW, Math.max(LABEL_W, local));
+  };
+  const timeAt = (px) => from + ((px - LABEL_W) / plotW) * (to - from);
+  area.addEventListener("mousedown", (down) => {
+    down.preventDefault();
+    const start = svgX(down);
+    const move = (event) => {
+      const now = svgX(event);
+      chosen.setAttribute("x", Math.min(start, now));
+      chosen.setAttribute("width", Math.abs(now - start));
+      chosen.setAttribute("visibility", "visible");
+    };
+    const up = (event) => {
+      window.removeEventListener("mousemove", move);
+      window.removeEventListener("mouseup", up);
+      chosen.setAttribute("visibility", "hidden");
+      const end = svgX(event);
+      // A click is not a zoom: at least a few pixels of time must be chosen.
+      if (Math.abs(end - start) >= 4) {
+        onZoom({ fromNs: timeAt(Math.min(start, end)), toNs: timeAt(Math.max(start, end)) });
+      }
+    };
+    window.addEventListener("mousemove", move);
+    window.addEventListener("mouseup", up);
+  });
+  return g;
+}
+
+function defs(plotW, height) {
   const arrow = (id, cls) =>
     s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
   return s("defs", {},
+    // Bars, edges and waits of a zoomed timeline end at the plot's edges, not over the labels.
+    s("clipPath", { id: "timeline-plot" },
+      s("rect", { x: LABEL_W, y: 0, width: plotW + RIGHT_PAD, height })),
     arrow("arrow", "arrowhead"),
     arrow("arrow-critical", "arrowhead critical"),
     arrow("arrow-stitched", "arrowhead stitched"),
@@ -119,21 +174,22 @@ function niceStep(rangeNs, target = 8) {
   return 10 * power;
 }
 
-function axis(x, t0, tEnd, plotW, height, model, nowInside) {
+function axis(x, t0, from, to, plotW, height, model, nowInside) {
   const g = s("g", { class: "axis" });
   g.appendChild(s("rect", { x: 0, y: 0, width: LABEL_W + plotW + RIGHT_PAD, height: AXIS_H, class: "axis-bg" }));
   g.appendChild(s("text", { x: 12, y: 22, class: "axis-title" }, "step · service · event taken"));
-  const step = niceStep(tEnd - t0);
-  for (let t = 0; t0 + t <= tEnd; t += step) {
+  // Ticks count from the workflow's start, zoomed or not, so a time reads the same.
+  const step = niceStep(to - from);
+  for (let t = Math.ceil((from - t0) / step) * step; t0 + t <= to; t += step) {
     const px = x(t0 + t);
     g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 6, y2: height, class: "grid" }));
     g.appendChild(s("text", { x: px, y: 20, class: "tick", "text-anchor": "middle" }, t === 0 ? "0" : "+" + duration(t)));
   }
-  if (nowInside) {
+  if (nowInside && model.nowNs >= from && model.nowNs <= to) {
     const px = x(model.nowNs);
     g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 10, y2: height, class: "now-line" }));
     g.appendChild(s("text", { x: px + 4, y: AXIS_H - 2, class: "now-label" }, "now"));
-  } else {
+  } else if (!nowInside) {
     const px = LABEL_W + plotW + RIGHT_PAD - 6;
     g.appendChild(s("text", { x: px, y: 14, class: "now-label", "text-anchor": "end" }, "now"));
     g.appendChild(s("text", { x: px, y: 28, class: "now-label", "text-anchor": "end" }, `+${duration(model.nowNs - model.endNs)}`));
@@ -147,8 +203,10 @@ function drawLane(ctx, lane, width) {
   g.appendChild(s("rect", { x: 0, y, width, height: LANE_H, class: lane.index % 2 ? "lane-bg odd" : "lane-bg" }));
   if (lane.critical) g.appendChild(s("rect", { x: 0, y, width: 5, height: LANE_H, class: "critical-strip" }));
   drawLabel(g, lane, y);
-  if (lane.type === "action") drawAction(ctx, g, lane, y);
-  else drawBranch(ctx, g, lane, y);
+  const plot = s("g", { "clip-path": "url(#timeline-plot)" });
+  g.appendChild(plot);
+  if (lane.type === "action") drawAction(ctx, plot, lane, y);
+  else drawBranch(ctx, plot, lane, y);
   return g;
 }
 
@@ -207,8 +265,11 @@ function drawAction(ctx, g, lane, y) {
     tip: `${root.span.name} (${root.span.service})\n${duration(root.duration_ns)} · the user action`,
     label: [`${root.span.name} ${duration(root.duration_ns)}`],
   }));
-  const rest = s("text", { x: Math.max(x1, x0 + 3) + 6, y: y + BAR_Y + 14, class: "bar-after" }, duration(root.duration_ns));
-  g.appendChild(rest);
+  // Zoomed past the action's end, its duration would hang cut off at the plot's edge.
+  if (x1 >= LABEL_W) {
+    const rest = s("text", { x: Math.max(x1, x0 + 3) + 6, y: y + BAR_Y + 14, class: "bar-after" }, duration(root.duration_ns));
+    g.appendChild(rest);
+  }
 }
 
 function drawBranch(ctx, g, lane, y) {

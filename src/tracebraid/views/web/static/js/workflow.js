@@ -5,7 +5,7 @@ import { h, clear, clock, duration, plural } from "./dom.js";
 import { get } from "./api.js";
 import { attention, buildModel, findSpan, spanKey } from "./model.js";
 import { link, replaceParams } from "./router.js";
-import { renderTimeline, TIMELINE_LEGEND } from "./timeline.js";
+import { fullRange, renderTimeline, TIMELINE_LEGEND } from "./timeline.js";
 import { renderGraph, GRAPH_LEGEND } from "./graph.js";
 import { renderLatency, renderSegments, LATENCY_LEGEND } from "./latency.js";
 import { renderPanel } from "./panel.js";
@@ -36,6 +36,7 @@ class WorkflowPage {
     this.model = model;
     this.tab = TABS.some(([id]) => id === route.params.tab) ? route.params.tab : "timeline";
     this.selected = route.params.span || null;
+    this.range = rangeFromParams(model, route.params);
   }
 
   render() {
@@ -152,7 +153,9 @@ class WorkflowPage {
       this.canvas.append(renderLatency(this.model, { width }), renderSegments(this.model));
       legend = LATENCY_LEGEND;
     } else {
-      const timeline = renderTimeline(this.model, { width, selected: this.selected });
+      const timeline = renderTimeline(this.model, {
+        width, selected: this.selected, range: this.range, onZoom: (range) => this.zoom(range),
+      });
       this.canvas.append(timeline.svg);
       if (!timeline.complete) {
         // A selected span in a later lane is marked once its lane is drawn.
@@ -161,6 +164,27 @@ class WorkflowPage {
       legend = TIMELINE_LEGEND;
     }
     this.legend.append(...legend.map(([cls, label]) => h("span", { class: "legend-item" }, h("span", { class: `swatch ${cls}` }), label)));
+    if (this.tab === "timeline") this.legend.append(this.zoomControl());
+  }
+
+  zoomControl() {
+    if (!this.range) {
+      return h("span", { class: "zoom-hint muted" }, "drag across the time axis to zoom");
+    }
+    const t0 = this.model.startNs;
+    return h("span", { class: "zoom-state" },
+      `showing +${duration(this.range.fromNs - t0)} to +${duration(this.range.toNs - t0)} `,
+      h("button", { type: "button", class: "zoom-reset", onclick: () => this.zoom(null) }, "Show all"));
+  }
+
+  /** Zoom the timeline to a stretch of time (null: all of it); the URL keeps it. */
+  zoom(range) {
+    this.range = range;
+    const t0 = this.model.startNs;
+    const ms = (ns) => ((ns - t0) / 1e6).toFixed(3);
+    replaceParams(range ? { from: ms(range.fromNs), to: ms(range.toNs) } : { from: null, to: null });
+    this.drawTab();
+    this.showSelection(false);
   }
 
   onCanvasClick(event) {
@@ -234,3 +258,14 @@ class WorkflowPage {
   }
 }
 
+
+/** The zoom a pasted link asks for (?from=&to=, ms after the workflow's start), if sane. */
+function rangeFromParams(model, params) {
+  const from = Number.parseFloat(params.from);
+  const to = Number.parseFloat(params.to);
+  if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) return null;
+  const full = fullRange(model);
+  const fromNs = Math.max(full.fromNs, model.startNs + from * 1e6);
+  const toNs = Math.min(full.toNs, model.startNs + to * 1e6);
+  return toNs > fromNs ? { fromNs, toNs } : null;
+}
