@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -43,16 +43,25 @@ async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -
     assert "secret" not in str(caught.value)
 
 
-async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
-    stream: str,
-) -> None:
+def _deliveries(
+    count: int,
+) -> tuple[list[Delivery], asyncio.Event, Callable[[Delivery], Awaitable[None]]]:
+    """A handler keeping what it is given, and an event set once ``count`` arrived."""
     received: list[Delivery] = []
     arrived = asyncio.Event()
 
-    async def reserve(delivery: Delivery) -> None:
+    async def keep(delivery: Delivery) -> None:
         received.append(delivery)
-        if len(received) == 2:
+        if len(received) == count:
             arrived.set()
+
+    return received, arrived, keep
+
+
+async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
+    stream: str,
+) -> None:
+    received, arrived, reserve = _deliveries(2)
 
     async with RedisStreamsBroker(temporary=True) as broker:
         await broker.subscribe(stream, "reserve-inventory", reserve)
@@ -85,13 +94,7 @@ async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
 async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
     stream: str,
 ) -> None:
-    received: list[Delivery] = []
-    arrived = asyncio.Event()
-
-    async def reserve(delivery: Delivery) -> None:
-        received.append(delivery)
-        if len(received) == 3:
-            arrived.set()
+    received, arrived, reserve = _deliveries(3)
 
     async with RedisStreamsBroker(temporary=True) as broker:
         await broker.subscribe(stream, "reserve-inventory", reserve)
