@@ -100,3 +100,22 @@ def test_the_wire_refuses_what_it_did_not_write() -> None:
             decode_spans(garbage)
     with pytest.raises(InputError, match="not a list of trace summaries"):
         decode_summaries(b'[{"trace_id": 1}]')
+
+
+def test_the_store_api_says_what_a_bad_request_lacks(backing: SqliteStore) -> None:
+    import httpx
+
+    with running_collector(backing) as url:
+        for query, said in (
+            ("", "give trace_id (repeatable), one correlation_id"),
+            ("?trace_id=a&correlation_id=b", "give trace_id (repeatable), one correlation_id"),
+            ("?linked=abc", "linked must be TRACE_ID:SPAN_ID"),
+        ):
+            answer = httpx.get(f"{url}/api/store/spans{query}")
+            assert answer.status_code == 400 and said in answer.json()["error"], query
+        answer = httpx.get(f"{url}/api/store/recent?limit=-1")
+        assert answer.status_code == 400 and "limit must be between 0" in answer.json()["error"]
+        spec = httpx.get(f"{url}/api/openapi.json").json()
+        spans = spec["paths"]["/api/store/spans"]["get"]["responses"]["200"]["content"]
+        assert list(spans) == ["application/vnd.tracebraid.spans+msgpack"]
+        assert "/api/store/trace-ids/all" in spec["paths"]
