@@ -5,17 +5,25 @@ through ``FileTurn`` rather than SQLite's busy handler, which polls with sleeps 
 grow to 100 ms. ``flock`` wakes the next waiter as soon as the lock is released, and
 the kernel releases it when its holder dies, so a writer killed mid-transaction never
 leaves the others waiting. A ``FileTurn`` pickles as its path: each process opens its
-own descriptor.
+own descriptor. Where there is no ``flock`` (Windows), ``SUPPORTED`` is False and
+stores are not shared between processes at all: the collector ingests in-process.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from types import TracebackType
 
-__all__ = ["FileTurn"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["SUPPORTED", "FileTurn"]
+
+SUPPORTED = fcntl is not None
+"""Whether this platform has ``flock``, which ``FileTurn`` needs."""
 
 
 class FileTurn:
@@ -36,6 +44,8 @@ class FileTurn:
         self._threads = threading.Lock()
 
     def __enter__(self) -> None:
+        if fcntl is None:  # pragma: no cover - Windows
+            raise RuntimeError("FileTurn needs fcntl.flock, which this platform lacks")
         self._threads.acquire()
         try:
             if self._fd is None:
@@ -52,7 +62,7 @@ class FileTurn:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            if self._fd is not None:
+            if self._fd is not None and fcntl is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()

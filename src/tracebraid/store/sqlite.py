@@ -39,6 +39,7 @@ from typing import Any, Literal, TypeAlias
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 from tracebraid.store import _rows
+from tracebraid.store import _turns as turns
 from tracebraid.store._checkpoint import Checkpointer
 from tracebraid.store._insert import insert_batch
 from tracebraid.store._lookups import (
@@ -304,12 +305,12 @@ class SqliteStore:
 
         The stores it opens take turns writing through a lock on the file
         ``<database>-writer.lock``. None for a store in memory, which no other
-        process can see.
+        process can see, and where the platform has no ``flock``.
 
         >>> SqliteStore(":memory:").reopener() is None
         True
         """
-        if self._memory:
+        if self._memory or not turns.SUPPORTED:
             return None
         return functools.partial(
             SqliteStore,
