@@ -1,4 +1,5 @@
-"""The examples in the views' docstrings run, so they cannot drift from the code."""
+"""The examples in the views' (and the web UI's) docstrings run, so they cannot drift
+from the code."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ MODULES = [
     "tracebraid.views.serialize",
     "tracebraid.views.tree",
     "tracebraid.views.units",
+    "tracebraid.views.web.openapi",
+    "tracebraid.views.web.records",
+    # The web UI's search; also run by tests/store, here it must keep an example.
+    "tracebraid.store.search",
 ]
 
 
