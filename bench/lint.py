@@ -1,7 +1,7 @@
 """Benchmark: ``lint_store`` over 1,000,000 stored spans, streaming one workflow at a time.
 
-Order workflows of 20 to 2,000 spans each (``tracebraid.testing.workflows``'
-builder: fan-out, retries with back-off, follow-up events, 2% of hand-offs dropping
+Order workflows of 20 to 2,000 spans each (``tracebraid.testing.workflows.synthetic``:
+fan-out, retries with back-off, follow-up events, 2% of hand-offs dropping
 trace context, a few in flight) go into a fresh SQLite store until it holds the
 wanted number of spans. Then each store is linted in a fresh process, so its peak
 resident memory (``VmHWM``, else ``ru_maxrss``) is the lint's own.
@@ -29,56 +29,25 @@ import time
 from pathlib import Path
 
 from tracebraid.analysis.lint import lint_store, lint_store_url
+from tracebraid.model import Span
 from tracebraid.store import open_store
-from tracebraid.testing.workflows import DEFAULT_START_NS, Message, Try, WorkflowBuilder
+from tracebraid.testing.workflows import DEFAULT_START_NS, synthetic
 
 GOAL_S = 60.0
 SIZES = (250_000, 1_000_000)
 WORKFLOW_SIZES = (20, 50, 100, 200, 500, 2_000)
-EVENT_NAMES = tuple(f"event-{k}" for k in range(20))
-SUBSCRIBERS = {
-    name: [f"handle-{k}-{c}" for c in range(1 + k % 3)] for k, name in enumerate(EVENT_NAMES)
-}
 
 
-def workflow(number: int, size: int, rng: random.Random) -> list:  # type: ignore[type-arg]
+def workflow(number: int, size: int) -> list[Span]:
     """One order workflow of about ``size`` spans with its own IDs and start time."""
-    b = WorkflowBuilder(
-        correlation_id=f"order_{number}",
+    flow = synthetic(
+        size,
         seed=number,
+        in_flight_rate=0.002,
         first_event=number * 100_000,
         start_ns=DEFAULT_START_NS + number * 10_000_000_000,
     )
-    pending: list[Message] = []
-    at = 0.0
-    while len(b) < size:
-        if not pending:
-            post = b.action("POST /orders", service="checkout-api", at_ms=at, duration_ms=12)
-            pending.append(b.publish(post, rng.choice(EVENT_NAMES), destination="bus"))
-            at += 50.0
-        message = pending.pop(0)
-        for step in SUBSCRIBERS[message.event_name]:
-            failures = rng.randint(1, 3) if rng.random() < 0.1 else 0
-            tries = [
-                Try(rng.uniform(5, 50), error="TimeoutError: dependency timed out",
-                    backoff_ms=100.0 * 2**k)
-                for k in range(failures)
-            ] + [Try(rng.uniform(5, 50))]  # fmt: skip
-            consumed = b.consume(
-                message,
-                step,
-                service=step.rsplit("-", 1)[0],
-                group=step,
-                wait_ms=rng.uniform(1, 20),
-                tries=tries,
-                propagate=rng.random() >= 0.02,
-                in_flight=rng.random() < 0.002,
-            )
-            if not consumed.attempts:
-                continue
-            for _ in range(rng.randint(0, 2)):
-                pending.append(b.publish(consumed.last, rng.choice(EVENT_NAMES), destination="bus"))
-    return list(b.build().spans)
+    return list(flow.spans)
 
 
 def generate(path: Path, spans: int) -> tuple[int, int, float]:
@@ -87,9 +56,9 @@ def generate(path: Path, spans: int) -> tuple[int, int, float]:
     rng = random.Random(spans)
     written = count = 0
     started = time.perf_counter()
-    batch: list = []  # type: ignore[type-arg]
+    batch: list[Span] = []
     while written < spans:
-        batch += workflow(count, rng.choice(WORKFLOW_SIZES), rng)
+        batch += workflow(count, rng.choice(WORKFLOW_SIZES))
         count += 1
         if len(batch) >= 20_000:
             written += store.write(batch).inserted

@@ -37,6 +37,7 @@ from tracebraid.model import (
 )
 
 __all__ = [
+    "DEFAULT_FIRST_EVENT",
     "DEFAULT_START_NS",
     "Consumed",
     "Message",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+DEFAULT_FIRST_EVENT = 8821  # event IDs count up from evt_8821
 _MS = 1_000_000
 
 
@@ -130,7 +132,7 @@ class WorkflowBuilder:
         stock: bool = False,
         markers: bool = True,
         system: str = "inproc",
-        first_event: int = 8821,
+        first_event: int = DEFAULT_FIRST_EVENT,
     ) -> None:
         self.correlation_id = CorrelationId(correlation_id) if correlation_id else None
         self.start_ns = start_ns

@@ -35,6 +35,7 @@ from collections import deque
 
 from tracebraid.model import SpanKind
 from tracebraid.testing._builder import (
+    DEFAULT_FIRST_EVENT,
     DEFAULT_START_NS,
     Consumed,
     Message,
@@ -44,6 +45,7 @@ from tracebraid.testing._builder import (
 )
 
 __all__ = [
+    "DEFAULT_FIRST_EVENT",
     "DEFAULT_START_NS",
     "Consumed",
     "Message",
@@ -249,15 +251,21 @@ def synthetic(
     island_rate: float = 0.02,
     in_flight_rate: float = 0.005,
     event_names: int = 20,
+    start_ns: int = DEFAULT_START_NS,
+    first_event: int = DEFAULT_FIRST_EVENT,
 ) -> Workflow:
     """A large, realistic workflow of about ``spans`` spans for benchmarks.
 
     Event names map to fixed consumer sets (so a topology can be learned); consumers
     retry with back-off, some drop trace context (islands), some are still in flight,
-    and every consumer publishes zero to two follow-up events.
+    and every consumer publishes zero to two follow-up events. Workflows meant to
+    share one store need their own ``first_event`` (event IDs count up from it; equal
+    IDs would join the workflows) and, to not overlap in time, their own ``start_ns``.
     """
     rng = random.Random(seed)
-    b = WorkflowBuilder(correlation_id=f"order_{seed}", seed=seed)
+    b = WorkflowBuilder(
+        correlation_id=f"order_{seed}", seed=seed, start_ns=start_ns, first_event=first_event
+    )
     subscribers = {
         f"event-{k}": [f"consumer-{k}-{c}" for c in range(1 + k % 3)] for k in range(event_names)
     }
