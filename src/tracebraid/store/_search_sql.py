@@ -4,7 +4,7 @@ The traces are walked newest first along ``traces_by_start`` (whose entries end 
 the trace ID, the table's key, so (start, trace ID) is one ordered index); each
 filter on spans is an ``EXISTS`` over the trace's own key range, or an ``IN`` over
 the correlation and event indexes. The facts shown per hit are computed for the
-page's traces only, four grouped queries per page.
+page's traces only, five grouped queries per page.
 
 Definitions are those of ``tracebraid.store.search.facts_of``; the store tests check
 that both answer alike.
@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from tracebraid.model import SpanKind
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store._lookups import SUMMARY_SELECT, trace_summaries
 from tracebraid.store.search import SearchPage, TraceFacts, TraceHit, TraceQuery, parse_cursor
@@ -23,7 +24,7 @@ from tracebraid.store.sqlite import SqliteStore
 
 __all__ = ["search_sqlite"]
 
-_CONSUMER, _PRODUCER = 5, 4
+_CONSUMER, _PRODUCER = int(SpanKind.CONSUMER), int(SpanKind.PRODUCER)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
 _RETRIED = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
