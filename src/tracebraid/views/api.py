@@ -61,7 +61,7 @@ from tracebraid.views.schema import (
     WhyDocument,
     WorkflowDocument,
 )
-from tracebraid.views.source import UnknownKeyError, recent
+from tracebraid.views.source import LoadedWorkflow, UnknownKeyError, recent
 from tracebraid.views.store_api import StoreApi
 from tracebraid.views.web.openapi import Endpoint, Param, openapi_document
 from tracebraid.views.web.reader import WorkflowReader
@@ -133,6 +133,11 @@ def _text(request: Request, name: str) -> str | None:
     return text or None
 
 
+def _since_ns(text: str | None, *, now_ns: int) -> int | None:
+    """``?since=`` (a duration ago, e.g. 15m) as Unix nanoseconds; None when not given."""
+    return None if text is None else now_ns - parse_duration(text, where="since")
+
+
 def _ms_to_ns(value: float | None) -> int | None:
     return None if value is None else round(value * 1_000_000)
 
@@ -169,7 +174,6 @@ class Api:
     # -- search ----------------------------------------------------------------------
 
     def _query(self, request: Request) -> TraceQuery:
-        since = _text(request, "since")
         return TraceQuery(
             service=_text(request, "service"),
             event_name=_text(request, "event_name"),
@@ -181,9 +185,7 @@ class Api:
             has_broken=_flag(request, "has_broken"),
             min_duration_ns=_ms_to_ns(_number(request, "min_duration_ms")),
             max_duration_ns=_ms_to_ns(_number(request, "max_duration_ms")),
-            since_ns=None
-            if since is None
-            else self.reader.now_ns() - parse_duration(since, where="since"),
+            since_ns=_since_ns(_text(request, "since"), now_ns=self.reader.now_ns()),
             cursor=_text(request, "cursor"),
             limit=_limit(request, default=_PAGE),
         )
@@ -269,10 +271,9 @@ class Api:
 
     # -- across recent workflows -----------------------------------------------------
 
-    def _recent(self, request: Request) -> tuple[int, int | None, list[Any]]:
+    def _recent(self, request: Request) -> tuple[int, int | None, list[LoadedWorkflow]]:
         now = self.reader.now_ns()
-        since = _text(request, "since")
-        since_ns = None if since is None else now - parse_duration(since, where="since")
+        since_ns = _since_ns(_text(request, "since"), now_ns=now)
         loaded = recent(
             self.store,
             now_ns=now,
@@ -302,7 +303,7 @@ class Api:
             from tracebraid.views.lint_json import lint_document
 
             since = _text(request, "since") or _LINT_SINCE
-            since_ns = self.reader.now_ns() - parse_duration(since, where="since")
+            since_ns = _since_ns(since, now_ns=self.reader.now_ns())
             report = lint_store(self.store, DEFAULT_CONVENTIONS, since_ns=since_ns)
             return lint_document(
                 report,
