@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from opentelemetry import trace
 
 from tracebraid.sdk.context import MessageContext
-from tracebraid.sdk.propagation import Extracted, NoParent
+from tracebraid.sdk.propagation import Extracted, NoParent, remote_span_context
 
 __all__ = ["Incoming", "common", "resolve"]
 
@@ -31,19 +31,10 @@ def resolve(
     """(the message, its creation span context or None, why there is none)."""
     if isinstance(incoming, Extracted):
         return incoming.context, incoming.span_context, incoming.no_parent
-    message = incoming
-    if message.trace_id is None or message.span_id is None:
-        return message, None, NoParent("the message carries no trace context")
-    parent = trace.SpanContext(
-        trace_id=int(message.trace_id, 16),
-        span_id=int(message.span_id, 16),
-        is_remote=True,
-        trace_flags=trace.TraceFlags(message.trace_flags),
-        trace_state=trace.TraceState.from_header([message.trace_state])
-        if message.trace_state
-        else None,
-    )
-    return message, parent, None
+    parent = remote_span_context(incoming)
+    if parent is None:
+        return incoming, None, NoParent("the message carries no trace context")
+    return incoming, parent, None
 
 
 def common(values: Sequence[str | None]) -> str | None:

@@ -65,6 +65,7 @@ __all__ = [
     "extract",
     "inject",
     "otel_context",
+    "remote_span_context",
 ]
 
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
@@ -118,19 +119,26 @@ class Extracted:
         return self.no_parent is None
 
 
+def remote_span_context(message: MessageContext) -> trace.SpanContext | None:
+    """The remote span context the message carries; ``None`` when it carries no trace IDs."""
+    if message.trace_id is None or message.span_id is None:
+        return None
+    return trace.SpanContext(
+        trace_id=int(message.trace_id, 16),
+        span_id=int(message.span_id, 16),
+        is_remote=True,
+        trace_flags=trace.TraceFlags(message.trace_flags),
+        trace_state=trace.TraceState.from_header([message.trace_state])
+        if message.trace_state
+        else None,
+    )
+
+
 def otel_context(message: MessageContext, base: Context | None = None) -> Context:
     """An OpenTelemetry ``Context`` holding the message's span context and baggage."""
     ctx = base if base is not None else Context()
-    if message.trace_id is not None and message.span_id is not None:
-        span_context = trace.SpanContext(
-            trace_id=int(message.trace_id, 16),
-            span_id=int(message.span_id, 16),
-            is_remote=True,
-            trace_flags=trace.TraceFlags(message.trace_flags),
-            trace_state=trace.TraceState.from_header([message.trace_state])
-            if message.trace_state
-            else None,
-        )
+    span_context = remote_span_context(message)
+    if span_context is not None:
         ctx = trace.set_span_in_context(trace.NonRecordingSpan(span_context), ctx)
     if message.correlation_id is not None:
         ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, message.correlation_id, ctx)
