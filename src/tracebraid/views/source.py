@@ -127,7 +127,7 @@ def read_topology(path: str | None) -> Topology | None:
 
 
 def history(store: SpanStore, *, limit: int = HISTORY_TRACES) -> list[Span]:
-    """The spans of the ``limit`` most recent traces: what consumers usually take each event."""
+    """The spans of the ``limit`` most recent traces (what expected consumers are learned from)."""
     summaries = store.recent_traces(limit)
     return store.spans_of_traces([s.trace_id for s in summaries]) if summaries else []
 
@@ -170,13 +170,7 @@ def trace_of_span(store: SpanStore, span_id: str, *, limit: int = SPAN_SEARCH_TR
     Stores index spans by trace, not by span ID alone, so older spans need the
     ``TRACE_ID:SPAN_ID`` form.
     """
-    summaries = store.recent_traces(limit)
-    if not summaries:
-        return None
-    for span in store.spans_of_traces([s.trace_id for s in summaries]):
-        if span.span_id == span_id:
-            return span.trace_id
-    return None
+    return next((s.trace_id for s in history(store, limit=limit) if s.span_id == span_id), None)
 
 
 def _workflow_keys(summaries: list[TraceSummary]) -> list[str]:
