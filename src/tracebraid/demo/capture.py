@@ -13,6 +13,7 @@ The spans include the start markers (scope ``tracebraid.start_marker``);
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -38,15 +39,12 @@ async def record_order_flow(
     A given ``broker`` must be started and stays open; a fresh one is closed here.
     """
     exporter = InMemorySpanExporter()
-    if broker is not None:
+    async with AsyncExitStack() as own:
+        if broker is None:
+            broker = await own.enter_async_context(InMemoryBroker())
         run = await run_order_flow(
             broker, exporter, orders=orders, time_scale=time_scale, first_order=first_order
         )
-    else:
-        async with InMemoryBroker() as own:
-            run = await run_order_flow(
-                own, exporter, orders=orders, time_scale=time_scale, first_order=first_order
-            )
     return run, [to_span(span) for span in exporter.get_finished_spans()]
 
 
