@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio
-from broker_contract import BrokerContract, unique_name
+from broker_contract import BrokerContract, Recorder, unique_name
 from traced_contract import TracedBrokerContract
 
 from tracebraid.errors import BrokerUnavailableError, ConfigurationError
@@ -43,25 +43,10 @@ async def test_an_unreachable_server_names_the_address_tried(closed_port: int) -
     assert "secret" not in str(caught.value)
 
 
-def _deliveries(
-    count: int,
-) -> tuple[list[Delivery], asyncio.Event, Callable[[Delivery], Awaitable[None]]]:
-    """A handler keeping what it is given, and an event set once ``count`` arrived."""
-    received: list[Delivery] = []
-    arrived = asyncio.Event()
-
-    async def keep(delivery: Delivery) -> None:
-        received.append(delivery)
-        if len(received) == count:
-            arrived.set()
-
-    return received, arrived, keep
-
-
 async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
     stream: str,
 ) -> None:
-    received, arrived, reserve = _deliveries(2)
+    reserve = Recorder()
 
     async with RedisStreamsBroker(temporary=True) as broker:
         await broker.subscribe(stream, "reserve-inventory", reserve)
@@ -72,8 +57,7 @@ async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
         # Another producer's entry: plain fields, no tracebraid payload field.
         entry_id = await client.xadd(stream, {"traceparent": "00-cd", "order_id": "order_5"})
         await client.aclose()
-        async with asyncio.timeout(10):
-            await arrived.wait()
+        received = await reserve.wait_for(2)
     # The headers travel as one field; the event ID once, as tb:message-id, and is
     # delivered as its header too.
     assert sorted(ours) == [b"tb:headers", b"tb:message-id", b"tb:payload"]
@@ -94,7 +78,7 @@ async def test_headers_are_stream_fields_and_a_foreign_entry_is_delivered_whole(
 async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
     stream: str,
 ) -> None:
-    received, arrived, reserve = _deliveries(3)
+    reserve = Recorder()
 
     async with RedisStreamsBroker(temporary=True) as broker:
         await broker.subscribe(stream, "reserve-inventory", reserve)
@@ -107,8 +91,7 @@ async def test_entries_with_a_field_per_header_or_odd_packed_headers_are_read(
         await client.xadd(stream, {**entry, "tb:headers": packed, "x-tenant": "acme"})
         await client.xadd(stream, {**entry, "tb:headers": "not json"})
         await client.aclose()
-        async with asyncio.timeout(10):
-            await arrived.wait()
+        received = await reserve.wait_for(3)
     assert [dict(d.headers) for d in received] == [
         {"traceparent": "00-ab", "x-event-name": "paid", "x-event-id": "evt_1"},
         {"x-tenant": "acme", "traceparent": "00-cd", "x-event-id": "evt_1"},
