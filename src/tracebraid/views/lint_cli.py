@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from tracebraid.analysis.lint import (
 from tracebraid.collector.files import read_span_file
 from tracebraid.errors import ConfigurationError, InputError, StoreError, TracebraidError
 from tracebraid.store import SpanStore, open_store
-from tracebraid.views.commands._options import console
+from tracebraid.views.commands._options import console, describe, print_json, store_url
 from tracebraid.views.lint_json import LINT_SCHEMA, lint_document
 from tracebraid.views.source import STORE_ENV, default_store, open_for_reading, parse_when
 
@@ -82,7 +81,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "lint",
         help="lint propagation and conventions: broken causality, lost correlation, ...",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=describe(__doc__),
     )
     parser.add_argument(
         "files", nargs="*", metavar="FILE", help="span files to lint instead of the store"
@@ -295,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
             source = ", ".join(args.files)
             report = _lint_files(args, conventions, window)
         else:
-            source = args.store or default_store()
+            source = store_url(args)
             report = _lint_store(source, conventions, window, args.workers)
     except StoreError as exc:
         print(f"tracebraid lint: {exc}", file=sys.stderr)
@@ -308,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         document = lint_document(
             report, source=source, conventions=conventions, fail_on=args.fail_on, exit_code=code
         )
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        print_json(document)
     else:
         out.print(_render(report, source=source, fail_on=args.fail_on, exit_code=code))
     return code
