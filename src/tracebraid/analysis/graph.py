@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from tracebraid import semconv
-from tracebraid.analysis.normalize import MessagingView, Role, is_start_marker, normalize
+from tracebraid.analysis.normalize import (
+    MessagingView,
+    Role,
+    is_start_marker,
+    marker_target,
+    normalize,
+)
 from tracebraid.analysis.records import SpanRef
 from tracebraid.model import EventId, Span, SpanId, TraceId
 
@@ -315,11 +321,7 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
             edges.append(Edge(EdgeKind.DELIVERY, producer, consumer, event_id, stitched))
 
     # Only a marker whose span has not arrived says anything (work in flight, or stuck).
-    unfinished = [
-        m
-        for m in markers
-        if (m.trace_id, str(m.attributes.get(semconv.MARKER_FOR_SPAN) or m.span_id)) not in index
-    ]
+    unfinished = [m for m in markers if (m.trace_id, marker_target(m)) not in index]
     incoming: list[list[int]] = [[] for _ in range(count)]
     outgoing: list[list[int]] = [[] for _ in range(count)]
     for number, edge in enumerate(edges):

@@ -70,6 +70,7 @@ __all__ = [
     "Role",
     "is_dead_letter_destination",
     "is_start_marker",
+    "marker_target",
     "normalize",
 ]
 
@@ -156,6 +157,11 @@ class MessagingView:
 def is_start_marker(span: Span) -> bool:
     """True for the SDK's start marker: a tiny span announcing that processing began."""
     return span.scope == semconv.START_MARKER_SCOPE
+
+
+def marker_target(marker: Span) -> SpanId:
+    """The span ID of the processing span a start marker announces (its own when unsaid)."""
+    return SpanId(_text(marker.attributes.get(semconv.MARKER_FOR_SPAN)) or marker.span_id)
 
 
 def is_dead_letter_destination(destination: str | None) -> bool:
@@ -300,7 +306,7 @@ def normalize(span: Span) -> MessagingView:
     marker_for: SpanId | None = None
     step = _text(attributes.get(semconv.STEP))
     if span.scope == semconv.START_MARKER_SCOPE:
-        marker_for = SpanId(_text(attributes.get(semconv.MARKER_FOR_SPAN)) or span.span_id)
+        marker_for = marker_target(span)
         # A marker stands for the span it announces: its step, not "<step> started".
         step = step or span.name.removesuffix(_MARKER_NAME_SUFFIX)
     failed = outcome in _FAILED or span.status is StatusCode.ERROR
