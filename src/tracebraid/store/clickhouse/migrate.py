@@ -37,7 +37,7 @@ from tracebraid.store.clickhouse.schema import (
 from tracebraid.store.clickhouse.status import read_status, server_version
 from tracebraid.store.clickhouse.url import parse_url
 
-__all__ = ["MigrationStep", "migrate", "migrate_url"]
+__all__ = ["MigrationStep", "create_exporter_tables", "migrate", "migrate_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +62,7 @@ def migrate(
         has_lookup = status.lookup
     else:
         if not dry_run:
-            backend.command(f"CREATE DATABASE IF NOT EXISTS `{names.database}`")
-            full_text = server_version(backend) >= FULL_TEXT_SEARCH_SINCE
-            for statement in exporter_ddl(names, full_text_search=full_text, ttl_days=ttl_days):
-                backend.command(statement)
+            create_exporter_tables(backend, names, ttl_days=ttl_days)
         steps.append(
             MigrationStep("exporter tables", True, f"{verb} {names.traces} and its lookup")
         )
@@ -95,6 +92,14 @@ def migrate(
             MigrationStep("identity table", True, f"{verb} {names.identities}, backfilled")
         )
     return steps
+
+
+def create_exporter_tables(backend: Backend, names: TableNames, *, ttl_days: int | None) -> None:
+    """The database and the exporter's tables, as its ``create_schema`` makes them."""
+    backend.command(f"CREATE DATABASE IF NOT EXISTS `{names.database}`")
+    full_text = server_version(backend) >= FULL_TEXT_SEARCH_SINCE
+    for statement in exporter_ddl(names, full_text_search=full_text, ttl_days=ttl_days):
+        backend.command(statement)
 
 
 def _database_exists(backend: Backend, names: TableNames) -> bool:

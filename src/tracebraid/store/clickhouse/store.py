@@ -44,9 +44,10 @@ from tracebraid.store.clickhouse import fleet
 from tracebraid.store.clickhouse.backends import Backend, ChdbBackend, HttpBackend, Params
 from tracebraid.store.clickhouse.codec import row_from_span, span_from_row
 from tracebraid.store.clickhouse.lookups import Lookup, spans_by_identity, trace_ids_by_identity
+from tracebraid.store.clickhouse.migrate import create_exporter_tables
 from tracebraid.store.clickhouse.queries import spans_where, trace_summaries
-from tracebraid.store.clickhouse.schema import FULL_TEXT_SEARCH_SINCE, TableNames, exporter_ddl
-from tracebraid.store.clickhouse.status import SchemaStatus, read_status, server_version
+from tracebraid.store.clickhouse.schema import TableNames
+from tracebraid.store.clickhouse.status import SchemaStatus, read_status
 from tracebraid.store.clickhouse.url import ClickHouseUrl, parse_url
 
 __all__ = ["ClickHouseStore", "open_clickhouse"]
@@ -87,7 +88,8 @@ class ClickHouseStore:
                     f"{backend.description} has no table {names.traces}; create it with "
                     "`tracebraid migrate --store URL` or let the Collector's exporter create it"
                 )
-            self._create_exporter_schema(ttl_days)
+            create_exporter_tables(backend, names, ttl_days=ttl_days)
+            log.info("created the Collector exporter's tables in %s", backend.description)
             status = read_status(backend, names)
         self.status: SchemaStatus = status
         for gap in status.missing:
@@ -96,14 +98,6 @@ class ClickHouseStore:
                 backend.description,
                 gap,
             )
-
-    def _create_exporter_schema(self, ttl_days: int | None) -> None:
-        # Mirrors the exporter's create_schema: an empty database gets its tables.
-        self._backend.command(f"CREATE DATABASE IF NOT EXISTS `{self.names.database}`")
-        full_text = server_version(self._backend) >= FULL_TEXT_SEARCH_SINCE
-        for statement in exporter_ddl(self.names, full_text_search=full_text, ttl_days=ttl_days):
-            self._backend.command(statement)
-        log.info("created the Collector exporter's tables in %s", self._backend.description)
 
     @property
     def backend(self) -> Backend:
