@@ -49,10 +49,9 @@ _MARKER_POLL_S = 0.005
 
 @dataclass(frozen=True, slots=True)
 class DemoRun:
-    """What one run produced: the orders placed and the branches it left in flight."""
+    """What one run produced: the orders placed (each leaves ``STALLED_STEP`` in flight)."""
 
     orders: tuple[PlacedOrder, ...]
-    in_flight: tuple[str, ...] = (STALLED_STEP,)
 
     @property
     def correlation_ids(self) -> tuple[CorrelationId, ...]:
