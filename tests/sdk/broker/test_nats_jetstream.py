@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
-from broker_contract import BrokerContract, unique_name
+from broker_contract import BrokerContract, Recorder, unique_name
 from nats.js.errors import NotFoundError
 from traced_contract import TracedBrokerContract
 
@@ -60,31 +60,22 @@ def test_destinations_jetstream_cannot_name_get_distinct_safe_names() -> None:
 
 
 async def test_jetstream_drops_a_second_publish_of_one_event_id(subject: str) -> None:
-    received: list[Delivery] = []
-
-    async def reserve(delivery: Delivery) -> None:
-        received.append(delivery)
+    reserve = Recorder()
 
     async with NatsJetStreamBroker(temporary=True) as broker:
         await broker.subscribe(subject, "reserve-inventory", reserve)
         await broker.publish(subject, b"1", {"traceparent": "00-ab"}, message_id="evt_1")
         await broker.publish(subject, b"1", {"traceparent": "00-ab"}, message_id="evt_1")
         await broker.publish(subject, b"2", {}, message_id="evt_2")
-        async with asyncio.timeout(10):
-            while len(received) < 2:
-                await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+        received = await reserve.wait_for(2, settle=0.2)
     assert [(d.message_id, d.payload) for d in received] == [("evt_1", b"1"), ("evt_2", b"2")]
     # Nats-Msg-Id is the event ID, so the delivery names it as x-event-id too.
     assert dict(received[0].headers) == {"traceparent": "00-ab", "x-event-id": "evt_1"}
 
 
 async def test_the_event_id_travels_once_as_nats_msg_id(subject: str) -> None:
-    received: list[Delivery] = []
+    reserve = Recorder()
     wire: list[dict[str, str]] = []
-
-    async def reserve(delivery: Delivery) -> None:
-        received.append(delivery)
 
     async def tap(message: nats.aio.msg.Msg) -> None:
         wire.append(dict(message.headers or {}))
@@ -99,8 +90,9 @@ async def test_the_event_id_travels_once_as_nats_msg_id(subject: str) -> None:
             await broker.publish(subject, b"1", headers, message_id="evt_1")
             other = {"x-event-id": "evt_other"}
             await broker.publish(subject, b"2", other, message_id="evt_2")
+            received = await reserve.wait_for(2)
             async with asyncio.timeout(10):
-                while len(received) < 2 or len(wire) < 2:
+                while len(wire) < 2:
                     await asyncio.sleep(0.01)
     finally:
         await raw.close()
