@@ -65,4 +65,5 @@ def test_a_window_answers_the_same_too(url: str) -> None:
     window = {"since_ns": DEFAULT_START_NS, "until_ns": DEFAULT_START_NS + 10**9}
     with SqliteStore(url.removeprefix("sqlite:///")) as store:
         alone = lint_store(store, **window)
+    assert alone.workflows == 4 and alone.findings  # the window holds the workflows
     _same(lint_store_url(url, workers=2, **window), alone)
