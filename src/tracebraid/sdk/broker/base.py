@@ -2,8 +2,8 @@
 
 An adapter is a small class over the broker's own client with one job: move a
 message, its headers and the broker's delivery count in and out. It knows
-nothing about spans; the traced layer (``tracebraid.sdk.broker.traced``) sits on
-top of any adapter and turns headers into context and deliveries into spans.
+nothing about spans; the traced layer (``EventBus`` in ``tracebraid.sdk.broker.bus``)
+sits on top of any adapter and turns headers into context and deliveries into spans.
 
 The contract every adapter keeps:
 
