@@ -122,7 +122,7 @@ def tree(workflow_tree: WorkflowTree) -> TreeJson:
 
 
 def summary(analysis: WorkflowAnalysis) -> SummaryJson:
-    """The header line's figures."""
+    """The header line's figures: ``tree.header_line`` prints these too."""
     lost = sum(1 for p in analysis.pending if p.state is PendingState.LOST)
     return {
         "correlation_ids": list(analysis.correlation_ids),

@@ -47,6 +47,7 @@ from tracebraid.analysis import (
     SpanRef,
     WorkflowAnalysis,
 )
+from tracebraid.views.documents import summary
 from tracebraid.views.layout import (
     ActionNode,
     BranchNode,
@@ -92,16 +93,15 @@ def header_line(analysis: WorkflowAnalysis, *, ids: bool = False) -> Text:
     else:
         parts.append(f"{len(traces)} traces")
     parts.append(format_duration(analysis.duration_ns))
-    retries = sum(b.retries for b in analysis.branches)
+    figures = summary(analysis)
+    retries = figures["retries"]
     parts.append(f"{retries} retr{'y' if retries == 1 else 'ies'}")
-    waiting = sum(1 for p in analysis.pending if p.state is PendingState.PENDING)
-    lost = len(analysis.pending) - waiting
-    parts.append(f"{waiting} pending")
-    if lost:
-        parts.append(f"{lost} lost")
-    if analysis.dead_letters:
-        parts.append(f"{len(analysis.dead_letters)} dead-lettered")
-    broken = sum(b.count for b in analysis.breaks)
+    parts.append(f"{figures['pending']} pending")
+    if figures["lost"]:
+        parts.append(f"{figures['lost']} lost")
+    if figures["dead_letters"]:
+        parts.append(f"{figures['dead_letters']} dead-lettered")
+    broken = figures["broken_links"]
     parts.append(f"{broken} broken link{'' if broken == 1 else 's'}")
     return Text(" · ".join(parts), style="bold")
 
