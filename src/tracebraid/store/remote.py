@@ -137,8 +137,7 @@ class RemoteStore:
 
     def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
         """Every span of one trace, in start order."""
-        spans = self._spans([("trace_id", trace_id)])
-        return sorted(spans, key=lambda s: (s.start_ns, s.span_id))
+        return self._spans([("trace_id", trace_id)])
 
     def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
         """Every span of the given traces, in start order."""
