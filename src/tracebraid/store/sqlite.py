@@ -107,9 +107,8 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self._write_turn = write_turn if write_turn is not None else contextlib.nullcontext()
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._closing_lock = (
-            threading.Lock()
-        )  # orders close() against readers returning to the pool
+        # Orders close() against readers returning to the pool.
+        self._closing_lock = threading.Lock()
         self._resource_keys: dict[bytes, int] = {}  # encoded resource -> key, committed
         self._resources: _rows.Resources = {}  # key -> decoded resource, for reads
         if not self._memory:
