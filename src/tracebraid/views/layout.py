@@ -179,6 +179,10 @@ class _Builder:
         for branch in analysis.branches:
             self.by_event.setdefault(branch.event_id, []).append(branch)
         self.pending = {(p.event_id, p.consumer): p for p in analysis.pending}
+        self.waiting: dict[EventId, list[PendingBranch]] = {}
+        for waiting in analysis.pending:
+            self.waiting.setdefault(waiting.event_id, []).append(waiting)
+        self._facts: dict[EventId, _EventFacts] = {}
         self.latency = {(b.event_id, b.consumer): b for b in analysis.branch_latencies}
         self.lagging = {(lag.event_id, lag.consumer): lag for lag in analysis.lagging}
         self.parent_branch = {
@@ -189,10 +193,17 @@ class _Builder:
     def events(self) -> list[EventId]:
         ordered = dict.fromkeys(self.graph.origin_producers)
         ordered.update(dict.fromkeys(self.by_event))
-        ordered.update(dict.fromkeys(p.event_id for p in self.analysis.pending))
+        ordered.update(dict.fromkeys(self.waiting))
         return list(ordered)
 
     def facts(self, event_id: EventId) -> _EventFacts:
+        """What is known of the event's publishing (worked out once per event)."""
+        known = self._facts.get(event_id)
+        if known is None:
+            known = self._facts[event_id] = self._find_facts(event_id)
+        return known
+
+    def _find_facts(self, event_id: EventId) -> _EventFacts:
         graph = self.graph
         producers = graph.origin_producers.get(event_id, ()) or graph.producers_of(event_id)
         taken = self.by_event.get(event_id, [])
@@ -208,7 +219,7 @@ class _Builder:
                 min(graph.spans[p].end_ns for p in producers),
                 first,
             )
-        waiting = [p for p in self.analysis.pending if p.event_id == event_id]
+        waiting = self.waiting.get(event_id, [])
         return _EventFacts(
             next((b.event_name for b in taken if b.event_name), None)
             or next((p.event_name for p in waiting if p.event_name), None),
@@ -229,12 +240,11 @@ class _Builder:
     def event_node(self, event_id: EventId, facts: _EventFacts | None = None) -> EventNode:
         self.expanded.add(event_id)
         facts = facts or self.facts(event_id)
-        nodes = [self.branch_node(b) for b in self.by_event.get(event_id, [])]
-        taken = {b.consumer for b in self.by_event.get(event_id, [])}
+        branches = self.by_event.get(event_id, [])
+        nodes = [self.branch_node(b) for b in branches]
+        taken = {b.consumer for b in branches}
         nodes += [
-            self.waiting_node(p)
-            for p in self.analysis.pending
-            if p.event_id == event_id and p.consumer not in taken
+            self.waiting_node(p) for p in self.waiting.get(event_id, []) if p.consumer not in taken
         ]
         producer = facts.producer
         return EventNode(
