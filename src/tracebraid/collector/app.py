@@ -53,9 +53,9 @@ from tracebraid.collector.otlp_http import (
 from tracebraid.collector.validate import Decoded, Rejection, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
-from tracebraid.store.base import SharedWrites, SpanStore, WriteResult
+from tracebraid.store.base import SharedWrites, SpanStore, StoreReopener, WriteResult
 
-__all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app"]
+__all__ = ["BearerTokenGuard", "Collector", "Limits", "create_app", "ingest_reopener"]
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +83,17 @@ class Limits:
     ingest_processes: int = 0
 
 
+def ingest_reopener(store: SpanStore, limits: Limits) -> StoreReopener | None:
+    """How ingest processes open ``store``; None when the collector process ingests itself.
+
+    That is when ``limits`` asks for no ingest processes, or the store is one other
+    processes cannot write (no ``SharedWrites``, or in memory).
+    """
+    if not limits.ingest_processes or not isinstance(store, SharedWrites):
+        return None
+    return store.reopener()
+
+
 class Collector:
     """The OTLP/HTTP receiver: decodes, validates, queues, and answers once stored."""
 
@@ -93,8 +104,8 @@ class Collector:
             store, max_spans=self.limits.max_queue_spans, batch_spans=self.limits.batch_spans
         )
         self.processes: IngestProcesses | None = None
-        reopen = store.reopener() if isinstance(store, SharedWrites) else None
-        if self.limits.ingest_processes and reopen is not None:
+        reopen = ingest_reopener(store, self.limits)
+        if reopen is not None:
             self.processes = IngestProcesses(
                 self.limits.ingest_processes, reopen, max_body_bytes=self.limits.max_body_bytes
             )

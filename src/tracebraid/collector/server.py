@@ -28,10 +28,10 @@ import uvicorn
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from tracebraid.collector.app import Limits, create_app
+from tracebraid.collector.app import Limits, create_app, ingest_reopener
 from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.errors import ConfigurationError, TracebraidError
-from tracebraid.store.base import SharedWrites, SpanStore
+from tracebraid.store.base import SpanStore
 
 __all__ = [
     "DEFAULT_HOST",
@@ -284,8 +284,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ingest_mode(store: SpanStore, limits: Limits) -> str:
-    shared = isinstance(store, SharedWrites) and store.reopener() is not None
-    if shared and limits.ingest_processes:
+    if ingest_reopener(store, limits) is not None:
         return f"{limits.ingest_processes} ingest processes"
     return "ingest in this process"
 
