@@ -52,7 +52,13 @@ from tracebraid.sdk.broker._adapter import (
 )
 from tracebraid.sdk.broker._address import unavailable
 from tracebraid.sdk.broker._extras import client_import
-from tracebraid.sdk.broker._settle import DeadLetter, after_failure
+from tracebraid.sdk.broker._settle import (
+    Acknowledge,
+    DeadLetter,
+    Redelivery,
+    after_failure,
+    settle,
+)
 from tracebraid.sdk.broker._tasks import Tasks
 from tracebraid.sdk.broker.base import (
     DEFAULT_RETRY,
@@ -287,18 +293,10 @@ class KafkaBroker(BrokerAdapter):
         wait = member.delay
         if not_before_ms is not None:
             wait = max(wait, not_before_ms / 1000 - time.time())
-        if wait > 0:
-            await asyncio.sleep(wait)
-        try:
-            await member.handler(delivery)
-        except Exception as exc:  # the handler's failure is the adapter's signal to retry
-            await self._retry_or_park(member, delivery, exc)
-
-    async def _retry_or_park(self, member: _Member, delivery: Delivery, error: Exception) -> None:
-        topic, headers = next_record(
-            delivery, error, retry=member.retry, now_ms=int(time.time() * 1000)
-        )
-        await self._send(topic, delivery.payload, headers)
+        settlement = await settle(member.handler, delivery, member.retry, delay=wait)
+        if not isinstance(settlement, Acknowledge):
+            topic, headers = _record_after(delivery, settlement, now_ms=int(time.time() * 1000))
+            await self._send(topic, delivery.payload, headers)
 
 
 def next_record(
@@ -317,7 +315,13 @@ def next_record(
         ('orders.retry.reserve-inventory', [('x-message-id', b'evt_1'), ('x-attempt', b'2'), \
 ('x-not-before', b'1200')])
     """
-    step = after_failure(delivery, error, retry)
+    return _record_after(delivery, after_failure(delivery, error, retry), now_ms=now_ms)
+
+
+def _record_after(
+    delivery: Delivery, step: Redelivery | DeadLetter, *, now_ms: int
+) -> tuple[str, KafkaHeaders]:
+    """``next_record`` once the failure is settled: the retry topic or the DLQ, and headers."""
     if isinstance(step, DeadLetter):
         return step.destination, record_headers(step.headers, message_id=delivery.message_id)
     due_ms = now_ms + round(step.backoff * 1000)
