@@ -59,6 +59,7 @@ START_MARKER_SCOPE = "tracebraid.start_marker"
 START_MARKER_EVENT = "tracebraid.started"
 MARKER_FOR_SPAN = "tracebraid.marker.span_id"  # the span ID the marker announces
 
+# Each tuple: the canonical key first, then the older keys, no key twice.
 ALIASES: Mapping[str, tuple[str, ...]] = {
     DESTINATION: (
         DESTINATION,
@@ -67,14 +68,9 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
     ),
     OPERATION_TYPE: (OPERATION_TYPE, "messaging.operation"),
     MESSAGE_ID: (MESSAGE_ID, "messaging.message_id"),
-    CORRELATION_ID: (
-        CORRELATION_ID,
-        "messaging.conversation_id",
-        "messaging.message.conversation_id",
-    ),
+    CORRELATION_ID: (CORRELATION_ID, "messaging.conversation_id"),
     CONSUMER_GROUP: (
         CONSUMER_GROUP,
-        "messaging.consumer.group.name",
         "messaging.kafka.consumer.group",
         "messaging.kafka.consumer_group",
     ),
