@@ -127,8 +127,17 @@ class Finding:
         fix: str | None = None,
         details: Mapping[str, Detail] | None = None,
     ) -> Finding:
-        """A finding of rule ``spec`` (its default severity, why and fix)."""
-        examples = tuple(dict.fromkeys(spans))[:EXAMPLE_SPANS]
+        """A finding of rule ``spec`` (its default severity, why and fix).
+
+        ``spans`` is read only until ``EXAMPLE_SPANS`` distinct ones are found: pass a
+        generator, so a finding over many spans makes references for its examples only.
+        """
+        distinct: dict[SpanRef, None] = {}
+        for ref in spans:
+            distinct[ref] = None
+            if len(distinct) == EXAMPLE_SPANS:
+                break
+        examples = tuple(distinct)
         involved = tuple(sorted({service, *services, *(s.service for s in examples)}))
         return cls(
             rule=spec.id,

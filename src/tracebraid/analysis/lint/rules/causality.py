@@ -75,7 +75,7 @@ def broken_causality(analysis: WorkflowAnalysis, conventions: Conventions) -> It
                 f"{plural(len(pairs), 'delivery')} to {', '.join(consumers)} started "
                 f"{plural(len(traces), 'new trace')}"
             ),
-            spans=[graph.ref(producers[0]), *(graph.ref(c) for _, c in pairs)],
+            spans=map(graph.ref, (producers[0], *(c for _, c in pairs))),
             services=[graph.spans[c].service for _, c in pairs],
             key=event,
             count=len(pairs),
@@ -114,7 +114,7 @@ def orphan_consumers(analysis: WorkflowAnalysis, conventions: Conventions) -> It
             message=(
                 f"{step} started {plural(len(nodes), 'trace')} with neither parent nor link; {said}"
             ),
-            spans=[graph.ref(n) for n in nodes],
+            spans=(graph.ref(n) for n in nodes),
             count=len(nodes),
             details={"event_ids": tuple(dict.fromkeys(str(e) for e in known))[:5]},
         )

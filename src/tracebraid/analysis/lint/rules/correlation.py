@@ -110,7 +110,7 @@ def lost_correlation(analysis: WorkflowAnalysis, conventions: Conventions) -> It
             service=service,
             step=step,
             message=what + (f" ({len(items)} times)" if len(items) > 1 else ""),
-            spans=[graph.ref(i.node) for i in items],
+            spans=(graph.ref(i.node) for i in items),
             key=f"{event} (in transit)" if in_transit else event,
             count=len(items),
             details={"event": event, "expected": str(first.expected)},

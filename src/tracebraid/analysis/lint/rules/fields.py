@@ -100,7 +100,7 @@ def required_fields(analysis: WorkflowAnalysis, conventions: Conventions) -> Ite
             service=service,
             step=step,
             message=f"{role.value} spans of {step} lack required {', '.join(fields)} ({counts})",
-            spans=[graph.ref(n) for n in nodes],
+            spans=(graph.ref(n) for n in nodes),
             key=role.value,
             count=len(nodes),
             details={"missing": fields, "role": role.value},

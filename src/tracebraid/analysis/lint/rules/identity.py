@@ -87,7 +87,7 @@ def _overloaded_events(
                 f"{what} ({collided[event_id]})"
                 + (f"; {len(items)} events like it" if len(items) > 1 else "")
             ),
-            spans=[graph.ref(n) for _, nodes in items for n in nodes],
+            spans=(graph.ref(n) for _, nodes in items for n in nodes),
             key=event,
             count=len(items),
             details={"event": event, "event_ids": tuple(str(e) for e, _ in items)[:5]},
@@ -141,7 +141,7 @@ def event_id_reused(analysis: WorkflowAnalysis, conventions: Conventions) -> Ite
                 f"{', '.join(sorted(by_name))}"
                 + (f"; {len(items)} event IDs like it" if len(items) > 1 else "")
             ),
-            spans=[graph.ref(found[0]) for _, b in items for found in b.values()],
+            spans=(graph.ref(found[0]) for _, b in items for found in b.values()),
             key=events,
             count=len(items),
             details={
@@ -185,7 +185,7 @@ def correlation_is_trace_id(
                 f"correlation ID {correlation} is the trace ID of {step}'s trace, and the "
                 f"workflow spans {len(spread)} traces"
             ),
-            spans=[graph.ref(nodes[0]), *(graph.ref(n) for n in elsewhere)],
+            spans=map(graph.ref, (nodes[0], *elsewhere)),
             count=len(items),
             details={"correlation_ids": tuple(c for c, _ in items)[:5]},
         )

@@ -123,7 +123,7 @@ def technical_span_names(analysis: WorkflowAnalysis, conventions: Conventions) -
                 f"{service} names its consumer span{'s' if len(names) > 1 else ''} {quoted}: "
                 f"technical terms only; suggested: {suggestion}"
             ),
-            spans=[graph.ref(n) for n in nodes],
+            spans=(graph.ref(n) for n in nodes),
             key=" | ".join(names),
             count=len(nodes),
             fix=(

@@ -70,7 +70,7 @@ def hidden_retries(analysis: WorkflowAnalysis, conventions: Conventions) -> Iter
                 f"{_reported(branch.attempts)}"
                 + (f"; {len(items)} events like it" if len(items) > 1 else "")
             ),
-            spans=[a.span for b, _ in items for a in b.attempts],
+            spans=(a.span for b, _ in items for a in b.attempts),
             count=len(items),
             details={
                 "event_ids": tuple(str(b.event_id) for b, _ in items)[:5],
@@ -118,7 +118,7 @@ def missing_attempts(analysis: WorkflowAnalysis, conventions: Conventions) -> It
                 "is not among the spans"
                 + (f"; {len(items)} events like it" if len(items) > 1 else "")
             ),
-            spans=[a.span for b, _ in items for a in b.attempts],
+            spans=(a.span for b, _ in items for a in b.attempts),
             count=len(items),
             details={"event_ids": tuple(str(b.event_id) for b, _ in items)[:5]},
         )

@@ -127,7 +127,7 @@ def sync_only_messaging(analysis: WorkflowAnalysis, conventions: Conventions) ->
                 f"{step} sends a message as a plain {kind} call {name!r}: {items[0][1]}, "
                 "but no messaging span or attribute records it"
             ),
-            spans=[graph.ref(n) for n, _ in items],
+            spans=(graph.ref(n) for n, _ in items),
             key=name,
             count=len(items),
             details={"reason": items[0][1]},
