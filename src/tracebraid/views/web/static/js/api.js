@@ -4,6 +4,8 @@
 // removed from the address bar) and kept in localStorage; every call sends it as
 // "Authorization: Bearer". The page itself needs no token: it holds no data.
 
+import { queryString } from "./router.js";
+
 const TOKEN_KEY = "tracebraid.token";
 
 export class ApiError extends Error {
@@ -30,10 +32,6 @@ export function setToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-export function hasToken() {
-  return Boolean(localStorage.getItem(TOKEN_KEY));
-}
-
 function takePrefetched(url) {
   const early = window.tracebraidPrefetch;
   if (!early || early.url !== url) return null;
@@ -43,11 +41,8 @@ function takePrefetched(url) {
 
 /** GET an API path with query parameters; resolves to the parsed document. */
 export async function get(path, params = {}) {
-  const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
-  }
-  const url = path + (query.toString() ? "?" + query.toString() : "");
+  const query = queryString(params);
+  const url = path + (query ? "?" + query : "");
   const headers = { Accept: "application/json" };
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = "Bearer " + token;

@@ -19,14 +19,20 @@ function splitOnce(text, sep) {
   return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-/** The hash URL of a page: link("workflow", "order_441", {span: "T:S"}). */
-export function link(page, id, params = {}) {
+/** The query string of params, leaving out the empty ones: "" when none is left. */
+export function queryString(params) {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
   }
+  return query.toString();
+}
+
+/** The hash URL of a page: link("workflow", "order_441", {span: "T:S"}). */
+export function link(page, id, params = {}) {
+  const query = queryString(params);
   const path = id ? `#/${page}/${encodeURIComponent(id)}` : `#/${page}`;
-  return query.toString() ? `${path}?${query}` : path;
+  return query ? `${path}?${query}` : path;
 }
 
 /** Change the URL's parameters without re-rendering (selection, tab). */
