@@ -76,9 +76,8 @@ _CHECKS: dict[IdentityField, tuple[frozenset[Role], _Check]] = {
 def required_fields(analysis: WorkflowAnalysis, conventions: Conventions) -> Iterator[Finding]:
     """TB401: one finding per (service, step, role) missing required identities."""
     graph = analysis.graph
-    explained = {
-        (item.node, IdentityField.CORRELATION_ID) for item in find_lost_correlations(graph)
-    }
+    # A span that lost its cause's correlation ID is TB201's finding, not a missing field.
+    lost_correlation = {item.node for item in find_lost_correlations(graph)}
     groups: dict[tuple[str, str, Role], dict[IdentityField, list[int]]] = {}
     for node, view in enumerate(graph.views):
         if view.role not in (Role.PRODUCER, Role.CONSUMER):
@@ -86,7 +85,9 @@ def required_fields(analysis: WorkflowAnalysis, conventions: Conventions) -> Ite
         service = graph.spans[node].service
         for wanted in conventions.for_service(service).required_fields:
             check = _CHECKS.get(wanted)
-            if check is None or view.role not in check[0] or (node, wanted) in explained:
+            if check is None or view.role not in check[0]:
+                continue
+            if wanted is IdentityField.CORRELATION_ID and node in lost_correlation:
                 continue
             if check[1](graph, node):
                 key = (service, step_of(graph, node), view.role)
