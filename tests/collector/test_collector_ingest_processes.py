@@ -23,9 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 from collector_serve import ServeProcess
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
 from test_collector_hostile import (
     VALID_SPANS,
     Payload,
@@ -42,14 +46,12 @@ from tracebraid.collector import (
     decode_protobuf,
     encode_protobuf,
 )
-from tracebraid.collector.ingest_processes import Ingested, IngestProcesses, ingest_request
-from tracebraid.collector.otlp_http import content_coding, encoding_of
+from tracebraid.collector.ingest_processes import Ingested, IngestProcesses
 from tracebraid.model import SpanId
 from tracebraid.store import SqliteStore
 from tracebraid.testing.workflows import order_flow
 
 LIMIT = 256 * 1024
-Outcome = Ingested | OtlpRefusal
 
 
 @pytest.fixture(scope="module")
@@ -70,61 +72,98 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteSto
 
 
 @pytest.fixture(scope="module")
-def processes(
+def collectors(
     loop: asyncio.AbstractEventLoop, stores: tuple[SqliteStore, SqliteStore]
-) -> Iterator[IngestProcesses]:
-    reopen = stores[0].reopener()
-    assert reopen is not None
-    pool = IngestProcesses(2, reopen, max_body_bytes=LIMIT)
-    loop.run_until_complete(pool.start())
-    yield pool
-    pool.close()
+) -> Iterator[tuple[Starlette, Starlette]]:
+    """Two collector apps: one with two ingest processes, one ingesting in-process."""
+    pooled = create_app(stores[0], limits=Limits(max_body_bytes=LIMIT, ingest_processes=2))
+    local = create_app(stores[1], limits=Limits(max_body_bytes=LIMIT))
+    assert local.state.collector.processes is None
+    for app in (pooled, local):
+        loop.run_until_complete(app.state.collector.start())
+    yield pooled, local
+    for app in (pooled, local):
+        loop.run_until_complete(app.state.collector.close())
+
+
+@pytest.fixture(scope="module")
+def processes(collectors: tuple[Starlette, Starlette]) -> IngestProcesses:
+    """The pooled collector's ingest processes."""
+    pool: IngestProcesses | None = collectors[0].state.collector.processes
+    assert pool is not None and pool.processes == 2
+    return pool
 
 
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()
 
 
-def _in_process(store: SqliteStore, payload: Payload) -> Outcome:
-    """What the collector does in-process: on a worker thread, at the usual limit.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """What a client heard for one request, and what the collector counted for it."""
+
+    status: int
+    message: str
+    retry_after: str | None
+    accepted: int
+    rejected: int
+    inserted: int
+    duplicates: int
+
+
+async def _exchange(app: Starlette, payload: Payload) -> Answer:
+    media, headers, body = payload
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://collector") as client:
+        before = (await client.get("/stats")).json()
+        headers = {"Content-Type": media, **headers}
+        response = await client.post("/v1/traces", content=body, headers=headers)
+        after = (await client.get("/stats")).json()
+    protobuf = response.headers["content-type"].startswith("application/x-protobuf")
+    reply: Message = ExportTraceServiceResponse() if response.status_code == 200 else Status()
+    if protobuf:
+        reply.ParseFromString(response.content)
+    else:
+        json_format.Parse(response.content, reply)
+    message = reply.partial_success.error_message if response.status_code == 200 else reply.message
+
+    def grew(name: str) -> int:
+        return int(after[name] - before[name])
+
+    return Answer(
+        response.status_code,
+        message,
+        response.headers.get("retry-after"),
+        grew("spans_accepted"),
+        grew("spans_rejected"),
+        grew("spans_inserted"),
+        grew("spans_duplicate"),
+    )
+
+
+def _in_process(loop: asyncio.AbstractEventLoop, app: Starlette, payload: Payload) -> Answer:
+    """The collector ingesting in its own process, at the usual recursion limit.
 
     The standard library's JSON decoder recurses, so how deep a document it takes
-    depends on the stack it starts from: a fresh thread starts where an ingest
-    process (or the collector's thread pool) does.
+    depends on the limit and on the stack it starts from: the collector decodes on a
+    thread of its pool, whose stack starts about where an ingest process's does.
     """
-    media, headers, body = payload
-
-    def ingest() -> Outcome:
-        try:
-            coding = content_coding(headers.get("Content-Encoding"))
-            return ingest_request(store, body, coding, encoding_of(media), LIMIT)
-        except OtlpRefusal as refusal:
-            return refusal
-
     raised = sys.getrecursionlimit()
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT)
     try:
-        with ThreadPoolExecutor(1) as thread:
-            return thread.submit(ingest).result()
+        return loop.run_until_complete(_exchange(app, payload))
     finally:
         sys.setrecursionlimit(raised)
 
 
-def _in_processes(
-    loop: asyncio.AbstractEventLoop, processes: IngestProcesses, payload: Payload
-) -> Outcome:
-    media, headers, body = payload
-    try:
-        coding = content_coding(headers.get("Content-Encoding"))
-        return loop.run_until_complete(processes.ingest(body, coding, encoding_of(media)))
-    except OtlpRefusal as refusal:
-        return refusal
+def _in_processes(loop: asyncio.AbstractEventLoop, app: Starlette, payload: Payload) -> Answer:
+    return loop.run_until_complete(_exchange(app, payload))
 
 
-def _too_deep(outcome: Outcome) -> bool:
-    return isinstance(outcome, OtlpRefusal) and "maximum recursion depth" in outcome.message
+def _too_deep(answer: Answer) -> bool:
+    return answer.status == 400 and "maximum recursion depth" in answer.message
 
 
-def _same(pooled: Outcome, local: Outcome) -> None:
+def _same(pooled: Answer, local: Answer) -> None:
     if _too_deep(pooled) or _too_deep(local):
         # The standard library's JSON parser recurses: a document nesting within a few
         # levels of the interpreter's limit parses or not depending on how deep the
@@ -132,40 +171,36 @@ def _same(pooled: Outcome, local: Outcome) -> None:
         # process. Either way the answer is a 400, or a stored span with the deep
         # attribute refused; past that band both sides refuse alike.
         other = local if _too_deep(pooled) else pooled
-        assert _too_deep(other) or (
-            isinstance(other, Ingested) and "nests deeper" in str(other.rejections)
-        ), other
+        assert _too_deep(other) or "nests deeper" in other.message, other
         return
-    if isinstance(local, OtlpRefusal):
-        assert isinstance(pooled, OtlpRefusal), pooled
-        assert (pooled.status, pooled.message, pooled.retry_after_s) == (
-            local.status,
-            local.message,
-            local.retry_after_s,
-        )
-    else:
-        # Spans new to one store may be replays to the other (other tests write only
-        # one of them): what was committed must agree, not how much of it was new.
-        assert isinstance(pooled, Ingested), pooled
-        assert (pooled.accepted, pooled.rejections) == (local.accepted, local.rejections)
-        stored = pooled.result.inserted + pooled.result.duplicates
-        assert stored == local.result.inserted + local.result.duplicates == pooled.accepted
+    assert (pooled.status, pooled.message, pooled.retry_after) == (
+        local.status,
+        local.message,
+        local.retry_after,
+    )
+    # Spans new to one store may be replays to the other (other tests write only
+    # one of them): what was committed must agree, not how much of it was new.
+    assert (pooled.accepted, pooled.rejected) == (local.accepted, local.rejected)
+    stored = pooled.inserted + pooled.duplicates
+    assert stored == local.inserted + local.duplicates == pooled.accepted
+    if pooled.status != 200:
+        assert pooled.accepted == 0, pooled
 
 
 def test_the_order_flow_is_stored_as_in_process(
     loop: asyncio.AbstractEventLoop,
-    processes: IngestProcesses,
+    collectors: tuple[Starlette, Starlette],
     stores: tuple[SqliteStore, SqliteStore],
 ) -> None:
     spans = order_flow(seed=7).spans
     body = encode_protobuf(spans)
     for coding, sent in (("identity", body), ("gzip", gzip.compress(body))):
         payload = ("application/x-protobuf", {"Content-Encoding": coding}, sent)
-        pooled = _in_processes(loop, processes, payload)
-        _same(pooled, _in_process(stores[1], payload))
-        assert isinstance(pooled, Ingested) and pooled.accepted == len(spans)
+        pooled = _in_processes(loop, collectors[0], payload)
+        _same(pooled, _in_process(loop, collectors[1], payload))
+        assert pooled.status == 200 and pooled.accepted == len(spans)
     # The second time round, gzipped, was an exporter's retry: nothing stored twice.
-    assert isinstance(pooled, Ingested) and pooled.result.duplicates == len(spans)
+    assert pooled.duplicates == len(spans)
     traces = {s.trace_id for s in spans}
     assert stores[0].spans_of_traces(traces) == stores[1].spans_of_traces(traces)
     assert stores[0].spans_of_traces(traces) == sorted(
@@ -223,13 +258,13 @@ SAME_ANSWER = settings(
 )
 def test_hostile_payloads_get_the_same_answer_as_in_process(
     loop: asyncio.AbstractEventLoop,
-    processes: IngestProcesses,
-    stores: tuple[SqliteStore, SqliteStore],
+    collectors: tuple[Starlette, Starlette],
     generator: Callable[[], st.SearchStrategy[Payload]],
     data: st.DataObject,
 ) -> None:
     payload = data.draw(generator())
-    _same(_in_processes(loop, processes, payload), _in_process(stores[1], payload))
+    pooled, local = collectors
+    _same(_in_processes(loop, pooled, payload), _in_process(loop, local, payload))
 
 
 def test_two_processes_writing_at_once_lose_and_double_nothing(
