@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracebraid.store import _rows, _summary
+from tracebraid.store._lookups import json_keys
 
 __all__ = ["insert_batch"]
 
@@ -45,7 +46,10 @@ _MERGE_TRACE = (
 )
 _REPLACE_TRACE = f"INSERT OR REPLACE INTO traces ({_TRACE_COLUMNS}) VALUES "
 _INSERT_CORRELATION = "INSERT OR IGNORE INTO trace_correlations (correlation_id, trace_id) VALUES "
-_SELECT_SUMMARY = f"SELECT {', '.join(_summary.SUMMARY_COLUMNS)} FROM spans"
+_SELECT_SUMMARY_OF_TRACES = (
+    f"SELECT {', '.join(_summary.SUMMARY_COLUMNS)} FROM spans "
+    "WHERE trace_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
+)
 _SUMMARY_OF_ROW = operator.itemgetter(
     *(_rows.SPAN_COLUMNS.index(column) for column in _summary.SUMMARY_COLUMNS)
 )
@@ -53,7 +57,6 @@ _INSERT_RESOURCE = "INSERT OR IGNORE INTO resources (id, body) VALUES "
 _COUNT_SPANS = "UPDATE counters SET value = value + ? WHERE name = 'spans'"
 # SQLite's bound-parameter limit is 32766 since 3.32; stay far below it (a span row
 # binds 22 values). Measured: 128-512 rows per statement are equally fast, 1,000+ slower.
-_IN_CHUNK = 500
 _ROWS_PER_STATEMENT = 256
 
 
@@ -95,16 +98,10 @@ def insert_batch(conn: sqlite3.Connection, batch: _rows.EncodedBatch) -> int:
         _insert_rows(conn, _INSERT_TRACE, _trace_rows(summary), _MERGE_TRACE)
     else:
         # Replays in the batch: fold the touched traces again from what is stored.
-        trace_ids = sorted({row[0] for row in batch.spans})
-        stored: list[_summary.SummaryInput] = []
-        for i in range(0, len(trace_ids), _IN_CHUNK):
-            chunk = trace_ids[i : i + _IN_CHUNK]
-            stored += conn.execute(
-                f"{_SELECT_SUMMARY} WHERE trace_id IN ({', '.join('?' * len(chunk))}) "
-                "ORDER BY rowid",
-                chunk,
-            ).fetchall()
-        summary = _summary.fold(stored)
+        stored = conn.execute(
+            _SELECT_SUMMARY_OF_TRACES, (json_keys(row[0] for row in batch.spans),)
+        )
+        summary = _summary.fold(stored.fetchall())
         _insert_rows(conn, _REPLACE_TRACE, _trace_rows(summary))
     _insert_rows(conn, _INSERT_CORRELATION, list(summary.correlations))
     return inserted
