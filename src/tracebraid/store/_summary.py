@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from tracebraid.model import StatusCode
+
 __all__ = ["SUMMARY_COLUMNS", "TRACE_COLUMNS", "TraceFold", "TraceRow", "fold"]
 
 # What ``fold`` reads from each span, in this order.
@@ -37,7 +39,7 @@ TRACE_COLUMNS = (
     "root_service",
 )
 SummaryInput: TypeAlias = tuple[str, str | None, str, str, int, int, int, str | None]
-_ERROR = 2
+_ERROR = int(StatusCode.ERROR)
 
 
 @dataclass(slots=True)
