@@ -62,7 +62,7 @@ from tracebraid.views.schema import (
     WorkflowDocument,
 )
 from tracebraid.views.source import LoadedWorkflow, UnknownKeyError, recent
-from tracebraid.views.store_api import StoreApi
+from tracebraid.views.store_api import StoreApi, error_response, unreadable_store
 from tracebraid.views.web.openapi import Endpoint, Param, openapi_document
 from tracebraid.views.web.reader import WorkflowReader
 from tracebraid.views.web.records import (
@@ -142,10 +142,6 @@ def _ms_to_ns(value: float | None) -> int | None:
     return None if value is None else round(value * 1_000_000)
 
 
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
-
-
 class Api:
     """The API's handlers over one ``WorkflowReader``; ``endpoints`` lists them."""
 
@@ -158,11 +154,11 @@ class Api:
         try:
             document = await run_in_threadpool(build)
         except UnknownKeyError as exc:
-            return _error(404, str(exc))
+            return error_response(404, str(exc))
         except (InputError, ConfigurationError) as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         except StoreError as exc:
-            return _error(503, f"the store cannot be read now, retry: {exc}")
+            return unreadable_store(exc)
         # msgspec: several times faster than json for the multi-megabyte views, and a
         # NaN attribute value becomes null instead of failing the response.
         return Response(

@@ -49,6 +49,8 @@ __all__ = [
     "CountDocument",
     "StoreApi",
     "TraceIdsDocument",
+    "error_response",
+    "unreadable_store",
 ]
 
 STORE_API_PREFIX = "/api/store"
@@ -68,6 +70,16 @@ class CountDocument(TypedDict):
     """How many spans the store holds."""
 
     spans: int
+
+
+def error_response(status: int, message: str) -> Response:
+    """Every API error: ``{"error": message, "status": status}`` with that status."""
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def unreadable_store(exc: StoreError) -> Response:
+    """503: the store failed this read (busy, or its server away); a retry may succeed."""
+    return error_response(503, f"the store cannot be read now, retry: {exc}")
 
 
 def _keys(request: Request, name: str) -> list[str]:
@@ -107,10 +119,9 @@ class StoreApi:
         try:
             result = await run_in_threadpool(build)
         except InputError as exc:
-            return JSONResponse({"error": str(exc), "status": 400}, status_code=400)
+            return error_response(400, str(exc))
         except StoreError as exc:
-            message = f"the store cannot be read now, retry: {exc}"
-            return JSONResponse({"error": message, "status": 503}, status_code=503)
+            return unreadable_store(exc)
         headers = {"Cache-Control": "no-store"}
         if spans:
             assert isinstance(result, list)
