@@ -72,7 +72,8 @@ _EVENT_KEYS = {
 
 def own_events(spans: Sequence[Span], prefix: str) -> list[Span]:
     """``spans`` with event and causation IDs prefixed: the builders count events from
-    ``evt_1`` in every workflow, which would join unrelated workflows in one store."""
+    ``evt_8821`` in every workflow (``DEFAULT_FIRST_EVENT``), which would join unrelated
+    workflows in one store."""
     return [
         replace(
             span,
