@@ -65,6 +65,7 @@ _SPAN_KEYS = {
     "otlp": re.compile(rb'"(?:startTimeUnixNano|start_time_unix_nano)"\s*:'),
 }
 _READ_LIMIT = 1 << 30  # one record or line past this is refused rather than read
+_UNPARSED = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +151,10 @@ def _decompressed(raw: io.BufferedReader, name: str) -> _Stream:
 
 def _json_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[FileChunk]:
     first = stream.readline(_READ_LIMIT)
+    first_doc: object = _UNPARSED
     try:
-        json.loads(first)
+        # Kept for line 1, which can be the whole file (a Jaeger download is one line).
+        first_doc = json.loads(first)
         lines: Iterable[bytes] = _chain(first, stream)
     except (ValueError, RecursionError):
         # Not a whole JSON value on line 1: a pretty-printed document, or a JSON-lines
@@ -168,11 +171,14 @@ def _json_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[FileC
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            doc = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            chunk.problems.append(FileProblem(name, number, f"not valid JSON: {exc}"))
-            continue
+        if number == 1 and first_doc is not _UNPARSED:
+            doc, first_doc = first_doc, _UNPARSED
+        else:
+            try:
+                doc = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                chunk.problems.append(FileProblem(name, number, f"not valid JSON: {exc}"))
+                continue
         try:
             decoded = _decode_doc(doc)
         except InputError as exc:
