@@ -64,7 +64,7 @@ from tracebraid.views.schema import (
 from tracebraid.views.source import LoadedWorkflow, UnknownKeyError, recent
 from tracebraid.views.store_api import StoreApi, error_response, unreadable_store
 from tracebraid.views.web.openapi import Endpoint, Param, openapi_document
-from tracebraid.views.web.reader import WorkflowReader
+from tracebraid.views.web.reader import Loaded, WorkflowReader
 from tracebraid.views.web.records import (
     FacetsDocument,
     SearchDocument,
@@ -207,11 +207,14 @@ class Api:
             raise InputError(f"scope must be workflow or trace, not {scope!r}")
         return scope
 
+    def _load(self, request: Request) -> Loaded:
+        """What the path's ``key`` names: its workflow, or with ``?scope=trace`` the trace."""
+        return self.reader.load(request.path_params["key"], self._scope(request))
+
     async def workflow(self, request: Request) -> Response:
         def build() -> WorkflowDocument:
-            key = request.path_params["key"]
-            loaded = self.reader.load(key, self._scope(request))
-            return workflow_document(loaded.analysis, key=key)
+            loaded = self._load(request)
+            return workflow_document(loaded.analysis, key=loaded.key)
 
         return await self._answer(build)
 
@@ -223,17 +226,15 @@ class Api:
 
     async def latency(self, request: Request) -> Response:
         def build() -> LatencyDocument:
-            key = request.path_params["key"]
-            loaded = self.reader.load(key, self._scope(request))
-            return latency_document(latency(loaded.analysis), key=key)
+            loaded = self._load(request)
+            return latency_document(latency(loaded.analysis), key=loaded.key)
 
         return await self._answer(build)
 
     async def spans(self, request: Request) -> Response:
         def build() -> SpansDocument:
-            key = request.path_params["key"]
-            loaded = self.reader.load(key, self._scope(request))
-            return spans_document(loaded.spans, key=key, truncated=loaded.truncated)
+            loaded = self._load(request)
+            return spans_document(loaded.spans, key=loaded.key, truncated=loaded.truncated)
 
         return await self._answer(build)
 
@@ -248,20 +249,18 @@ class Api:
 
     async def mermaid(self, request: Request) -> Response:
         def build() -> MermaidDocument:
-            key = request.path_params["key"]
-            loaded = self.reader.load(key, self._scope(request))
-            return mermaid_document(to_mermaid(loaded.analysis), key=key)
+            loaded = self._load(request)
+            return mermaid_document(to_mermaid(loaded.analysis), key=loaded.key)
 
         return await self._answer(build)
 
     async def why(self, request: Request) -> Response:
         def build() -> WhyDocument:
-            key = request.path_params["key"]
             target = _text(request, "target")
             if target is None:
                 raise InputError("give ?target= an event ID, a span ID or TRACE_ID:SPAN_ID")
-            loaded = self.reader.load(key, self._scope(request))
-            return why_document(why(loaded.analysis, target), key=key)
+            loaded = self._load(request)
+            return why_document(why(loaded.analysis, target), key=loaded.key)
 
         return await self._answer(build)
 
