@@ -180,6 +180,7 @@ class WorkflowReader:
         excluded: set[TraceId] = set()
         followed: set[str] = set()
         truncated = len(traces) >= self.max_traces
+        own: set[str] | None = None  # read once when first needed, then grown, never re-read
         while True:
             analysis = analysis or analyze(spans)
             wanted = {t for t in analysis.frontier.trace_ids if t not in traces}
@@ -195,11 +196,13 @@ class WorkflowReader:
             if len(wanted) > room:
                 truncated = True
                 wanted = set(sorted(wanted)[:room])
-            own = _correlations(spans)
+            if own is None:
+                own = _correlations(spans)
             fetched: dict[TraceId, list[Span]] = {t: [] for t in wanted}
             for span in self.store.spans_of_traces(sorted(wanted)):
                 fetched[span.trace_id].append(span)
             admitted: list[Span] = []
+            joined: set[str] = set()
             for trace, found in fetched.items():
                 carried = _correlations(found)
                 if own and carried and carried.isdisjoint(own):
@@ -207,8 +210,10 @@ class WorkflowReader:
                 else:
                     traces.add(trace)
                     admitted += found
+                    joined |= carried
             if not admitted:
                 break
+            own |= joined
             spans = sorted([*spans, *admitted], key=lambda s: (s.start_ns, s.trace_id, s.span_id))
             analysis = None
         if truncated:
