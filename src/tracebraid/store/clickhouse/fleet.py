@@ -19,7 +19,7 @@ from tracebraid import semconv
 from tracebraid.model import CorrelationId, SpanKind
 from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
 from tracebraid.store.clickhouse.backends import Backend
-from tracebraid.store.clickhouse.queries import CORRELATION, ERROR, in_kinds
+from tracebraid.store.clickhouse.queries import CORRELATION, ERROR, in_kinds, ns_param
 from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
 
 __all__ = ["islands_per_service", "queue_wait_percentiles", "recent_workflows", "retry_counts"]
@@ -36,9 +36,9 @@ _END = f"({_START} + toInt64(Duration))"
 def _window(since_ns: int | None, until_ns: int | None) -> str:
     bounds = []
     if since_ns is not None:
-        bounds.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
+        bounds.append(f"Timestamp >= {ns_param('since')}")
     if until_ns is not None:
-        bounds.append("Timestamp < fromUnixTimestamp64Nano({until:Int64})")
+        bounds.append(f"Timestamp < {ns_param('until')}")
     return "".join(f" AND {bound}" for bound in bounds)
 
 

@@ -28,7 +28,7 @@ from tracebraid import semconv
 from tracebraid.model import Span, TraceId
 from tracebraid.store.clickhouse.backends import Backend, Params
 from tracebraid.store.clickhouse.codec import span_from_row
-from tracebraid.store.clickhouse.queries import spans_where
+from tracebraid.store.clickhouse.queries import ns_param, spans_where
 from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
 from tracebraid.store.clickhouse.status import SchemaStatus
 
@@ -135,10 +135,6 @@ def _spans(
     return [span_from_row(row) for row in backend.rows(sql, params)]
 
 
-def _ns(name: str) -> str:
-    return f"fromUnixTimestamp64Nano({{{name}:Int64}})"
-
-
 def _spans_of_chunk(
     backend: Backend, names: TableNames, status: SchemaStatus, lookup: Lookup, values: list[str]
 ) -> list[Span]:
@@ -155,7 +151,7 @@ def _spans_of_chunk(
         names,
         status,
         "TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)} "
-        f"AND Timestamp >= {_ns('lo')} AND Timestamp <= {_ns('hi')}",
+        f"AND Timestamp >= {ns_param('lo')} AND Timestamp <= {ns_param('hi')}",
         {
             "traces": sorted({row[0] for row in keys}),
             "spans": sorted({row[1] for row in keys}),

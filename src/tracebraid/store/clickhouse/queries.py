@@ -24,6 +24,7 @@ __all__ = [
     "CORRELATION",
     "ERROR",
     "in_kinds",
+    "ns_param",
     "spans_where",
     "trace_summaries",
 ]
@@ -35,6 +36,11 @@ CORRELATION = attribute_expr(semconv.CORRELATION_ID)
 """SQL for a span's correlation ID ('' when none)."""
 
 _DEDUP = "LIMIT 1 BY TraceId, SpanId"
+
+
+def ns_param(name: str) -> str:
+    """SQL for the ``DateTime64`` that the ``Int64`` parameter ``name`` holds as nanoseconds."""
+    return f"fromUnixTimestamp64Nano({{{name}:Int64}})"
 
 
 def in_kinds(*kinds: SpanKind) -> str:

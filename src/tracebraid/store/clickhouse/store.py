@@ -43,9 +43,14 @@ from tracebraid.store.base import TraceSummary, WriteResult
 from tracebraid.store.clickhouse import fleet
 from tracebraid.store.clickhouse.backends import Backend, ChdbBackend, HttpBackend, Params
 from tracebraid.store.clickhouse.codec import row_from_span, span_from_row
-from tracebraid.store.clickhouse.lookups import Lookup, spans_by_identity, trace_ids_by_identity
+from tracebraid.store.clickhouse.lookups import (
+    Lookup,
+    chunked,
+    spans_by_identity,
+    trace_ids_by_identity,
+)
 from tracebraid.store.clickhouse.migrate import create_exporter_tables
-from tracebraid.store.clickhouse.queries import spans_where, trace_summaries
+from tracebraid.store.clickhouse.queries import ns_param, spans_where, trace_summaries
 from tracebraid.store.clickhouse.schema import TableNames
 from tracebraid.store.clickhouse.status import SchemaStatus, read_status
 from tracebraid.store.clickhouse.url import ClickHouseUrl, parse_url
@@ -56,10 +61,6 @@ log = logging.getLogger("tracebraid.store.clickhouse")
 
 _FIRST_WINDOW_NS = 60 * 1_000_000_000
 _TRACE_ID_PAGE = 10_000
-
-
-def _ns(name: str) -> str:
-    return f"fromUnixTimestamp64Nano({{{name}:Int64}})"
 
 
 class ClickHouseStore:
@@ -145,7 +146,7 @@ class ClickHouseStore:
         rows = self._backend.rows(
             f"SELECT DISTINCT TraceId, SpanId FROM {self.names.traces} "
             "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)} "
-            f"AND Timestamp >= {_ns('lo')} AND Timestamp <= {_ns('hi')}",
+            f"AND Timestamp >= {ns_param('lo')} AND Timestamp <= {ns_param('hi')}",
             {
                 "traces": trace_ids,
                 "spans": sorted({span.span_id for span in spans}),
@@ -185,13 +186,10 @@ class ClickHouseStore:
         return self._spans("TraceId = {trace:String}", params)
 
     def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
-        """Every span of the given traces, in start order (one query per 1000 traces)."""
-        ids = sorted(set(trace_ids))
+        """Every span of the given traces, in start order (one query per ``CHUNK`` traces)."""
         spans: list[Span] = []
-        for i in range(0, len(ids), 1000):
-            spans.extend(
-                self._spans("TraceId IN {traces:Array(String)}", {"traces": ids[i : i + 1000]})
-            )
+        for chunk in chunked(trace_ids):
+            spans.extend(self._spans("TraceId IN {traces:Array(String)}", {"traces": chunk}))
         spans.sort(key=lambda s: (s.start_ns, s.trace_id, s.span_id))
         return spans
 
@@ -244,7 +242,7 @@ class ClickHouseStore:
         """
         if limit <= 0:
             return []
-        bound = f"WHERE Timestamp < {_ns('upper')}" if before_ns is not None else ""
+        bound = f"WHERE Timestamp < {ns_param('upper')}" if before_ns is not None else ""
         params: dict[str, Any] = {"upper": before_ns} if before_ns is not None else {}
         [[oldest, newest, count]] = self._backend.rows(
             "SELECT toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)), "
@@ -261,7 +259,7 @@ class ClickHouseStore:
                 row[0]
                 for row in self._backend.rows(
                     f"SELECT DISTINCT TraceId FROM {self.names.traces} WHERE TraceId != '' "
-                    f"AND Timestamp >= {_ns('lo')} AND Timestamp < {_ns('hi')}",
+                    f"AND Timestamp >= {ns_param('lo')} AND Timestamp < {ns_param('hi')}",
                     {"lo": lower, "hi": upper},
                 )
             ]
