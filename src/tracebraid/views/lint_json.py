@@ -18,18 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracebraid.analysis.lint import Conventions, Finding, LintReport, Severity
+from tracebraid.analysis.lint import Conventions, LintReport, Severity
+from tracebraid.views.serialize import span_ref
 
 __all__ = ["LINT_SCHEMA", "lint_document"]
 
 LINT_SCHEMA = "tracebraid.lint/v1"
-
-
-def _span_json(finding: Finding) -> list[dict[str, str]]:
-    return [
-        {"trace_id": s.trace_id, "span_id": s.span_id, "name": s.name, "service": s.service}
-        for s in finding.spans
-    ]
 
 
 def lint_document(
@@ -61,7 +55,7 @@ def lint_document(
                 "count": f.count,
                 "key": f.key,
                 "services": list(f.services),
-                "spans": _span_json(f),
+                "spans": [span_ref(ref) for ref in f.spans],
                 "details": {
                     k: list(v) if isinstance(v, tuple) else v for k, v in f.details.items()
                 },
