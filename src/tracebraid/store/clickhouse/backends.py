@@ -63,8 +63,8 @@ def _json_lines(payload: bytes) -> list[list[Any]]:
     return [json.loads(line) for line in payload.splitlines() if line]
 
 
-def _each_row(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode()
+def _each_row(rows: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
 
 
 def _literal(value: str | int | float | Sequence[str] | Sequence[int]) -> str:
@@ -154,7 +154,7 @@ class ChdbBackend:
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        payload = _each_row(rows).decode()
+        payload = _each_row(rows)
         with self._lock:
             try:
                 with self._session.send_insert(f"INSERT INTO {table}", "JSONEachRow") as inserter:
@@ -233,7 +233,9 @@ class HttpBackend:
         if not rows:
             return
         try:
-            self._client.command(f"INSERT INTO {table} FORMAT JSONEachRow", data=_each_row(rows))
+            self._client.command(
+                f"INSERT INTO {table} FORMAT JSONEachRow", data=_each_row(rows).encode()
+            )
         except Exception as error:
             raise _store_error("insert", self.description, error) from error
 
