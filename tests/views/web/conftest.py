@@ -1,8 +1,7 @@
 """Fixtures for the web UI's tests: a store holding the real demo, a broken-propagation
 demo, and a workflow whose names are markup; the app as ``tracebraid serve`` builds it.
 
-The demo runs at ``time_scale=0.15`` (as the other views tests): the summary's lag is
-then 120 ms, above the 100 ms the analysis needs to call a consumer lagging.
+The demo runs at ``demo_settings.TIME_SCALE``, as the other views tests (why: see there).
 """
 
 from __future__ import annotations

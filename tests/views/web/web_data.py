@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from demo_settings import TIME_SCALE
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tracebraid.demo import run_order_flow
@@ -13,7 +14,6 @@ from tracebraid.sdk.broker.memory import InMemoryBroker
 from tracebraid.sdk.convert import to_span
 from tracebraid.testing.workflows import Try, WorkflowBuilder
 
-TIME_SCALE = 0.15
 MARKUP = "<img src=x onerror=alert(1)>"
 """What a hostile (or careless) service might name a span; the UI must show it as text."""
 HOSTILE_CORRELATION = "order_hostile"
