@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from json_shape import check_document
+from json_shape import DOCUMENTS, check_document
 
 from tracebraid.analysis import WorkflowAnalysis, analyze, latency, why
 from tracebraid.testing.workflows import Workflow, duplicates, islands, link_cycle, order_flow
@@ -105,8 +105,10 @@ def test_odd_shapes_fit_too(workflow: Workflow) -> None:
     check_document(round_trip(retries_document(loaded)))
 
 
-def test_every_schema_is_versioned() -> None:
+def test_every_schema_is_versioned_and_has_a_shape_to_check() -> None:
     assert all(name.endswith("/v1") and name.startswith("tracebraid.") for name in SCHEMAS.values())
+    # A new document kind without a TypedDict in json_shape would go unchecked.
+    assert set(DOCUMENTS) == set(SCHEMAS.values())
 
 
 def test_a_missing_key_is_caught(order_analysis: WorkflowAnalysis) -> None:
