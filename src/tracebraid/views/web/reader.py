@@ -93,9 +93,7 @@ class WorkflowReader:
         if learned is None:
             return self._learn()
         if refresh:
-            threading.Thread(
-                target=self._learn_quietly, name="tracebraid-learn", daemon=True
-            ).start()
+            self._learn_in_background()
         return learned[1]
 
     def warm_up(self) -> None:
@@ -103,9 +101,10 @@ class WorkflowReader:
         if self._topology is None and self._learned is None:
             with self._lock:
                 self._learning = True
-            threading.Thread(
-                target=self._learn_quietly, name="tracebraid-learn", daemon=True
-            ).start()
+            self._learn_in_background()
+
+    def _learn_in_background(self) -> None:
+        threading.Thread(target=self._learn_quietly, name="tracebraid-learn", daemon=True).start()
 
     def _learn_quietly(self) -> None:
         try:
