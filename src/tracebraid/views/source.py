@@ -25,6 +25,7 @@ from tracebraid.analysis import (
     Topology,
     WorkflowAnalysis,
     analyze,
+    learn_topology,
     load_topology,
     parse_duration,
 )
@@ -196,7 +197,8 @@ def recent(
     ]
     if not summaries:
         return []
-    past = history(store) if topology is None else None
+    # Learned once for every workflow: analyze(history=...) would learn it anew each time.
+    expected = topology if topology is not None else learn_topology(history(store))
     loaded: list[LoadedWorkflow] = []
     seen: set[str] = set()
     for key in _workflow_keys(summaries):
@@ -205,7 +207,7 @@ def recent(
         if not found.spans or traces <= seen:
             continue
         seen |= traces
-        analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
+        analysis = analyze(found.spans, topology=expected, now_ns=now_ns)
         loaded.append(LoadedWorkflow(key, analysis, found.truncated))
     return loaded
 
