@@ -16,7 +16,10 @@ The workflow (one order, key ``order-1001``)::
     checkout -report.requested-> (no consumer group)
 
 ``shipping`` processes ``payment.succeeded``, does not commit, resumes from its committed
-offset and so processes the same offset again (a duplicate delivery).
+offset and so processes the same offset again (a duplicate delivery). ``analytics`` is
+let go 700 ms after the last of its siblings started. How ``analytics.recorded`` loses
+the trace context depends on the client (an outbox task, a thread pool, a producer class
+taken before instrumentation); each folder's NOTES.md says which.
 
 The truth is written from what the services did and what the broker answered: every send
 result's partition and offset, every delivery's offset and the handler's outcome, as each
@@ -51,7 +54,7 @@ BOOTSTRAP = os.environ.get("CORPUS_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 ORDER_KEY = "order-1001"
 MAX_ATTEMPTS = 3
 BACKOFF_S = 0.4
-LAG_S = 0.7  # how long analytics is held back after order.placed is sent
+LAG_S = 0.7  # how long analytics is held back after its siblings started on order.placed
 LAG_TRUTH_MS = 400
 GRACE_S = 2.0  # quiet time after the last expected delivery, to see unexpected ones
 
