@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -866,6 +867,7 @@ def orchestrate(scenario: Scenario, make_py: Path) -> None:
             if s.process.poll() is None:
                 s.process.kill()
         receiver.stop()
+        shutil.rmtree(control, ignore_errors=True)
     truth = build_truth(scenario, events)
     observed = handled_inside(spans, of("delivery"))
     if observed != scenario.handled_inside_consumer_span:
