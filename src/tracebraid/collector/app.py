@@ -137,24 +137,27 @@ class Collector:
                 raise _throttled(self.queue)
             self.unqueued += 1
             try:
-                accepted, rejections, future = await self._read_and_queue(request, coding, encoding)
+                accepted, rejected, rejections, future = await self._read_and_queue(
+                    request, coding, encoding
+                )
             finally:
                 self.unqueued -= 1
-            rejected = sum(r.count for r in rejections)
-            if rejections and not accepted:
-                raise OtlpRefusal(400, describe_rejections(rejections, accepted + rejected))
+            total = accepted + rejected
+            if rejected and not accepted:
+                message = describe_rejections(rejections, total, rejected=rejected)
+                raise OtlpRefusal(400, message)
             if future is not None:
                 await self._committed(future)
         except OtlpRefusal as refusal:
             return self._refuse(encoding, refusal)
-        message = describe_rejections(rejections, accepted + rejected) if rejections else ""
+        message = describe_rejections(rejections, total, rejected=rejected) if rejected else ""
         body = export_response(encoding, rejected, message)
         return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
 
     async def _read_and_queue(
         self, request: Request, coding: str, encoding: Encoding
-    ) -> tuple[int, list[Rejection], Future[WriteResult] | None]:
-        """Spans accepted, spans refused, and the future of their commit (None if none)."""
+    ) -> tuple[int, int, list[Rejection], Future[WriteResult] | None]:
+        """Spans accepted and refused, examples of why, the future of their commit (or None)."""
         limit = self.limits.max_body_bytes
         raw = await read_capped(request.stream(), request.headers.get("content-length"), limit)
         if self.processes is not None:
@@ -162,16 +165,18 @@ class Collector:
             ingested = await self.processes.ingest(raw, coding, encoding)
             del raw
             self.spans_rejected += ingested.rejected_count
-            return ingested.accepted, ingested.rejections, None
+            return ingested.accepted, ingested.rejected_count, ingested.rejections, None
         try:
             # Off the event loop, so it keeps serving while a large body decodes; in turn
             # with the store writer (see WriteQueue.turn).
             decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
             del raw
-            self.spans_rejected += decoded.rejected_count
+            rejected = decoded.rejected_count
+            self.spans_rejected += rejected
             if not decoded.spans:
-                return 0, decoded.rejections, None
-            return len(decoded.spans), decoded.rejections, self.queue.submit(decoded.spans)
+                return 0, rejected, decoded.rejections, None
+            future = self.queue.submit(decoded.spans)
+            return len(decoded.spans), rejected, decoded.rejections, future
         except QueueFull as exc:
             raise _throttled(self.queue, str(exc)) from None
 

@@ -188,6 +188,7 @@ def _json_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[FileC
         chunk.problems.extend(
             FileProblem(name, number, r.reason, r.where, r.count) for r in decoded.rejections
         )
+        chunk.problems.extend(_omitted(decoded, name, number))
         if len(chunk.spans) >= chunk_spans:
             yield chunk
             chunk = FileChunk()
@@ -210,7 +211,16 @@ def _document(doc: object, text: bytes, name: str) -> FileChunk:
         FileProblem(name, line_of(r.ordinal), r.reason, r.where, r.count)
         for r in decoded.rejections
     ]
+    problems.extend(_omitted(decoded, name, None))
     return FileChunk(spans=decoded.spans, problems=problems)
+
+
+def _omitted(decoded: Decoded, name: str, line: int | None, where: str = "") -> list[FileProblem]:
+    """One problem counting the refused spans not kept as examples (``Decoded.reject``)."""
+    rest = decoded.rejected_count - sum(r.count for r in decoded.rejections)
+    if rest <= 0:
+        return []
+    return [FileProblem(name, line, "more spans refused, as above or otherwise", where, rest)]
 
 
 def _no_line(ordinal: int) -> int | None:
@@ -264,6 +274,7 @@ def _protobuf_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[F
             FileProblem(name, None, r.reason, f"{where}, {r.where}", r.count)
             for r in decoded.rejections
         )
+        chunk.problems.extend(_omitted(decoded, name, None, where))
         if len(chunk.spans) >= chunk_spans:
             yield chunk
             chunk = FileChunk()
