@@ -280,6 +280,10 @@ class BearerTokenGuard:
                 supplied = value
             elif name == b"content-type":
                 content_type = value
+        # The scheme is case-insensitive (RFC 7235): "bearer" is as good as "Bearer".
+        scheme, _, credentials = supplied.partition(b" ")
+        if scheme.lower() == b"bearer":
+            supplied = b"Bearer " + credentials.strip()
         if hmac.compare_digest(supplied, self._expected):
             await self.app(scope, receive, send)
             return
