@@ -30,7 +30,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -66,10 +66,12 @@ class Limits:
 
     ``max_body_bytes`` bounds a request body both as sent and once decompressed.
     ``max_queue_spans`` bounds spans waiting for the store and ``max_unqueued_requests``
-    the requests being read or decoded before they join them (with ingest processes:
-    the requests being read, decoded or stored): past either, requests are refused
-    with 503 before their body is read, so memory under overload stays within about
-    ``max_unqueued_requests * max_body_bytes`` plus the queued spans.
+    the requests being decoded (with ingest processes: decoded or stored) once their
+    body is read: past either, requests are refused with 503 and ``Retry-After``.
+    ``max_buffered_bytes`` (default ``max_unqueued_requests * max_body_bytes``) bounds
+    the bodies held at once, charged as their bytes arrive: a body that never comes
+    holds nothing, so stalled clients cannot take the slots of others. The memory
+    this bounds is in ``docs/operations.md``.
     ``batch_spans`` is the size the writer merges requests up to per transaction.
     ``ingest_processes`` is how many worker processes decode and store requests (0:
     the collector process does; so does it for a store that other processes cannot
@@ -81,6 +83,14 @@ class Limits:
     max_unqueued_requests: int = 64
     batch_spans: int = 8192
     ingest_processes: int = 0
+    max_buffered_bytes: int | None = None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """The bound on request bodies held at once (``max_buffered_bytes`` or its default)."""
+        if self.max_buffered_bytes is not None:
+            return self.max_buffered_bytes
+        return self.max_unqueued_requests * self.max_body_bytes
 
 
 def ingest_reopener(store: SpanStore, limits: Limits) -> StoreReopener | None:
@@ -110,7 +120,8 @@ class Collector:
                 self.limits.ingest_processes, reopen, max_body_bytes=self.limits.max_body_bytes
             )
         self.requests = 0
-        self.unqueued = 0  # requests whose body is being read or decoded
+        self.unqueued = 0  # requests being decoded (or stored, by ingest processes)
+        self.buffered = 0  # bytes of request bodies held: being read, decoded or stored
         self.spans_rejected = 0
         self.refusals: Counter[int] = Counter()
 
@@ -131,47 +142,75 @@ class Collector:
         try:
             encoding = encoding_of(headers.get("content-type"))
             coding = content_coding(headers.get("content-encoding"))
-            # Refused before the body is read: under overload, memory stays flat. What
-            # is held is bounded twice: bodies read but not yet queued, and queued spans.
-            if self.queue.full() or self.unqueued >= self.limits.max_unqueued_requests:
-                raise _throttled(self.queue)
-            self.unqueued += 1
+            # Refused before the body is read: under overload, memory stays flat.
+            self._admit()
+            charge = _Charge(self)
             try:
-                accepted, rejections, future = await self._read_and_queue(request, coding, encoding)
+                limit = self.limits.max_body_bytes
+                length = headers.get("content-length")
+                raw = await read_capped(charge.counted(request.stream()), length, limit)
+                self._admit()  # again: others may have finished reading meanwhile
+                self.unqueued += 1
+                try:
+                    accepted, rejected, rejections, future = await self._decode_and_queue(
+                        raw, coding, encoding
+                    )
+                finally:
+                    self.unqueued -= 1
+                    del raw
             finally:
-                self.unqueued -= 1
-            rejected = sum(r.count for r in rejections)
-            if rejections and not accepted:
-                raise OtlpRefusal(400, describe_rejections(rejections, accepted + rejected))
+                charge.release()
+            total = accepted + rejected
+            if rejected and not accepted:
+                message = describe_rejections(rejections, total, rejected=rejected)
+                raise OtlpRefusal(400, message)
             if future is not None:
                 await self._committed(future)
         except OtlpRefusal as refusal:
             return self._refuse(encoding, refusal)
-        message = describe_rejections(rejections, accepted + rejected) if rejections else ""
+        except ClientDisconnect:
+            # Gone mid-body (or cut by the body deadline): nothing was stored, no one to tell.
+            return Response(status_code=400)
+        message = describe_rejections(rejections, total, rejected=rejected) if rejected else ""
         body = export_response(encoding, rejected, message)
         return Response(body, media_type=PROTOBUF if encoding == "protobuf" else JSON)
 
-    async def _read_and_queue(
-        self, request: Request, coding: str, encoding: Encoding
-    ) -> tuple[int, list[Rejection], Future[WriteResult] | None]:
-        """Spans accepted, spans refused, and the future of their commit (None if none)."""
-        limit = self.limits.max_body_bytes
-        raw = await read_capped(request.stream(), request.headers.get("content-length"), limit)
+    def _admit(self) -> None:
+        """503 with ``Retry-After`` unless a request can be taken on now."""
+        if self.queue.full() or self.unqueued >= self.limits.max_unqueued_requests:
+            raise _throttled(self.queue)
+
+    def saturation(self) -> str | None:
+        """Why an export would be refused now (None when it would be taken)."""
+        if self.queue.full():
+            return f"the write queue is full ({self.queue.stats().depth_spans} spans)"
+        if self.unqueued >= self.limits.max_unqueued_requests:
+            return f"{self.unqueued} requests are being decoded or stored, the most at once"
+        if self.buffered >= self.limits.buffered_bytes:
+            return f"{self.buffered} bytes of request bodies are held, the most at once"
+        return None
+
+    async def _decode_and_queue(
+        self, raw: bytes, coding: str, encoding: Encoding
+    ) -> tuple[int, int, list[Rejection], Future[WriteResult] | None]:
+        """Spans accepted and refused, examples of why, the future of their commit (or None)."""
         if self.processes is not None:
             # Decoded and committed by an ingest process: nothing left to wait for.
             ingested = await self.processes.ingest(raw, coding, encoding)
             del raw
             self.spans_rejected += ingested.rejected_count
-            return ingested.accepted, ingested.rejections, None
+            return ingested.accepted, ingested.rejected_count, ingested.rejections, None
         try:
             # Off the event loop, so it keeps serving while a large body decodes; in turn
             # with the store writer (see WriteQueue.turn).
             decoded = await run_in_threadpool(self._decode, raw, coding, encoding)
             del raw
-            self.spans_rejected += decoded.rejected_count
+            rejected = decoded.rejected_count
+            self.spans_rejected += rejected
             if not decoded.spans:
-                return 0, decoded.rejections, None
-            return len(decoded.spans), decoded.rejections, self.queue.submit(decoded.spans)
+                return 0, rejected, decoded.rejections, None
+            future = self.queue.submit(decoded.spans)
+            return len(decoded.spans), rejected, decoded.rejections, future
         except QueueFull as exc:
             raise _throttled(self.queue, str(exc)) from None
 
@@ -199,10 +238,23 @@ class Collector:
         )
 
     async def healthz(self, request: Request) -> Response:
-        """``GET /healthz``: 200 while the writer runs, 503 once it has stopped."""
-        if self.queue.alive:
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "the store writer has stopped"}, status_code=503)
+        """``GET /healthz``: 200 when an export would be taken now; 503 with the reason
+        and ``Retry-After`` when the store writer has stopped or exports are refused
+        (saturated), so a load balancer can send exports elsewhere meanwhile."""
+        if not self.queue.alive:
+            return JSONResponse(
+                {"status": "the store writer has stopped"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        saturated = self.saturation()
+        if saturated is not None:
+            return JSONResponse(
+                {"status": "saturated", "reason": saturated},
+                status_code=503,
+                headers={"Retry-After": str(self.queue.retry_after_s())},
+            )
+        return JSONResponse({"status": "ok"})
 
     async def stats(self, request: Request) -> Response:
         """``GET /stats``: spans accepted and rejected, queue depth, store size."""
@@ -233,6 +285,8 @@ class Collector:
             "ingest_processes": 0 if self.processes is None else self.processes.processes,
             "ingest_process_restarts": restarts,
             "requests_in_progress": self.unqueued,
+            "buffered_bytes": self.buffered,
+            "buffered_bytes_capacity": self.limits.buffered_bytes,
             "store_spans": stored,
             **queue,
         }
@@ -247,6 +301,37 @@ class Collector:
         if self.processes is not None:
             await run_in_threadpool(self.processes.close)
         await run_in_threadpool(self.queue.close)
+
+
+class _Charge:
+    """A request's share of ``Collector.buffered``: charged per chunk as its body arrives.
+
+    Past ``Limits.buffered_bytes`` the request is refused with 503 (its bytes released):
+    bodies held are bounded in bytes, and one that has not come holds nothing.
+    """
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.held = 0
+
+    async def counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        collector = self.collector
+        budget = collector.limits.buffered_bytes
+        async for chunk in chunks:
+            if collector.buffered + len(chunk) > budget:
+                raise OtlpRefusal(
+                    503,
+                    f"{collector.buffered} bytes of request bodies are held, the most at "
+                    "once; retry after the Retry-After delay",
+                    retry_after_s=collector.queue.retry_after_s(),
+                )
+            collector.buffered += len(chunk)
+            self.held += len(chunk)
+            yield chunk
+
+    def release(self) -> None:
+        self.collector.buffered -= self.held
+        self.held = 0
 
 
 def _throttled(queue: WriteQueue, message: str | None = None) -> OtlpRefusal:
@@ -275,6 +360,10 @@ class BearerTokenGuard:
                 supplied = value
             elif name == b"content-type":
                 content_type = value
+        # The scheme is case-insensitive (RFC 7235): "bearer" is as good as "Bearer".
+        scheme, _, credentials = supplied.partition(b" ")
+        if scheme.lower() == b"bearer":
+            supplied = b"Bearer " + credentials.strip()
         if hmac.compare_digest(supplied, self._expected):
             await self.app(scope, receive, send)
             return

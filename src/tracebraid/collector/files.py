@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import stat
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ _SPAN_KEYS = {
     "otlp": re.compile(rb'"(?:startTimeUnixNano|start_time_unix_nano)"\s*:'),
 }
 _READ_LIMIT = 1 << 30  # one record or line past this is refused rather than read
+_MAX_FRUITLESS = 16
+_NOT_SPANS = (
+    "not a span file: {} records in a row hold no span (zero-length or undecodable "
+    "framing, as a file of zeros has); stopped reading"
+)
 _UNPARSED = object()
 
 
@@ -108,6 +114,16 @@ def read_span_file(path: str | os.PathLike[str], *, chunk_spans: int = 5000) -> 
     """
     name = os.fspath(path)
     try:
+        # Asked before opening: opening a FIFO waits, forever, for a writer.
+        mode = os.stat(name).st_mode
+    except OSError as exc:
+        raise InputError(f"cannot open {name}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{name} is not a regular file (it is {_file_kind(mode)}); "
+            "import reads span files: save the spans to a file first"
+        )
+    try:
         raw = open(name, "rb")  # noqa: SIM115 - closed in the finally below
     except OSError as exc:
         raise InputError(f"cannot open {name}: {exc.strerror or exc}") from None
@@ -123,6 +139,19 @@ def read_span_file(path: str | os.PathLike[str], *, chunk_spans: int = 5000) -> 
         yield FileChunk(problems=[FileProblem(name, None, f"cannot read further: {exc}")])
     finally:
         raw.close()
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def _decompressed(raw: io.BufferedReader, name: str) -> _Stream:
@@ -188,6 +217,7 @@ def _json_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[FileC
         chunk.problems.extend(
             FileProblem(name, number, r.reason, r.where, r.count) for r in decoded.rejections
         )
+        chunk.problems.extend(_omitted(decoded, name, number))
         if len(chunk.spans) >= chunk_spans:
             yield chunk
             chunk = FileChunk()
@@ -210,7 +240,16 @@ def _document(doc: object, text: bytes, name: str) -> FileChunk:
         FileProblem(name, line_of(r.ordinal), r.reason, r.where, r.count)
         for r in decoded.rejections
     ]
+    problems.extend(_omitted(decoded, name, None))
     return FileChunk(spans=decoded.spans, problems=problems)
+
+
+def _omitted(decoded: Decoded, name: str, line: int | None, where: str = "") -> list[FileProblem]:
+    """One problem counting the refused spans not kept as examples (``Decoded.reject``)."""
+    rest = decoded.rejected_count - sum(r.count for r in decoded.rejections)
+    if rest <= 0:
+        return []
+    return [FileProblem(name, line, "more spans refused, as above or otherwise", where, rest)]
 
 
 def _no_line(ordinal: int) -> int | None:
@@ -249,21 +288,33 @@ def _protobuf_chunks(stream: _Stream, name: str, chunk_spans: int) -> Iterator[F
     else:
         records = _framed(stream, _varint)
     chunk = FileChunk()
+    fruitless = 0  # records in a row that held no span
     for number, (offset, record) in enumerate(records, start=1):
         where = f"record {number} at byte {offset}"
         if isinstance(record, str):  # a framing error: nothing after it can be trusted
             chunk.problems.append(FileProblem(name, None, record, where))
             break
+        if fruitless >= _MAX_FRUITLESS:
+            # Zeros, or anything else whose "lengths" frame empty or broken records:
+            # refused now, not after millions of them.
+            chunk.problems.append(FileProblem(name, None, _NOT_SPANS.format(fruitless), where))
+            break
+        fruitless += 1
+        if not record:
+            continue  # an empty message: no exporter writes one
         try:
             decoded = decode_protobuf(record)
         except InputError as exc:
             chunk.problems.append(FileProblem(name, None, str(exc), where))
             continue
+        if decoded.spans or decoded.rejected_count:
+            fruitless = 0
         chunk.spans.extend(decoded.spans)
         chunk.problems.extend(
             FileProblem(name, None, r.reason, f"{where}, {r.where}", r.count)
             for r in decoded.rejections
         )
+        chunk.problems.extend(_omitted(decoded, name, None, where))
         if len(chunk.spans) >= chunk_spans:
             yield chunk
             chunk = FileChunk()

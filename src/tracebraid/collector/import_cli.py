@@ -109,7 +109,7 @@ def import_files(
                         totals.skipped += problem.count
                         report(problem)
                     if chunk.spans:
-                        done = deliver(chunk.spans)
+                        done = _deliver_storable(deliver, chunk.spans, path, report)
                         totals.kept += done.kept
                         totals.skipped += len(chunk.spans) - done.kept
                         if totals.inserted is not None and done.inserted is not None:
@@ -129,6 +129,33 @@ def import_files(
                     soft_wrap=True,
                 )
     return totals
+
+
+def _deliver_storable(
+    deliver: Deliver, spans: Sequence[Span], path: str, report: Callable[[str], None]
+) -> Delivered:
+    """Deliver ``spans``; if the store refuses the batch, each span alone, skipping the bad.
+
+    The decoders refuse what a store cannot hold, so this is the fallback for a store
+    stricter than they know: one refused span costs itself, never its batch or file.
+    """
+    try:
+        return deliver(spans)
+    except InputError:
+        pass
+    kept = 0
+    inserted: int | None = 0
+    refusals: list[str] = []
+    for span in spans:
+        try:
+            done = deliver([span])
+        except InputError as exc:
+            report(f"{path}: span {span.trace_id}/{span.span_id} skipped: {exc}")
+            continue
+        kept += done.kept
+        inserted = None if inserted is None or done.inserted is None else inserted + done.inserted
+        refusals.extend(done.refusals)
+    return Delivered(kept, inserted, tuple(refusals))
 
 
 def register(subparsers: Any) -> None:

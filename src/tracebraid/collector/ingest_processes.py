@@ -80,16 +80,16 @@ _worker_store: SpanStore | None = None
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """One request, decoded and committed: spans stored, spans refused and why."""
+    """One request, decoded and committed: spans stored, spans refused and why.
+
+    What crosses back from a worker is this small: counts and at most
+    ``MAX_EXAMPLES`` rejections, never anything per span.
+    """
 
     accepted: int
     rejections: list[Rejection] = field(default_factory=list)
     result: WriteResult = _NOTHING
-
-    @property
-    def rejected_count(self) -> int:
-        """How many spans were refused in total."""
-        return sum(r.count for r in self.rejections)
+    rejected_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def ingest_request(
     """
     decoded = decode_body(inflate(raw, coding, limit=max_body_bytes), encoding)
     if not decoded.spans:
-        return Ingested(0, decoded.rejections)
+        return Ingested(0, decoded.rejections, _NOTHING, decoded.rejected_count)
     try:
         result = store.write(decoded.spans)
     except (InputError, StoreError) as exc:
@@ -123,7 +123,7 @@ def ingest_request(
     except Exception as exc:  # a store bug must cost a retry, not a 500
         _log.exception("writing %d spans to the store failed", len(decoded.spans))
         raise store_refusal(StoreError(f"the store could not be written: {exc!r}")) from None
-    return Ingested(len(decoded.spans), decoded.rejections, result)
+    return Ingested(len(decoded.spans), decoded.rejections, result, decoded.rejected_count)
 
 
 def default_processes() -> int:

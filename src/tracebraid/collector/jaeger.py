@@ -89,7 +89,7 @@ def decode_jaeger(doc: object) -> Decoded:
     for t, trace in enumerate(traces):
         where = f"{prefix}[{t}]" if prefix != "trace" else "trace"
         if not isinstance(trace, dict) or not isinstance(trace.get("spans"), list):
-            out.rejections.append(Rejection(where, 'a trace needs a "spans" array', 0))
+            out.reject(Rejection(where, 'a trace needs a "spans" array', 0))
             continue
         processes = trace.get("processes")
         processes = processes if isinstance(processes, dict) else {}
@@ -104,8 +104,8 @@ def decode_jaeger(doc: object) -> Decoded:
             else:
                 label = f"{where}.spans[{i}]"
                 if isinstance(raw, dict) and isinstance(raw.get("spanID"), str):
-                    label += f" (spanID {raw['spanID'][:32]})"
-                out.rejections.append(Rejection(label, problem, ordinal=seen))
+                    label += f" (spanID {_printable(raw['spanID'][:32])})"
+                out.reject(Rejection(label, problem, ordinal=seen))
             seen += 1
     return out
 
@@ -226,3 +226,8 @@ def _list(value: object, name: str) -> list[Any]:
     if not isinstance(value, list):
         raise _Bad(f"{name} must be an array")
     return value
+
+
+def _printable(text: str) -> str:
+    # A label quotes the client's text, which may hold a lone surrogate: escaped.
+    return text.encode("utf-8", "backslashreplace").decode()

@@ -29,6 +29,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from tracebraid.collector.validate import (
     MAX_NESTING,
+    MAX_TIME_NS,
     Decoded,
     Rejection,
     nested_text,
@@ -100,7 +101,7 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
             resource = _attributes(rs.resource.attributes)
         except _BadSpan as exc:
             count = sum(len(ss.spans) for ss in rs.scope_spans)
-            out.rejections.append(Rejection(f"resource_spans[{r}].resource", str(exc), count))
+            out.reject(Rejection(f"resource_spans[{r}].resource", str(exc), count))
             seen += count
             continue
         service = service_of(resource)
@@ -110,8 +111,9 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
                 seen += 1
                 try:
                     span, plainly_valid = _span(pb, service, resource, scope)
-                    # The full check (and its message) only when the cheap one fails.
-                    problem = None if plainly_valid else span_problem(span)
+                    # The full check (and its message) only when the cheap one fails. Text
+                    # needs none: upb refuses a message whose strings are not UTF-8.
+                    problem = None if plainly_valid else span_problem(span, values=False)
                 except _BadSpan as exc:
                     problem = str(exc)
                 if problem is None:
@@ -120,7 +122,7 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
                     where = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
                     if len(pb.span_id) == 8:
                         where += f" (span_id {pb.span_id.hex()})"
-                    out.rejections.append(Rejection(where, problem, ordinal=seen - 1))
+                    out.reject(Rejection(where, problem, ordinal=seen - 1))
     return out
 
 
@@ -146,7 +148,7 @@ def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> tuple[S
         and len(span_id) == 8
         and span_id != _ZERO_SPAN
         and (not parent or len(parent) == 8)
-        and 0 < start <= end
+        and 0 < start <= end <= MAX_TIME_NS
     )
     link_records: tuple[SpanLink, ...] = ()
     links = pb.links
@@ -178,6 +180,8 @@ def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> tuple[S
                 for e in events
             ]
         )
+        if plainly_valid:
+            plainly_valid = max([e.time_ns for e in event_records]) <= MAX_TIME_NS
     # Positional: keyword arguments cost a dict lookup each in the dataclass __init__.
     span = Span(
         _trace_hex(trace_id),

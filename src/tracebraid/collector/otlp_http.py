@@ -176,6 +176,8 @@ def export_response(encoding: Encoding, rejected: int = 0, message: str = "") ->
 
 def status_body(encoding: Encoding, http_status: int, message: str) -> bytes:
     """A ``google.rpc.Status`` naming what was wrong, as the spec asks of a failure."""
+    # The message may quote the client's own bad text: escaped, as a reply must be UTF-8.
+    message = message.encode("utf-8", "backslashreplace").decode()
     status = Status(code=_GRPC_CODES.get(http_status, 2), message=message)
     if encoding == "protobuf":
         body: bytes = status.SerializeToString()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -47,7 +48,7 @@ from tracebraid.model import (
     TraceId,
 )
 
-__all__ = ["decode_json", "decode_json_document"]
+__all__ = ["decode_json", "decode_json_document", "may_hold_surrogates"]
 
 _KINDS: dict[object, SpanKind] = {k.value: k for k in SpanKind}
 _KINDS.update({f"SPAN_KIND_{k.name}": k for k in SpanKind})
@@ -57,6 +58,8 @@ _E = TypeVar("_E", SpanKind, StatusCode)
 _HEX = frozenset("0123456789abcdef")
 _UINT64 = 2**64
 _INT64 = 2**63
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
 
 
 class _Bad(Exception):
@@ -73,11 +76,28 @@ def decode_json(body: bytes | str) -> Decoded:
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError and UnicodeDecodeError (invalid UTF-8).
         raise InputError(f"body is not valid JSON: {exc}") from None
-    return decode_json_document(doc)
+    return decode_json_document(doc, check_text=may_hold_surrogates(body))
 
 
-def decode_json_document(doc: object) -> Decoded:
-    """Walk an already-parsed OTLP/JSON ``ExportTraceServiceRequest`` / ``TracesData``."""
+def may_hold_surrogates(body: bytes | str) -> bool:
+    """False when ``json.loads(body)`` cannot hold a lone surrogate: no text need be checked.
+
+    One can arrive only as a ``\\ud800``-``\\udfff`` escape or, since ``json`` decodes
+    bytes with ``surrogatepass``, as the raw bytes of one (or in UTF-16/32 bodies).
+    """
+    if isinstance(body, str):
+        return not body.isascii() or _SURROGATE_ESCAPE.search(body) is not None
+    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+        return True
+    return _SURROGATE_BYTES.search(body) is not None
+
+
+def decode_json_document(doc: object, *, check_text: bool = True) -> Decoded:
+    """Walk an already-parsed OTLP/JSON ``ExportTraceServiceRequest`` / ``TracesData``.
+
+    ``check_text=False`` skips looking for lone surrogates in every string, for a
+    document ``may_hold_surrogates`` has cleared.
+    """
     if not isinstance(doc, dict):
         raise InputError(
             f'an OTLP/JSON export must be an object with "resourceSpans"; got {_kind_of(doc)}'
@@ -90,11 +110,13 @@ def decode_json_document(doc: object) -> Decoded:
     out = Decoded()
     seen = [0]  # spans walked so far, in document order
     for r, rs in enumerate(resource_spans):
-        _resource_spans(rs, f"resourceSpans[{r}]", out, seen)
+        _resource_spans(rs, f"resourceSpans[{r}]", out, seen, check_text)
     return out
 
 
-def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> None:
+def _resource_spans(
+    rs: object, where: str, out: Decoded, seen: list[int], check_text: bool
+) -> None:
     try:
         rs = _object(rs, where)
         resource = _object(_get(rs, "resource", "resource"), "resource")
@@ -102,7 +124,7 @@ def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> No
         scope_spans = _array(_get(rs, "scopeSpans", "scope_spans"), "scopeSpans")
     except _Bad as exc:
         count = _count_spans(rs)
-        out.rejections.append(Rejection(where, str(exc), count))
+        out.reject(Rejection(where, str(exc), count))
         seen[0] += count
         return
     service = service_of(attrs)
@@ -114,7 +136,7 @@ def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> No
             spans = _array(_get(ss, "spans", "spans"), "spans")
         except _Bad as exc:
             count = _count_spans({"scopeSpans": [ss]})
-            out.rejections.append(Rejection(at, str(exc), count))
+            out.reject(Rejection(at, str(exc), count))
             seen[0] += count
             continue
         for i, raw in enumerate(spans):
@@ -122,7 +144,8 @@ def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> No
             seen[0] += 1
             try:
                 span = _span(raw, service, attrs, scope)
-                problem = span_problem(span)
+                # Integers are range-checked as they are read; text only if it may be bad.
+                problem = span_problem(span, values=check_text)
             except _Bad as exc:
                 problem = str(exc)
             if problem is None:
@@ -130,8 +153,8 @@ def _resource_spans(rs: object, where: str, out: Decoded, seen: list[int]) -> No
             else:
                 label = f"{at}.spans[{i}]"
                 if isinstance(raw, dict) and isinstance(raw.get("spanId"), str):
-                    label += f" (spanId {raw['spanId'][:32]})"
-                out.rejections.append(Rejection(label, _hint(problem), ordinal=ordinal))
+                    label += f" (spanId {_printable(raw['spanId'][:32])})"
+                out.reject(Rejection(label, _hint(problem), ordinal=ordinal))
 
 
 def _span(raw: object, service: str, resource: dict[str, AttributeValue], scope: str) -> Span:
@@ -317,8 +340,13 @@ def _uint64(value: object, name: str) -> int:
 
 
 def _double(value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise _Bad(f"doubleValue {_kind_of(value)} is too large for a double") from None
     if isinstance(value, str):
         try:
             number = float(value)
@@ -357,3 +385,8 @@ def _count_spans(rs: object) -> int:
         spans = _get(ss, "spans", "spans") if isinstance(ss, dict) else None
         total += len(spans) if isinstance(spans, list) else 0
     return total
+
+
+def _printable(text: str) -> str:
+    # A label quotes the client's text, which may hold a lone surrogate: escaped.
+    return text.encode("utf-8", "backslashreplace").decode()

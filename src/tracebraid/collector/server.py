@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import ipaddress
 import os
@@ -29,6 +30,8 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from tracebraid.collector.app import Limits, create_app, ingest_reopener
+from tracebraid.collector.connections import Deadlines, RequestAdmission, deadline_protocol
+from tracebraid.collector.hosts import HostGuard, allowed_hosts
 from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.errors import ConfigurationError, TracebraidError
 from tracebraid.store.base import SpanStore
@@ -105,27 +108,51 @@ def serve(
     token: str | None = None,
     limits: Limits | None = None,
     extra_routes: Sequence[BaseRoute] = (),
-    max_connections: int | None = 512,
+    deadlines: Deadlines | None = None,
+    hosts: frozenset[str] | None = None,
     log_level: str = "warning",
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> None:
     """Run the collector on ``sock`` until SIGINT/SIGTERM, then drain the write queue.
 
     ``wrap`` puts something in front of the app, outside the token guard (the web UI's
-    data-free static shell, ``tracebraid.views.web``).
+    data-free static shell, ``tracebraid.views.web``). ``deadlines`` bound every
+    connection and the requests in progress (``connections``); ``hosts``, when given,
+    are the only ``Host`` names answered (``hosts``).
     """
-    app = create_app(store, token=token, limits=limits, extra_routes=extra_routes)
+    deadlines = deadlines or Deadlines()
+    app: ASGIApp = create_app(store, token=token, limits=limits, extra_routes=extra_routes)
+    if wrap is not None:
+        app = wrap(app)
+    # Requests in progress, not open sockets, are what is admitted (uvicorn's own
+    # limit_concurrency counts sockets: idle ones would starve everyone).
+    app = RequestAdmission(app, deadlines.max_requests)
+    if hosts is not None:
+        app = HostGuard(app, hosts)
+    _raise_open_files_limit(deadlines.max_connections)
     config = uvicorn.Config(
-        app if wrap is None else wrap(app),
+        app,
         lifespan="on",
         log_level=log_level,
         access_log=False,
-        # Beyond this many open requests uvicorn answers 503 without reading a body:
-        # with max_body_bytes, that is what bounds memory under a flood.
-        limit_concurrency=max_connections,
-        timeout_keep_alive=30,
+        http=deadline_protocol(deadlines),
+        timeout_keep_alive=max(1, round(deadlines.keep_alive_s)),
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _raise_open_files_limit(connections: int) -> None:
+    """Lift the soft limit on open files towards the hard one, for ``connections`` sockets."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # the store, ingest pipes, logs
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _tune_gc() -> None:
@@ -209,11 +236,57 @@ def register(subparsers: Any) -> None:
             "process does it all, as it always does for a store in memory)"
         ),
     )
+    timing = Deadlines()
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=timing.max_requests,
+        help="requests in progress on every route before new ones get 503 with Retry-After "
+        "(%(default)s; /healthz is always answered)",
+    )
     parser.add_argument(
         "--max-connections",
         type=int,
-        default=512,
-        help="concurrent requests before new ones get 503 (%(default)s)",
+        default=timing.max_connections,
+        help="open connections; past it idle ones are closed, oldest first (%(default)s)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=timing.head_s,
+        metavar="SECONDS",
+        help="time for a request line and headers to arrive, from connect or the last "
+        "response (%(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=timing.body_grace_s,
+        metavar="SECONDS",
+        help="time a body may take, plus its size at --body-min-rate (%(default)s)",
+    )
+    parser.add_argument(
+        "--body-min-rate",
+        type=int,
+        default=timing.body_min_rate,
+        metavar="BYTES_PER_S",
+        help="slowest a body may arrive after --body-timeout (%(default)s)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=timing.keep_alive_s,
+        metavar="SECONDS",
+        help="idle time before a kept-alive connection is closed (%(default)s)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides the bound address and localhost (repeatable; "
+        "the name a reverse proxy forwards). On a loopback address every other Host is "
+        "refused with 421 (DNS rebinding)",
     )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (%(default)s)")
     parser.add_argument(
@@ -247,6 +320,15 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError(
                 f"--ingest-processes must be 0 or more, not {limits.ingest_processes}"
             )
+        deadlines = Deadlines(
+            head_s=_positive_s(args.header_timeout, "--header-timeout"),
+            body_grace_s=_positive_s(args.body_timeout, "--body-timeout"),
+            body_min_rate=_positive(args.body_min_rate, "--body-min-rate"),
+            keep_alive_s=_positive_s(args.keep_alive_timeout, "--keep-alive-timeout"),
+            max_connections=_positive(args.max_connections, "--max-connections"),
+            max_requests=_positive(args.max_requests, "--max-requests"),
+        )
+        hosts = _hosts(args.host, args.allowed_host)
         topology = None if args.topology is None else load_topology(args.topology)
         sock = bind(args.host, args.port)
         store = open_store(args.store)
@@ -273,7 +355,8 @@ def run(args: argparse.Namespace) -> int:
             sock,
             token=args.token,
             limits=limits,
-            max_connections=args.max_connections,
+            deadlines=deadlines,
+            hosts=hosts,
             log_level=args.log_level,
             extra_routes=() if ui is None else ui.routes,
             wrap=None if ui is None else ui.wrap,
@@ -287,6 +370,19 @@ def _ingest_mode(store: SpanStore, limits: Limits) -> str:
     if ingest_reopener(store, limits) is not None:
         return f"{limits.ingest_processes} ingest processes"
     return "ingest in this process"
+
+
+def _hosts(bound: str, extra: Sequence[str]) -> frozenset[str] | None:
+    """The ``Host`` names to answer: checked on a loopback bind, or once any are given."""
+    if extra or is_loopback(bound):
+        return allowed_hosts(bound, extra)
+    return None
+
+
+def _positive_s(value: float, option: str) -> float:
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{option} must be a positive number of seconds, not {value}")
+    return value
 
 
 def _positive(value: int, option: str) -> int:

@@ -2,8 +2,11 @@
 baggage (correlation ID and other entries), and why a ``traceparent`` is unusable.
 
 Reading never raises: what cannot be used is reported in ``problems`` (or as the reason
-for a missing parent) and ignored. Writing the common baggage (the correlation ID alone)
-skips ``W3CBaggagePropagator``'s machinery and produces the same header.
+for a missing parent) and ignored, one field at a time, so a bad optional field (an
+attempt of ``²`` or of 4,300 digits, baggage holding a lone surrogate) never costs the
+``traceparent`` or the other identities beside it. Writing the common baggage (the
+correlation ID alone) skips ``W3CBaggagePropagator``'s machinery and produces the same
+header.
 
 Example::
 
@@ -14,6 +17,8 @@ Example::
     'correlation_id=order+441'
     >>> parse_attempt("0", problems), problems
     (None, ["attempt '0' is not a whole number >= 1; ignored"])
+    >>> parse_attempt("\u00b2", []), parse_attempt(str(2**63), [])
+    (None, None)
 """
 
 from __future__ import annotations
@@ -29,17 +34,22 @@ from tracebraid.sdk.context import BAGGAGE_CORRELATION_KEY
 __all__ = [
     "BAGGAGE",
     "CORRELATION_PREFIX",
+    "MAX_ATTEMPT",
     "correlation_baggage",
     "header_text",
     "is_unquoted",
     "parse_attempt",
     "read_baggage",
+    "readable_text",
     "traceparent_reason",
 ]
 
 BAGGAGE = W3CBaggagePropagator()
 """OpenTelemetry's W3C baggage propagator, for everything but the common shape."""
 CORRELATION_PREFIX = BAGGAGE_CORRELATION_KEY + "="
+MAX_ATTEMPT = 2**63 - 1
+"""The largest attempt read: OTLP carries an integer attribute in 64 signed bits."""
+_MAX_ATTEMPT_DIGITS = len(str(MAX_ATTEMPT))
 
 _MAX_BAGGAGE_BYTES = 8192  # W3C Baggage limits, as OpenTelemetry enforces them
 _MAX_BAGGAGE_MEMBER = 4096
@@ -105,19 +115,58 @@ def header_text(name: str, raw: object, problems: list[str]) -> str | None:
     return None
 
 
+def readable_text(name: str, text: str | None, problems: list[str]) -> str | None:
+    """``text``, or None (and why) when it holds a lone surrogate, which no exporter
+    can write as UTF-8: the span carrying it would be dropped whole."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        problems.append(f"{name} {_shown(text)} is not valid Unicode text; ignored")
+        return None
+    return text
+
+
+def _shown(text: str) -> str:
+    return ascii(text) if len(text) <= 60 else ascii(text[:57]) + "..."
+
+
 def parse_attempt(text: str | None, problems: list[str]) -> int | None:
-    """The delivery attempt in ``text``, a whole number >= 1 (else ``None``, and why)."""
+    """The delivery attempt in ``text``, a whole number from 1 to ``MAX_ATTEMPT`` (else
+    ``None``, and why). Only ASCII digits count (``str.isdigit`` also takes ``²``)."""
     if text is None:
         return None
     stripped = text.strip()
-    if stripped.isdigit() and int(stripped) >= 1:
-        return int(stripped)
-    problems.append(f"attempt {text!r} is not a whole number >= 1; ignored")
+    if stripped.isascii() and stripped.isdigit():
+        if len(stripped.lstrip("0")) <= _MAX_ATTEMPT_DIGITS:
+            value = int(stripped)
+            if 1 <= value <= MAX_ATTEMPT:
+                return value
+            if value > MAX_ATTEMPT:
+                problems.append(
+                    f"attempt {value} is over {MAX_ATTEMPT}, the most OTLP carries; ignored"
+                )
+                return None
+        else:
+            problems.append(f"attempt of {len(stripped)} digits is over {MAX_ATTEMPT}; ignored")
+            return None
+    problems.append(f"attempt {_shown(text)} is not a whole number >= 1; ignored")
     return None
 
 
 def read_baggage(header: str, problems: list[str]) -> tuple[dict[str, str], str | None]:
     """(entries other than correlation, correlation) from a baggage header."""
+    if readable_text("baggage", header, problems) is None:
+        return {}, None
+    try:
+        return _read_baggage(header, problems)
+    except Exception as exc:  # the baggage is optional: it must not cost the parent
+        problems.append(f"baggage could not be read ({type(exc).__name__}: {exc}); ignored")
+        return {}, None
+
+
+def _read_baggage(header: str, problems: list[str]) -> tuple[dict[str, str], str | None]:
     # Four UTF-8 bytes at most per character: only a long header needs encoding to know.
     if len(header) > _MAX_BAGGAGE_BYTES // 4:
         size = len(header.encode("utf-8", "replace"))

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 from tracebraid.model import is_valid_span_id, is_valid_trace_id
 from tracebraid.sdk import carriers as h
+from tracebraid.sdk._header_values import MAX_ATTEMPT
 from tracebraid.sdk.context import MessageContext
 from tracebraid.sdk.propagation import Extracted, NoParent, from_texts, inject
 
@@ -98,7 +99,13 @@ def extract_envelope(envelope: object) -> Extracted:
         }
         attempt = envelope.get("attempt")
         if isinstance(attempt, int) and not isinstance(attempt, bool):
-            texts[h.ATTEMPT_HEADER] = str(attempt)
+            # Range first: str() of a 5,000-digit int raises.
+            if 1 <= attempt <= MAX_ATTEMPT:
+                texts[h.ATTEMPT_HEADER] = str(attempt)
+            else:
+                problems.append(
+                    f"envelope field 'attempt' must be from 1 to {MAX_ATTEMPT}; ignored"
+                )
         elif isinstance(attempt, str):
             texts[h.ATTEMPT_HEADER] = attempt
         elif attempt is not None:

@@ -47,6 +47,7 @@ from tracebraid.sdk._header_values import (
     is_unquoted,
     parse_attempt,
     read_baggage,
+    readable_text,
     traceparent_reason,
 )
 from tracebraid.sdk._records import layout_twin
@@ -264,13 +265,16 @@ def from_texts(
     if baggage_header:
         entries, from_baggage = read_baggage(baggage_header, problems)
     attempt = get(h.ATTEMPT_HEADER)
+    # Each identity on its own: one that cannot be used is a problem, not the end.
     message = _message_context(
         trace_id,
         span_id,
-        get(h.CORRELATION_ID_HEADER) or from_baggage or None,
-        get(h.EVENT_ID_HEADER) or None,
-        get(h.CAUSATION_ID_HEADER) or None,
-        get(h.EVENT_NAME_HEADER) or None,
+        readable_text(h.CORRELATION_ID_HEADER, get(h.CORRELATION_ID_HEADER), problems)
+        or from_baggage
+        or None,
+        readable_text(h.EVENT_ID_HEADER, get(h.EVENT_ID_HEADER), problems) or None,
+        readable_text(h.CAUSATION_ID_HEADER, get(h.CAUSATION_ID_HEADER), problems) or None,
+        readable_text(h.EVENT_NAME_HEADER, get(h.EVENT_NAME_HEADER), problems) or None,
         None if attempt is None else parse_attempt(attempt, problems),
         0x01 if span_context is None else int(span_context.trace_flags),
         span_context.trace_state.to_header()
@@ -364,6 +368,9 @@ def _extract_plain(carrier: dict[str, str]) -> Extracted | None:
     if span_context is None:
         return None
     baggage, correlation, event_id, causation, event_name, attempt = map(get, _PLAIN_NAMES)
+    for text in (correlation, event_id, causation, event_name):
+        if text and not text.isascii():
+            return None  # may hold a lone surrogate: the long way checks each one
     problems: list[str] = []
     entries: dict[str, str] = {}
     if baggage and not (

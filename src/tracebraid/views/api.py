@@ -94,7 +94,17 @@ _SCOPE = Param(
     enum=("workflow", "trace"),
 )
 _SINCE = Param("since", "only traces started this long ago or later, e.g. 15m or 2h")
-_LIMIT = Param("limit", f"how many recent traces to look at (1-{MAX_PAGE})", "integer")
+_LIMIT = Param(
+    "limit",
+    f"how many recent traces to look at (1-{MAX_PAGE})",
+    "integer",
+    minimum=1,
+    maximum=MAX_PAGE,
+)
+_MAX_MS = 9_000_000_000_000.0
+"""Largest duration in milliseconds a query takes: its nanoseconds must fit in 64 bits."""
+_INT64_MAX = 2**63 - 1
+_MAX_PARAM = 1024  # characters in any one number or cursor; more is not one
 
 
 def _flag(request: Request, name: str) -> bool | None:
@@ -107,25 +117,53 @@ def _flag(request: Request, name: str) -> bool | None:
     raise InputError(f"{name} must be true or false, not {text!r}")
 
 
-def _number(request: Request, name: str, *, default: float | None = None) -> float | None:
+def _number(
+    request: Request, name: str, *, default: float | None = None, maximum: float = _MAX_MS
+) -> float | None:
+    """A finite number from 0 to ``maximum``; 400 for NaN, infinity or out of range."""
     text = request.query_params.get(name)
     if text is None or text == "":
         return default
     try:
-        value = float(text)
+        value = float(text[:_MAX_PARAM])
     except ValueError:
-        raise InputError(f"{name} must be a number, not {text!r}") from None
+        raise InputError(f"{name} must be a number, not {_shown(text)}") from None
     if value < 0:
-        raise InputError(f"{name} cannot be negative, got {text!r}")
+        raise InputError(f"{name} cannot be negative, got {_shown(text)}")
+    if not value <= maximum:  # True for NaN: refused too
+        raise InputError(f"{name} must be a number from 0 to {maximum:g}, not {_shown(text)}")
     return value
 
 
 def _limit(request: Request, *, default: int) -> int:
-    number = _number(request, "limit", default=float(default))
-    limit = int(number) if number is not None else default
+    text = request.query_params.get("limit")
+    if text is None or text == "":
+        return default
+    try:
+        limit = int(text[:_MAX_PARAM].strip())
+    except ValueError:
+        raise InputError(f"limit must be a number, a whole one, not {_shown(text)}") from None
     if not 1 <= limit <= MAX_PAGE:
-        raise InputError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        raise InputError(f"limit must be between 1 and {MAX_PAGE}, not {_shown(text)}")
     return limit
+
+
+def _cursor(request: Request) -> str | None:
+    """``?cursor=`` checked for range here, so the store never sees a number it cannot bind."""
+    cursor = _text(request, "cursor")
+    if cursor is None:
+        return None
+    start = cursor.partition(":")[0]
+    if len(cursor) > _MAX_PARAM or not start.isdigit() or int(start) > _INT64_MAX:
+        raise InputError(
+            f"bad cursor {_shown(cursor)}: pass back a page's next_cursor unchanged, "
+            "or leave it out for the newest traces"
+        )
+    return cursor
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
 def _text(request: Request, name: str) -> str | None:
@@ -134,8 +172,15 @@ def _text(request: Request, name: str) -> str | None:
 
 
 def _since_ns(text: str | None, *, now_ns: int) -> int | None:
-    """``?since=`` (a duration ago, e.g. 15m) as Unix nanoseconds; None when not given."""
-    return None if text is None else now_ns - parse_duration(text, where="since")
+    """``?since=`` (a duration ago, e.g. 15m) as Unix nanoseconds; None when not given.
+
+    A duration longer than the time since 1970 means every trace: it is clamped to 0.
+    """
+    if text is None:
+        return None
+    if len(text) > 40:
+        raise InputError(f"since must be a duration such as 15m or 2h, not {_shown(text)}")
+    return max(0, now_ns - parse_duration(text, where="since"))
 
 
 def _ms_to_ns(value: float | None) -> int | None:
@@ -159,6 +204,9 @@ class Api:
             return error_response(400, str(exc))
         except StoreError as exc:
             return unreadable_store(exc)
+        except OverflowError as exc:
+            # Every parameter is range-checked above; this is the net under that rule.
+            return error_response(400, f"a parameter is out of range: {exc}")
         # msgspec: several times faster than json for the multi-megabyte views, and a
         # NaN attribute value becomes null instead of failing the response.
         return Response(
@@ -182,7 +230,7 @@ class Api:
             min_duration_ns=_ms_to_ns(_number(request, "min_duration_ms")),
             max_duration_ns=_ms_to_ns(_number(request, "max_duration_ms")),
             since_ns=_since_ns(_text(request, "since"), now_ns=self.reader.now_ns()),
-            cursor=_text(request, "cursor"),
+            cursor=_cursor(request),
             limit=_limit(request, default=_PAGE),
         )
 
@@ -337,11 +385,21 @@ class Api:
             Param("has_pending", "work in flight: a start marker without its span", "boolean"),
             Param("has_errors", "a span has an ERROR status", "boolean"),
             Param("has_broken", "broken causality: an island, or its producer", "boolean"),
-            Param("min_duration_ms", "lasted at least this long", "number"),
-            Param("max_duration_ms", "lasted at most this long", "number"),
+            Param(
+                "min_duration_ms", "lasted at least this long", "number", minimum=0, maximum=_MAX_MS
+            ),
+            Param(
+                "max_duration_ms", "lasted at most this long", "number", minimum=0, maximum=_MAX_MS
+            ),
             _SINCE,
             Param("cursor", "a page's next_cursor, for the page after it"),
-            Param("limit", f"traces per page (1-{MAX_PAGE}, default {_PAGE})", "integer"),
+            Param(
+                "limit",
+                f"traces per page (1-{MAX_PAGE}, default {_PAGE})",
+                "integer",
+                minimum=1,
+                maximum=MAX_PAGE,
+            ),
         )
         return [
             Endpoint(f"{API_PREFIX}/openapi.json", "openapi", "this document", dict, self.openapi),
@@ -390,10 +448,18 @@ class Api:
         ]  # fmt: skip
 
     def routes(self) -> list[BaseRoute]:
-        """Starlette routes for every endpoint (``GET`` and ``HEAD``)."""
+        """Starlette routes for every endpoint (``GET`` and ``HEAD``).
+
+        A key may hold ``/`` (``order/441``; sent as ``%2F``, which the server decodes
+        before routing), so ``{key}`` matches a path; the routes with a suffix after
+        the key come first, or the bare workflow route would take ``KEY/view`` whole.
+        """
+        endpoints = sorted(self.endpoints(), key=lambda e: e.path.endswith("{key}"))
         return [
-            Route(e.path, e.handler, methods=["GET"], name=e.operation_id) for e in self.endpoints()
-        ]
+            Route(e.path.replace("{key}", "{key:path}"), e.handler, methods=["GET"],
+                  name=e.operation_id)
+            for e in endpoints
+        ]  # fmt: skip
 
 
 def api_routes(reader: WorkflowReader) -> list[BaseRoute]:

@@ -221,9 +221,17 @@ def parse_when(text: str | None, *, now_ns: int, option: str) -> int | None:
     50000000000
     >>> parse_when("1970-01-01T00:01:00Z", now_ns=0, option="--since")
     60000000000
+    >>> parse_when("2300-01-01", now_ns=0, option="--until") == 2**63 - 1
+    True
+
+    Clamped to what a store holds (0 to 2^63-1 ns): earlier is 1970, later is 2262.
     """
     if text is None:
         return None
+    return min(max(_when(text, now_ns=now_ns, option=option), 0), 2**63 - 1)
+
+
+def _when(text: str, *, now_ns: int, option: str) -> int:
     try:
         return now_ns - parse_duration(text, where=option)
     except ConfigurationError:
@@ -235,9 +243,12 @@ def parse_when(text: str | None, *, now_ns: int, option: str) -> int | None:
             f"{option} {text!r} is neither a duration (10m, 2h, 7d) nor an ISO 8601 time "
             "(2026-01-31T12:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a local time, as the user typed it
-    return round(moment.timestamp() * 1_000_000_000)
+    try:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # a local time, as the user typed it
+        return round(moment.timestamp() * 1_000_000_000)
+    except (OverflowError, OSError, ValueError):  # year 1 or 9999 in some time zones
+        raise ConfigurationError(f"{option} {text!r} is out of range") from None
 
 
 def parse_since(text: str | None, *, now_ns: int) -> int | None:

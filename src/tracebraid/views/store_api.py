@@ -99,14 +99,24 @@ def _link_targets(request: Request) -> list[tuple[TraceId, SpanId]]:
     return targets
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int(request: Request, name: str, default: int | None) -> int | None:
     text = request.query_params.get(name, "").strip()
     if not text:
         return default
+    # Bounded before int(): a 5,000-digit number is refused by length, not by int()'s limit.
+    if len(text) > 20:
+        shown = f"{text[:30]!r}..."
+        raise InputError(f"{name} must be an integer between 0 and {_INT64_MAX}, not {shown}")
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InputError(f"{name} must be an integer, not {text!r}") from None
+    if not 0 <= value <= _INT64_MAX:
+        raise InputError(f"{name} must be an integer between 0 and {_INT64_MAX}, not {value}")
+    return value
 
 
 class StoreApi:
@@ -223,8 +233,10 @@ class StoreApi:
             Endpoint(
                 f"{p}/recent", "store_recent", "the most recently started traces",
                 list[SummaryDocument], self.recent,
-                (Param("limit", f"how many (0-{_MAX_RECENT}, default 50)", "integer"),
-                 Param("before_ns", "only traces started before (Unix ns)", "integer")),
+                (Param("limit", f"how many (0-{_MAX_RECENT}, default 50)", "integer",
+                       minimum=0, maximum=_MAX_RECENT),
+                 Param("before_ns", "only traces started before (Unix ns)", "integer",
+                       minimum=0, maximum=_INT64_MAX)),
             ),
             Endpoint(f"{p}/count", "store_count", "how many spans are stored", CountDocument,
                      self.count),

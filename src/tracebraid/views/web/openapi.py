@@ -44,6 +44,8 @@ class Param:
     type: Literal["string", "integer", "number", "boolean"] = "string"
     where: Literal["path", "query"] = "query"
     enum: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,10 @@ def _parameter(param: Param) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": param.type}
     if param.enum:
         schema["enum"] = list(param.enum)
+    if param.minimum is not None:
+        schema["minimum"] = param.minimum
+    if param.maximum is not None:
+        schema["maximum"] = param.maximum
     return {
         "name": param.name,
         "in": param.where,

@@ -20,8 +20,9 @@ from functools import cache
 from importlib.resources import files
 from typing import Final
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,7 +58,11 @@ async def _index(request: Request) -> Response:
 
 
 class _Secured:
-    """Adds the security headers to every static file response."""
+    """Adds the security headers to every static file response; a missing file is a 404.
+
+    ``StaticFiles`` raises ``HTTPException`` for a missing file, which only Starlette's
+    exception middleware turns into an answer, and the shell is served in front of it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -70,7 +75,12 @@ class _Secured:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_secured)
+        try:
+            await self.app(scope, receive, send_secured)
+        except HTTPException as exc:
+            text = "no such file in the UI" if exc.status_code == 404 else str(exc.detail)
+            response = PlainTextResponse(text, status_code=exc.status_code)
+            await response(scope, receive, send_secured)
 
 
 def shell_router() -> Router:
