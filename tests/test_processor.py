@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,6 +23,14 @@ from tracebraid.propagator import TracebraidPropagator
 from tracebraid.sdk.propagation import extract
 
 PROPAGATOR = TracebraidPropagator()
+
+
+class KafkaGetter(Getter[list[tuple[str, bytes]]]):
+    def get(self, carrier: list[tuple[str, bytes]], key: str) -> list[str] | None:
+        return next(([v.decode()] for k, v in carrier if k == key), None)
+
+    def keys(self, carrier: list[tuple[str, bytes]]) -> list[str]:
+        return [k for k, _ in carrier]
 
 
 class Service:
@@ -105,13 +114,37 @@ def test_tracebraids_sdk_inside_a_stock_consumer_sees_its_message(service: Servi
     assert (follow_up.causation_id, follow_up.correlation_id) == ("evt_1", "order_441")
 
 
+def test_what_a_kafka_consumer_publishes_after_the_receive_span_ended_is_its_child(
+    service: Service,
+) -> None:
+    def consume() -> tuple[trace.Span, trace.Span]:
+        ctx = PROPAGATOR.extract([("x-event-id", b"evt_1")], getter=KafkaGetter())
+        with service.tracer.start_as_current_span(
+            "orders receive", ctx, kind=SpanKind.CONSUMER
+        ) as got:
+            pass  # aiokafka's span ends when getone() returns the record
+        with service.tracer.start_as_current_span("inventory send", kind=SpanKind.PRODUCER) as sent:
+            pass
+        return got, sent
+
+    received, sent = contextvars.copy_context().run(consume)
+    assert isinstance(sent, ReadableSpan) and sent.parent is not None
+    assert sent.parent.span_id == received.get_span_context().span_id
+    assert sent.attributes[semconv.CAUSATION_ID] == "evt_1"
+    assert not trace.get_current_span().get_span_context().is_valid  # nothing leaked here
+
+
 def test_a_consumer_span_with_a_message_id_of_its_own_keeps_it(service: Service) -> None:
     # aio-pika's instrumentation records AMQP's message_id before the processor sees it.
     ctx = PROPAGATOR.extract({"x-correlation-id": "order_441"})
-    with service.tracer.start_as_current_span(
-        "orders receive", ctx, kind=SpanKind.CONSUMER, attributes={semconv.MESSAGE_ID: "amqp-1"}
-    ):
-        pass
+
+    def consume() -> None:
+        with service.tracer.start_as_current_span(
+            "orders receive", ctx, kind=SpanKind.CONSUMER, attributes={semconv.MESSAGE_ID: "amqp-1"}
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
     [span] = service.spans()
     assert span.attributes[semconv.MESSAGE_ID] == "amqp-1"
     assert span.attributes[semconv.CORRELATION_ID] == "order_441"
@@ -132,8 +165,12 @@ def test_a_consumer_reading_a_malformed_message_still_gets_what_was_readable(
 ) -> None:
     headers = {"traceparent": "garbage", "x-event-id": b"evt_1", "x-attempt": "0"}
     ctx = PROPAGATOR.extract(headers)
-    with service.tracer.start_as_current_span("orders receive", ctx, kind=SpanKind.CONSUMER):
-        pass
+
+    def consume() -> None:
+        with service.tracer.start_as_current_span("orders receive", ctx, kind=SpanKind.CONSUMER):
+            pass
+
+    contextvars.copy_context().run(consume)
     [span] = service.spans()
     assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
     assert semconv.ATTEMPT not in (span.attributes or {})

@@ -11,8 +11,9 @@ confluent-kafka, Celery...), never on tracebraid's own spans, which have them al
 - **consumer spans** get the identities the propagator read from the message (event ID,
   correlation, causation, event name, attempt, and ``cloudevents.event_id``/``event_type``
   for a CloudEvent), and the message becomes the one being processed for the rest of the
-  task or thread (``tracebraid.current_processing()``; publishes name it as their cause),
-  even with Kafka clients whose consumer span ends before the record is processed.
+  task or thread (``tracebraid.current_processing()``; publishes name it as their cause
+  and are children of its span), even with Kafka clients whose consumer span ends
+  before the record is processed.
 - **start markers**: a consumer span still running ``start_marker_after_ms`` after it
   began gets a start marker (``tracebraid.sdk.marker``), so in-flight and stuck work is
   visible although OpenTelemetry exports a span only when it ends.
@@ -124,6 +125,13 @@ class SpanProcessor(OTelSpanProcessor):
                 return  # not one message (a poll span, a batch): nothing to restore
             stamp_consumer(span, incoming)
             restore(span)
+            # The consumer span stays the current span of the task or thread that received
+            # the message until it receives the next one, with the message's baggage:
+            # Kafka clients' instrumentations end it (and detach their context) when
+            # getone/poll returns, and what the processing publishes must still be its
+            # child, in its trace. Instrumentations that process inside the span (aio-pika)
+            # restore their own context afterwards, which undoes this one too.
+            otel_context.attach(trace.set_span_in_context(span, ctx))
             self._track(span)
         except Exception:  # tracing must never break the instrumented application
             return

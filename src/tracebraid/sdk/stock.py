@@ -256,6 +256,8 @@ def stamp_consumer(span: Span, incoming: Received) -> None:
     attributes = _attributes(span)
     message = incoming.extracted.context
     updates: dict[str, AttributeValue] = {}
+    # What the message carries is its identity, as on the producer span that sent it; an
+    # instrumentation's own value (AMQP's message_id) stays only where the message is silent.
     for key, value in (
         (semconv.MESSAGE_ID, message.event_id),
         (semconv.CORRELATION_ID, message.correlation_id),
@@ -263,12 +265,34 @@ def stamp_consumer(span: Span, incoming: Received) -> None:
         (semconv.EVENT_NAME, message.event_name),
         (semconv.ATTEMPT, message.attempt),
     ):
-        if value is not None and semconv.first_of(attributes, key) is None:
+        if value is not None and attributes.get(key) != value:
             updates[key] = value
     if incoming.cloud_event is not None:
         updates.update(_cloud_event_attributes(incoming.cloud_event))
     if updates and span.is_recording():
         span.set_attributes(updates)
+    if message.event_id is not None:
+        _keep_event_id(span, message.event_id)
+
+
+_MESSAGE_ID_KEYS = frozenset(semconv.ALIASES[semconv.MESSAGE_ID])
+
+
+def _keep_event_id(span: Span, event_id: str) -> None:
+    """Keep the event ID on the span when its instrumentation writes its own message ID
+    later: the Kafka instrumentations set ``messaging.message.id`` to
+    ``topic.partition.offset`` after the span started (the offset is in
+    ``messaging.kafka.message.offset`` already), which would cut the consumer off from
+    the event its producer sent."""
+    if not hasattr(span, "__dict__"):
+        return
+    set_attribute = span.set_attribute
+
+    def keeping_event_id(key: str, value: object) -> None:
+        if key not in _MESSAGE_ID_KEYS:
+            set_attribute(key, value)  # type: ignore[arg-type]
+
+    span.set_attribute = keeping_event_id  # type: ignore[method-assign]
 
 
 class _StockConsumption:
