@@ -265,9 +265,11 @@ def _containers(
         if above != NO_NODE and views[above].role is Role.CONSUMER:
             holds.setdefault(above, []).append(node)
     for node, targets in linked.items():
+        # A span linking its records (aiokafka's getmany) and no producer: a batch
+        # consumer that links producers is a delivery of each of their messages.
         if views[node].role is Role.CONSUMER:
             records = [t for t in targets if views[t].role is Role.CONSUMER]
-            if records:
+            if records and not any(views[t].role is Role.PRODUCER for t in targets):
                 holds.setdefault(node, []).extend(records)
     container = [False] * len(views)
     for node, records in holds.items():
