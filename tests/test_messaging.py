@@ -139,11 +139,13 @@ def test_a_consumer_without_group_is_named_by_its_queue_when_known(
         ({"messaging.message.id": "evt_1"}, [("evt_1", "message_id", "strong")]),
         ({"messaging.message_id": "evt_1"}, [("evt_1", "message_id", "strong")]),
         ({"cloudevents.event_id": "ce-1"}, [("ce-1", "cloudevents", "strong")]),
-        ({"celery.task_id": "t-1", "messaging.message.id": "t-1"}, [("t-1", "message_id", "strong")]),
+        ({"celery.task_id": "t-1", "messaging.message.id": "t-1"},
+         [("t-1", "message_id", "strong")]),
         (
             {"messaging.destination.name": "orders", "messaging.kafka.message.offset": 7,
              "messaging.destination.partition.id": "0", "messaging.message.id": "orders.0.7"},
-            [("orders.0.7", "message_id", "strong"), ("kafka:orders/0@7", "kafka_offset", "strong")],
+            [("orders.0.7", "message_id", "strong"),
+             ("kafka:orders/0@7", "kafka_offset", "strong")],
         ),
         (
             {"messaging.destination": "orders", "messaging.kafka.offset": "7",
