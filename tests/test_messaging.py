@@ -321,3 +321,19 @@ def test_one_outcome_vocabulary_what_the_sdk_writes_the_analysis_reads() -> None
 def test_a_dead_letter_flag_as_text_marks_the_span(flag: AttributeValue) -> None:
     view = normalize(make({semconv.DEAD_LETTER: flag}, kind=SpanKind.CONSUMER))
     assert view.dead_letter and view.outcome is AttemptOutcome.DEAD_LETTER
+
+
+@pytest.mark.parametrize(
+    ("written", "destination"),
+    [
+        ("orders,", "orders"),
+        ("orders,reserve", "orders"),
+        (",reserve", "reserve"),
+        ("orders", "orders"),
+    ],
+)
+def test_aio_pikas_exchange_and_routing_key_destination_is_its_exchange(
+    written: str, destination: str
+) -> None:
+    view = normalize(make({"messaging.destination": written}, kind=SpanKind.PRODUCER))
+    assert view.destination == destination

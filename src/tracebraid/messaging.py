@@ -28,6 +28,9 @@ Rules, in order:
 - attempt: ``tracebraid.attempt``; else ``celery.retries + 1``; else Google Pub/Sub's
   ``delivery_attempt``; else unknown (``None``), never guessed here. Below 1 (0 for
   Celery) is unknown too.
+- destination: ``messaging.destination.name`` (and older keys); aio-pika's producer spans
+  write ``"exchange,routing_key"``: the exchange is the destination (the routing key on
+  the default exchange, whose name is empty).
 - typed attributes are read however they were stored: ``2``, ``"2"`` or ``"2.0"``;
   ``True`` or ``"true"`` (the OpenTelemetry Collector's ClickHouse exporter keeps
   every attribute as a string).
@@ -292,6 +295,16 @@ _MESSAGE_ID_KEYS = semconv.ALIASES[semconv.MESSAGE_ID]
 _CORRELATION_KEYS = semconv.ALIASES[semconv.CORRELATION_ID]
 
 
+def _destination(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The destination; aio-pika's producer spans write ``"exchange,routing_key"``: the
+    exchange, or on the default exchange (empty name) the queue the routing key names."""
+    destination = _first(attributes, _DESTINATION_KEYS)
+    if destination is not None and "," in destination:
+        exchange, _, routing_key = destination.partition(",")
+        return exchange or routing_key or None
+    return destination
+
+
 def _integer(value: AttributeValue | None) -> int | None:
     """A whole number however it was stored: ``2``, ``2.0``, ``"2"`` or ``"2.0"`` (the
     OpenTelemetry Collector's ClickHouse exporter keeps every attribute as a string)."""
@@ -451,7 +464,7 @@ def normalize(span: Span) -> MessagingView:
     role = _role(span.kind, operation)
     messaging = role is Role.PRODUCER or role is Role.CONSUMER
     # Identities of a message mean nothing on other spans: skip reading them (hot path).
-    destination = _first(attributes, _DESTINATION_KEYS) if messaging else None
+    destination = _destination(attributes) if messaging else None
     consumer: str | None = None
     identity: ConsumerIdentity | None = None
     if role is Role.CONSUMER:
