@@ -407,19 +407,24 @@ def _consumers(
 def _producers(
     views: list[MessagingView],
     message: list[EventId | None],
+    parent: list[int],
     owner: list[int],
     delivered: list[tuple[EventId, ...]],
 ) -> tuple[dict[EventId, list[int]], dict[EventId, list[int]]]:
     """Producer spans per message: origins, and republishers (a dead-letter destination,
-    or a re-send from inside the message's own consumer)."""
+    a re-send from inside the message's own consumer, or a producer span nested in one
+    of the same message: pika traces one publish twice)."""
     origins: dict[EventId, list[int]] = {}
     republishers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
         event_id = message[i]
         if view.role is not Role.PRODUCER or event_id is None:
             continue
-        boss = owner[i]
-        resend = view.dead_letter or (boss != NO_NODE and event_id in delivered[boss])
+        boss, above = owner[i], parent[i]
+        nested = (
+            above != NO_NODE and views[above].role is Role.PRODUCER and message[above] == event_id
+        )
+        resend = nested or view.dead_letter or (boss != NO_NODE and event_id in delivered[boss])
         (republishers if resend else origins).setdefault(event_id, []).append(i)
     return origins, republishers
 
@@ -444,7 +449,7 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
     owner = _owners(parent, roles)
     delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
-    origins, republishers = _producers(views, message, owner, delivered)
+    origins, republishers = _producers(views, message, parent, owner, delivered)
 
     for event_id, readers in consumers.items():
         own_origins = tuple(origins.get(event_id, ()))
