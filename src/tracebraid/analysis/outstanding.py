@@ -17,7 +17,9 @@ that is reported as a dead letter, not as pending). Otherwise its branch is:
 A branch whose attempts' outcome is unknown (receive-only spans) was delivered: it is
 not pending, since nothing shows it failed. A message published with no consumer
 seen, and no consumer expected for it by the topology or history, is reported apart
-(``Unconsumed``: "published to audit, no consumer seen yet"), with the same deadline.
+(``Unconsumed``: "published to audit, no consumer seen yet"), with the same deadline;
+so is a republish to a destination none of the message's consumers read (a parking
+queue, a dead-letter topic).
 
 Example::
 
@@ -208,38 +210,53 @@ def _allowed(topology: Topology | None, expected: EventExpectation | None) -> in
     return DEFAULT_DEADLINE_NS
 
 
+def _routes(graph: CausalGraph, event_id: EventId) -> dict[str | None, list[int]]:
+    """The producer spans of a message by the destination they addressed."""
+    routes: dict[str | None, list[int]] = {}
+    for producer in graph.producers_of(event_id):
+        routes.setdefault(graph.views[producer].destination, []).append(producer)
+    return routes
+
+
 def find_unconsumed(
     graph: CausalGraph, branches: Branches, topology: Topology | None, *, now_ns: int
 ) -> tuple[Unconsumed, ...]:
-    """Messages published with no consumer seen and none expected, in publish order."""
+    """Messages, and routes of messages, published with no consumer seen and none
+    expected, in publish order. A message nobody took is one; so is a republish of a
+    message to a destination none of its consumers read (a parking queue, a dead-letter
+    topic): it left the flow there."""
     taken = {b.event_id for b in branches.branches}
     found: list[Unconsumed] = []
-    for event_id, producers in graph.origin_producers.items():
-        if event_id in graph.consumers or event_id in taken:
-            continue
-        views = [graph.views[p] for p in producers]
-        if any(v.dead_letter for v in views):
-            continue  # a dead-letter queue is read only when someone looks: not pending
-        event_name = next((v.event_name for v in views if v.event_name), None)
-        destination = next((v.destination for v in views if v.destination), None)
-        expected = topology.expectation(event_name or destination) if topology else None
-        if expected is not None and expected.consumers:
-            continue  # its expected consumers are pending branches of their own
-        published = min(graph.spans[p].end_ns for p in producers)
-        deadline = published + _allowed(topology, expected)
-        overdue = max(0, now_ns - deadline)
-        found.append(
-            Unconsumed(
-                event_id=event_id,
-                event_name=event_name,
-                destination=destination,
-                producer=graph.ref(producers[0]),
-                published_ns=published,
-                state=PendingState.LOST if overdue > 0 else PendingState.PENDING,
-                deadline_ns=deadline,
-                overdue_ns=overdue,
+    for event_id in dict.fromkeys([*graph.origin_producers, *graph.republishers]):
+        readers = graph.consumers.get(event_id, ())
+        read = {graph.views[c].destination for c in readers}
+        consumed = bool(readers) or event_id in taken
+        for destination, producers in _routes(graph, event_id).items():
+            if consumed and (destination in read or destination is None):
+                continue
+            origin = any(p in graph.origin_producers.get(event_id, ()) for p in producers)
+            if consumed and origin:
+                continue  # its consumers read it under another name
+            views = [graph.views[p] for p in producers]
+            event_name = next((v.event_name for v in views if v.event_name), None)
+            expected = topology.expectation(event_name or destination) if topology else None
+            if expected is not None and expected.consumers:
+                continue  # its expected consumers are pending branches of their own
+            published = min(graph.spans[p].end_ns for p in producers)
+            deadline = published + _allowed(topology, expected)
+            overdue = max(0, now_ns - deadline)
+            found.append(
+                Unconsumed(
+                    event_id=event_id,
+                    event_name=event_name,
+                    destination=destination,
+                    producer=graph.ref(producers[0]),
+                    published_ns=published,
+                    state=PendingState.LOST if overdue > 0 else PendingState.PENDING,
+                    deadline_ns=deadline,
+                    overdue_ns=overdue,
+                )
             )
-        )
     found.sort(key=lambda u: (u.published_ns, u.event_id))
     return tuple(found)
 
