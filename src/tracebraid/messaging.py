@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -95,6 +96,7 @@ __all__ = [
     "MessagingView",
     "Role",
     "is_dead_letter_destination",
+    "is_retry_route",
     "is_start_marker",
     "marker_target",
     "normalize",
@@ -195,7 +197,7 @@ RECEIVE_ONLY_SCOPES = frozenset(
 before the application handles the record (aiokafka, kafka-python), or last until the
 next poll without ever recording its error (confluent-kafka). Their attempts are
 ``unknown`` unless the span itself reports an error."""
-DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
+DEAD_LETTER_MARKS = ("dlq", "dlx", "dlt", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
 _DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
 _MARKER_NAME_SUFFIX = " started"  # tracebraid.sdk.marker names a marker "<step> started"
@@ -263,6 +265,23 @@ def marker_target(marker: Span) -> SpanId:
 def is_dead_letter_destination(destination: str | None) -> bool:
     """True when ``destination`` names a dead-letter queue (``orders.dlq``, ``orders-dlx``...)."""
     return destination is not None and _names_dead_letter_queue(destination)
+
+
+def is_retry_route(destination: str | None) -> bool:
+    """True when ``destination`` names a retry or dead-letter route of another one:
+    a ``.``/``-``/``_`` part reads ``retry`` (``orders.payment.retry``, ``orders-retry-2``)
+    or marks a dead-letter queue (``orders.dlq``, ``orders.loyalty.dlt``)."""
+    return destination is not None and _names_retry_route(destination)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_retry_route(destination: str) -> bool:
+    parts = set(_PARTS.split(destination.lower()))
+    return bool(parts & _ROUTE_MARKS) or _names_dead_letter_queue(destination)
+
+
+_PARTS = re.compile(r"[.\-_]")
+_ROUTE_MARKS = frozenset({"retry", *DEAD_LETTER_MARKS})
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct destinations, read for every span

@@ -50,6 +50,7 @@ from tracebraid.analysis.records import SpanRef
 from tracebraid.messaging import (
     MessagingView,
     Role,
+    is_retry_route,
     is_start_marker,
     marker_target,
     normalize,
@@ -251,6 +252,58 @@ def _link_edges(
     return linked, absent_ids, missing
 
 
+def _handling_parents(
+    ordered: list[Span],
+    views: list[MessagingView],
+    parent: list[int],
+    message: list[EventId | None],
+    container: list[bool],
+) -> list[int]:
+    """Parents for ownership. Receive-only instrumentation (aiokafka, kafka-python) ends
+    its consumer span before the handler runs and leaves the context it extracted from
+    the message's headers current: the handler's spans are children of the *producer's*
+    span. A span whose parent is a producer span of message M, in a service that took
+    M before it started, is work of that delivery (the latest one)."""
+    taken: dict[tuple[EventId, str], list[int]] = {}
+    for node, view in enumerate(views):
+        took = message[node]
+        if view.role is Role.CONSUMER and not container[node] and took is not None:
+            taken.setdefault((took, ordered[node].service), []).append(node)
+    adopted = list(parent)
+    for node, above in enumerate(parent):
+        if above == NO_NODE or views[above].role is not Role.PRODUCER:
+            continue
+        sent = message[above]
+        if views[node].role is Role.CONSUMER or sent is None:
+            continue
+        deliveries = taken.get((sent, ordered[node].service), ())
+        start = ordered[node].start_ns
+        before = [d for d in deliveries if ordered[d].start_ns <= start]
+        if before:
+            adopted[node] = before[-1]  # nodes are in start order: the latest delivery
+    return adopted
+
+
+def _route_joins(
+    views: list[MessagingView], owner: list[int], message: list[EventId | None]
+) -> dict[int, int]:
+    """Producer spans that re-send the message their owner is handling to a retry or
+    dead-letter route (``orders.payment.retry``, ``orders.dlt``) without an identity of
+    their own: the same message on another route (a retry topic), not a new one. A key
+    both sides carry must agree."""
+    joined: dict[int, int] = {}
+    for node, view in enumerate(views):
+        boss = owner[node]
+        if view.role is not Role.PRODUCER or boss == NO_NODE or view.strong_identities:
+            continue
+        if message[boss] is None or not is_retry_route(view.destination):
+            continue
+        mine, theirs = _weak_key(view), _weak_key(views[boss])
+        if mine is None or theirs is None or mine == theirs:
+            joined[node] = boss
+    return joined
+
+
 def _containers(
     views: list[MessagingView], parent: list[int], linked: Mapping[int, list[int]]
 ) -> list[bool]:
@@ -309,19 +362,47 @@ class _Messages:
             self.up[rb] = ra
 
 
+def _weak_key(view: MessagingView) -> str | None:
+    return next((i.value for i in view.identities if not i.strong), None)
+
+
+def _copies(ordered: list[Span], views: list[MessagingView], parent: list[int]) -> list[int]:
+    """Producer spans that are copies of one message, each joined to the first: sibling
+    publishes (one parent, one service, one destination, one key or none) that carry no
+    identity of their own. Nothing in their spans tells them apart, so they are taken
+    for one message published more than once: a duplicate publish, said to be inferred
+    (``CausalGraph.weak``)."""
+    first: dict[tuple[int, str, str | None, str | None], int] = {}
+    copy_of = [NO_NODE] * len(views)
+    for node, view in enumerate(views):
+        above = parent[node]
+        if view.role is not Role.PRODUCER or above == NO_NODE or view.strong_identities:
+            continue
+        key = (above, ordered[node].service, view.destination, _weak_key(view))
+        earlier = first.setdefault(key, node)
+        if earlier != node:
+            copy_of[node] = earlier
+    return copy_of
+
+
 def _resolve_messages(
     ordered: list[Span],
     views: list[MessagingView],
     parent: list[int],
     linked: Mapping[int, list[int]],
     container: list[bool],
+    joined: Mapping[int, int],
 ) -> tuple[list[EventId | None], list[int], Callable[[str], EventId]]:
     """The message of every producer and delivery span (``None``: none known), the
     structural producer of every delivery span (``NO_NODE``: none), and the message of
-    a bare identity."""
+    a bare identity. ``joined`` maps a producer span to a delivery span whose message it
+    re-sends (a retry or dead-letter route taken while handling it)."""
     count = len(ordered)
     messages = _Messages()
     source = [NO_NODE] * count
+    for node, copy in enumerate(_copies(ordered, views, parent)):
+        if copy != NO_NODE:
+            messages.union(("span", copy), ("span", node))
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER:
             for identity in view.strong_identities:
@@ -341,6 +422,11 @@ def _resolve_messages(
                     anchor = identity
                 else:
                     messages.union(anchor, identity)
+    for producer, delivery in joined.items():
+        anchor = ("span", source[delivery]) if source[delivery] != NO_NODE else None
+        said = views[delivery].event_id
+        if anchor is not None or said is not None:
+            messages.union(anchor if anchor is not None else said, ("span", producer))
     # Name each message: the earliest producer's own ID, else the earliest ID anyone
     # carries, else (a producer without one) its trace and span ID.
     names: dict[object, EventId] = {}
@@ -445,9 +531,15 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     parent, missing_parents = _child_edges(ordered, index, edges)
     linked, absent_ids, missing_links = _link_edges(ordered, index, edges)
     container = _containers(views, parent, linked)
-    message, source, named = _resolve_messages(ordered, views, parent, linked, container)
     roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
-    owner = _owners(parent, roles)
+    resolved = _resolve_messages(ordered, views, parent, linked, container, {})
+    owner = _owners(_handling_parents(ordered, views, parent, resolved[0], container), roles)
+    joined = _route_joins(views, owner, resolved[0])
+    if joined:  # a second pass, with the re-sent routes joined to their messages
+        resolved = _resolve_messages(ordered, views, parent, linked, container, joined)
+        adopted = _handling_parents(ordered, views, parent, resolved[0], container)
+        owner = _owners(adopted, roles)
+    message, source, named = resolved
     delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
     origins, republishers = _producers(views, message, parent, owner, delivered)
 
