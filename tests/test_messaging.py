@@ -10,6 +10,7 @@ from tracebraid.messaging import (
     ConsumerIdentity,
     Role,
     is_dead_letter_destination,
+    is_retry_route,
     normalize,
 )
 from tracebraid.model import (
@@ -337,3 +338,21 @@ def test_aio_pikas_exchange_and_routing_key_destination_is_its_exchange(
 ) -> None:
     view = normalize(make({"messaging.destination": written}, kind=SpanKind.PRODUCER))
     assert view.destination == destination
+
+
+@pytest.mark.parametrize(
+    ("destination", "route"),
+    [
+        ("orders.payment.retry", True),
+        ("orders-retry-2", True),
+        ("orders.retry.30s", True),
+        ("orders.loyalty.dlt", True),
+        ("orders.dlq", True),
+        ("corpus-aiokafka-retry-topic-orders", False),
+        ("retry-topic-inventory", False),
+        ("orders", False),
+        (None, False),
+    ],
+)
+def test_retry_routes_are_named_by_their_last_part(destination: str | None, route: bool) -> None:
+    assert is_retry_route(destination) is route

@@ -268,20 +268,25 @@ def is_dead_letter_destination(destination: str | None) -> bool:
 
 
 def is_retry_route(destination: str | None) -> bool:
-    """True when ``destination`` names a retry or dead-letter route of another one:
-    a ``.``/``-``/``_`` part reads ``retry`` (``orders.payment.retry``, ``orders-retry-2``)
-    or marks a dead-letter queue (``orders.dlq``, ``orders.loyalty.dlt``)."""
+    """True when ``destination`` names a retry or dead-letter route of another one: its
+    last ``.``/``-``/``_`` part (numbers and delays like ``2`` or ``30s`` aside) reads
+    ``retry`` (``orders.payment.retry``, ``orders-retry-2``) or marks a dead-letter queue
+    (``orders.dlq``, ``orders.loyalty.dlt``); a name merely containing the word
+    (``retry-topic-orders``) does not."""
     return destination is not None and _names_retry_route(destination)
 
 
 @functools.lru_cache(maxsize=4096)
 def _names_retry_route(destination: str) -> bool:
-    parts = set(_PARTS.split(destination.lower()))
-    return bool(parts & _ROUTE_MARKS) or _names_dead_letter_queue(destination)
+    parts = [p for p in _PARTS.split(destination.lower()) if p]
+    while parts and _COUNT.fullmatch(parts[-1]):
+        parts.pop()
+    return bool(parts) and (parts[-1] in _ROUTE_MARKS or _names_dead_letter_queue(destination))
 
 
 _PARTS = re.compile(r"[.\-_]")
-_ROUTE_MARKS = frozenset({"retry", *DEAD_LETTER_MARKS})
+_COUNT = re.compile(r"\d+[a-z]{0,2}")  # "2", "30s", "5m", "100ms"
+_ROUTE_MARKS = frozenset({"retry", "retries", *DEAD_LETTER_MARKS})
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct destinations, read for every span
