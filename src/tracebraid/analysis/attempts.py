@@ -1,14 +1,24 @@
 """Branches and their attempts: every processing of an event by a consumer, grouped, never merged.
 
-A ``Branch`` is the work one consumer did for one delivered event: its attempts
-(consumer spans with the same event ID and consumer name, in start order) and the
-events published downstream of them. Each attempt is classified:
+A ``Branch`` is the work one consumer did for one delivered message: its attempts
+(the delivery spans of the same message, ``CausalGraph.message``, by the same consumer
+name, in start order) and the events published downstream of them. The consumer name
+never includes the destination, so a redelivery that comes back through another
+exchange (a dead-letter exchange with a TTL retry queue) stays in its branch. Each
+attempt is classified:
 
 - ``first``: the first attempt;
-- ``retry``: an attempt after failed ones (or the first one seen, when it reports
+- ``retry``: an attempt after a failed one (or the first one seen, when it reports
   itself as attempt 2 or later: the attempts before it left no span);
-- ``duplicate``: a second *successful* processing: an idempotency hazard;
-- ``redelivery``: a further attempt after a success that did not succeed itself.
+- ``duplicate``: an attempt after a success of the same copy: the message was
+  processed again, an idempotency hazard (whatever this attempt's own outcome). The
+  copies of a duplicate publish are judged apart: each copy's first processing is a
+  ``first`` attempt (the duplicate publish is its own finding);
+- ``redelivery``: an attempt after one whose outcome is unknown (a receive-only span):
+  the message came again, and the spans cannot tell whether it was a retry.
+
+The branch's status is its *last* attempt's: a final failure is never "succeeded",
+an unknown last outcome is ``unknown``.
 
 A branch is dead-lettered when one of its attempts has outcome ``dead_letter`` or
 republished the event to a dead-letter destination (``tracebraid.analysis.hazards``).
@@ -68,12 +78,14 @@ class AttemptKind(enum.StrEnum):
 
 
 class BranchStatus(enum.StrEnum):
-    """Where a branch stands: ``failed`` means every finished attempt failed (so far)."""
+    """Where a branch stands, from its last attempt: ``failed`` means the last finished
+    attempt failed (so far); ``unknown`` that its spans cannot show how it ended."""
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
     IN_FLIGHT = "in_flight"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -116,6 +128,7 @@ class Branch:
     user action, or when unknown); ``downstream_events`` what this branch's attempts
     published. ``batch`` is true when the consumer took the event in a batch (found
     through its links); ``stitched`` when the delivery had to be found by event ID.
+    ``retries``, ``duplicates`` and ``redeliveries`` count the attempts of each kind.
     """
 
     event_id: EventId
@@ -135,6 +148,7 @@ class Branch:
     batch: bool
     caused_by: BranchId | None
     downstream_events: tuple[EventId, ...]
+    redeliveries: int = 0
 
     @property
     def id(self) -> BranchId:
@@ -143,7 +157,7 @@ class Branch:
 
     @property
     def succeeded(self) -> bool:
-        """True when some attempt finished successfully."""
+        """True when the last attempt finished successfully."""
         return self.status is BranchStatus.SUCCEEDED
 
     @property
@@ -178,22 +192,30 @@ class _Draft:
         return min(starts + [graph.open_markers[m].start_ns for m in self.markers])
 
 
-def _classify(outcomes: list[AttemptOutcome], reported: list[int | None]) -> list[AttemptKind]:
+def _classify(
+    outcomes: list[AttemptOutcome], reported: list[int | None], copies: list[int]
+) -> list[AttemptKind]:
+    """Each attempt's kind, judged within its copy of the message: the copies of a
+    duplicate publish are delivered anew (the duplicate publish is reported as such),
+    so a copy's first processing is a first attempt, not a duplicate delivery."""
     kinds: list[AttemptKind] = []
-    succeeded = False
-    for outcome, number in zip(outcomes, reported, strict=True):
-        if not kinds:
+    succeeded: set[int] = set()
+    previous: dict[int, AttemptOutcome] = {}
+    for outcome, number, copy in zip(outcomes, reported, copies, strict=True):
+        if copy not in previous:
             # An attempt that counts itself 2 or more is a retry even when the attempts
             # before it left no span (a process killed mid-processing exports none).
             retried = number is not None and number > 1
             kinds.append(AttemptKind.RETRY if retried else AttemptKind.FIRST)
-        elif succeeded:
-            kinds.append(
-                AttemptKind.DUPLICATE if outcome is AttemptOutcome.OK else AttemptKind.REDELIVERY
-            )
+        elif copy in succeeded:
+            kinds.append(AttemptKind.DUPLICATE)
+        elif previous[copy] is AttemptOutcome.UNKNOWN:
+            kinds.append(AttemptKind.REDELIVERY)
         else:
             kinds.append(AttemptKind.RETRY)
-        succeeded = succeeded or outcome is AttemptOutcome.OK
+        if outcome is AttemptOutcome.OK:
+            succeeded.add(copy)
+        previous[copy] = outcome
     return kinds
 
 
@@ -220,6 +242,7 @@ def _drafts(graph: CausalGraph) -> dict[BranchId, _Draft]:
 def _attempts(
     graph: CausalGraph,
     draft: _Draft,
+    origins: frozenset[int],
     delivered_by: Mapping[int, tuple[int, bool]],
     previous: dict[int, int],
     numbers: dict[int, int],
@@ -234,12 +257,22 @@ def _attempts(
     marker_views = graph.open_marker_views
     outcomes = [AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
     said = [(marker_views if open_ else views)[i].attempt for _, i, open_ in timeline]
+    copies: list[int] = []  # the origin producer that published the copy each attempt took
+    for _, i, open_ in timeline:
+        source = NO_NODE if open_ else delivered_by.get(i, (NO_NODE, False))[0]
+        while source != NO_NODE and source not in origins:
+            above = graph.parent[source]  # a producer span nested in its publish's own
+            fits = above != NO_NODE and graph.message[above] == graph.message[source]
+            source = above if fits and graph.views[above].role is Role.PRODUCER else NO_NODE
+        if source == NO_NODE:
+            source = copies[-1] if copies else NO_NODE  # a retry re-sends the same copy
+        copies.append(source)
     attempts: list[Attempt] = []
     previous_end: int | None = None
     previous_node = NO_NODE
     latest: dict[int, int] = {}  # delivering producer -> the latest attempt it delivered
     for number, ((start, i, open_), kind) in enumerate(
-        zip(timeline, _classify(outcomes, said), strict=True), 1
+        zip(timeline, _classify(outcomes, said, copies), strict=True), 1
     ):
         if open_:
             ref, end, duration = marker_ref(graph, i), None, None
@@ -287,12 +320,16 @@ def _own_dead_letters(
 
 
 def _status(attempts: list[Attempt], dead_lettered: bool) -> BranchStatus:
-    if any(a.outcome is AttemptOutcome.OK for a in attempts):
+    """The last attempt's standing: a final failure is never "succeeded"."""
+    last = attempts[-1].outcome
+    if last is AttemptOutcome.IN_FLIGHT:
+        return BranchStatus.IN_FLIGHT
+    if last is AttemptOutcome.OK:
         return BranchStatus.SUCCEEDED
     if dead_lettered:
         return BranchStatus.DEAD_LETTERED
-    if attempts[-1].outcome is AttemptOutcome.IN_FLIGHT:
-        return BranchStatus.IN_FLIGHT
+    if last is AttemptOutcome.UNKNOWN:
+        return BranchStatus.UNKNOWN
     return BranchStatus.FAILED
 
 
@@ -324,7 +361,8 @@ def find_branches(graph: CausalGraph) -> Branches:
     drafts = sorted(_drafts(graph).items(), key=lambda item: item[1].first_start(graph))
     for key, draft in drafts:
         first = views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
-        attempts = _attempts(graph, draft, delivered_by, previous, numbers)
+        origins = frozenset(graph.origin_producers.get(key.event_id, ()))
+        attempts = _attempts(graph, draft, origins, delivered_by, previous, numbers)
         own_dead = _own_dead_letters(graph, key, first, draft, attempts)
         dead_letters += own_dead
         sources = [delivered_by[n] for n in draft.nodes if n in delivered_by]
@@ -339,8 +377,7 @@ def find_branches(graph: CausalGraph) -> Branches:
                 event_name=first.event_name
                 or (views[source].event_name if source != NO_NODE else None),
                 consumer=key.consumer,
-                consumer_identified_by=first.consumer_identified_by
-                or ConsumerIdentity.SERVICE_NAME,
+                consumer_identified_by=first.consumer_identified_by or ConsumerIdentity.SERVICE,
                 service=attempts[0].span.service,
                 step=first.step,
                 destination=first.destination,
@@ -351,11 +388,12 @@ def find_branches(graph: CausalGraph) -> Branches:
                 duplicates=kinds.count(AttemptKind.DUPLICATE),
                 dead_lettered=bool(own_dead),
                 stitched=any(stitched for _, stitched in sources),
-                batch=bool(draft.nodes) and views[draft.nodes[0]].event_id is None,
+                batch=bool(draft.nodes) and graph.message[draft.nodes[0]] is None,
                 caused_by=_caused_by(graph, source),
                 downstream_events=tuple(
                     dict.fromkeys(e for n in draft.nodes for e in owned_events.get(n, ()))
                 ),
+                redeliveries=kinds.count(AttemptKind.REDELIVERY),
             )
         )
         branch_nodes.append(tuple(draft.nodes))

@@ -1,9 +1,12 @@
 """The critical path: the chain of edges that decided when the workflow finished.
 
-Walk back from the span that ended last. At each span, the predecessor is:
+Walk back from the business work that ended last (never a poll or batch span, whose
+end says when the poll returned, not when work finished). At each span, the
+predecessor is:
 
 1. the previous attempt of the same message, when the span is a retry or redelivery
-   (it waited for that attempt; a duplicate publish's message did not);
+   (it waited for that attempt, joined by message identity even when no span edge
+   joins them; a duplicate publish's message did not);
 2. else the ``delivery`` or ``link`` source that ended last before the span
    started (the message it waited for; the latest one if skew puts all after);
 3. else its parent (``child`` edge).
@@ -161,6 +164,14 @@ def _predecessor(
     return NO_NODE, None
 
 
+def _business(graph: CausalGraph, node: int) -> bool:
+    """False for poll and batch spans: they wrap deliveries, they are not work.
+
+    A receive-only delivery span stays: its handler's work follows it unrecorded, so
+    the delivery is the latest evidence of that work."""
+    return not graph.container[node]
+
+
 class _Timeline:
     """Segments laid end to end from the path's start: each begins where the last ended."""
 
@@ -185,7 +196,10 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
     if not spans:
         return EMPTY_PATH
     ends = [max(span.start_ns, span.end_ns) for span in spans]
-    last = max(range(len(spans)), key=lambda n: (ends[n], n))
+    # The path ends at the last business work: never a poll span, whose end is when the
+    # poll returned (after the records it wraps were handed over), not when work finished.
+    work = [n for n in range(len(spans)) if _business(graph, n)] or range(len(spans))
+    last = max(work, key=lambda n: (ends[n], n))
     chain: list[tuple[int, Hop | None]] = []
     visited: set[int] = set()
     node = last
@@ -241,5 +255,5 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
         start_ns=path_start,
         end_ns=timeline.cursor,
         duration_ns=timeline.cursor - path_start,
-        workflow_duration_ns=ends[last] - first_start,
+        workflow_duration_ns=max(ends) - first_start,
     )
