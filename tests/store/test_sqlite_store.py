@@ -168,7 +168,7 @@ def test_identity_columns_use_convention_aliases(store: SqliteStore) -> None:
             "messaging.destination": "orders",
             "tracebraid.attempt": "3",
             "tracebraid.event_name": "order.placed",
-        }
+        },
     )
     store.write([span])
     with sqlite3.connect(store_path(store)) as raw:

@@ -82,6 +82,7 @@ SPAN_COLUMNS = (
     "operation",
     "outcome",
     "dead_letter",
+    "marker_for",
     "scope",
     "resource_id",
     "attributes",
@@ -131,7 +132,8 @@ def derived(span: Span) -> tuple[str | int | None, ...]:
     """The ``DERIVED_COLUMNS`` of ``span``: its ``tracebraid.messaging`` view.
 
     The outcome is kept for consumer spans only (an attempt's), the role for producer
-    and consumer spans only (``NULL`` for every other span).
+    and consumer spans only (``NULL`` for every other span), ``marker_for`` for start
+    markers only (the span ID of the span the marker announces).
     """
     view = normalize(span)
     role = view.role
@@ -147,6 +149,7 @@ def derived(span: Span) -> tuple[str | int | None, ...]:
         view.operation,
         view.outcome.value if role is _CONSUMER else None,
         1 if view.dead_letter else 0,
+        view.marker_for,
     )
 
 

@@ -12,12 +12,12 @@ Why the tables look as they do:
   indexes take random writes, and every secondary index stores an 8-byte rowid
   instead of a 48-byte key.
 - The derived columns (correlation, event and causation IDs, event name, consumer,
-  attempt, destination, role, operation, outcome, dead letter) are the span's
-  ``tracebraid.messaging`` view (``_rows.derived``), so SQL over them counts what
-  the analysis counts. They are indexed only where a query needs them, because
-  every index costs write throughput: event and causation IDs per span (partial
-  indexes: many spans carry neither), correlation IDs per trace
-  (``trace_correlations``). The counter ``derivation`` records which rules derived
+  attempt, destination, role, operation, outcome, dead letter, the span a start
+  marker announces) are the span's ``tracebraid.messaging`` view (``_rows.derived``),
+  so SQL over them counts what the analysis counts. They are indexed only where a
+  query needs them, because every index costs write throughput: event and causation
+  IDs per span (partial indexes: many spans carry neither), correlation IDs per
+  trace (``trace_correlations``). The counter ``derivation`` records which rules derived
   them; a store derived by other rules is derived again when opened
   (``tracebraid.store._derive``), inside one transaction.
 - ``traces`` is a per-trace summary that ``write`` maintains from the spans it
@@ -115,7 +115,8 @@ INSERT INTO counters (name, value) VALUES ('spans', 0);
 """
 
 # Index i migrates schema version i + 1 to i + 2. Version 2 added the derived columns
-# that the messaging vocabulary gives (role, operation, outcome, dead letter); the
+# that the messaging vocabulary gives (role, operation, outcome, dead letter, the
+# span a start marker announces); the
 # counter 'derivation' is then missing, so ``_derive`` fills them on the first open.
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -123,6 +124,7 @@ ALTER TABLE spans ADD COLUMN role TEXT;
 ALTER TABLE spans ADD COLUMN operation TEXT;
 ALTER TABLE spans ADD COLUMN outcome TEXT;
 ALTER TABLE spans ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE spans ADD COLUMN marker_for TEXT;
 """,
 )
 
