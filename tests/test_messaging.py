@@ -102,17 +102,66 @@ def test_identities_are_read_from_current_and_older_keys(keys: tuple[str, ...]) 
     assert view.consumer_identified_by is ConsumerIdentity.GROUP
 
 
-def test_consumer_without_group_is_identified_by_service_and_destination_and_says_so() -> None:
-    view = normalize(
-        make({"messaging.destination": "orders"}, kind=SpanKind.CONSUMER, service="inventory")
-    )
-    assert view.consumer == "inventory:orders"
-    assert view.consumer_identified_by is ConsumerIdentity.SERVICE_DESTINATION
+def test_consumer_without_group_is_identified_by_its_service_never_its_destination() -> None:
+    # A redelivery through a dead-letter exchange arrives from another destination: the
+    # consumer's name must not change with it.
+    names = {
+        normalize(
+            make({"messaging.destination": exchange}, kind=SpanKind.CONSUMER, service="inventory",
+                 name=f"{exchange} receive")
+        ).consumer
+        for exchange in ("orders", "orders.retry")
+    }  # fmt: skip
+    assert names == {"inventory"}
     bare = normalize(make(kind=SpanKind.CONSUMER, service="inventory", name="on-order"))
-    assert (bare.consumer, bare.consumer_identified_by) == (
-        "inventory:on-order",
-        ConsumerIdentity.SERVICE_NAME,
-    )
+    assert (bare.consumer, bare.consumer_identified_by) == ("inventory", ConsumerIdentity.SERVICE)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "name", "consumer"),
+    [
+        ({"messaging.destination.subscription.name": "reserve"}, "x", "inventory:reserve"),
+        ({"messaging.rabbitmq.queue": "reserve"}, "x", "inventory:reserve"),
+        # amqplib names its consumer span after the queue it reads.
+        ({"messaging.destination": "orders"}, "reserve process", "inventory:reserve"),
+    ],
+)
+def test_a_consumer_without_group_is_named_by_its_queue_when_known(
+    attributes: dict[str, AttributeValue], name: str, consumer: str
+) -> None:
+    view = normalize(make(attributes, kind=SpanKind.CONSUMER, service="inventory", name=name))
+    assert (view.consumer, view.consumer_identified_by) == (consumer, ConsumerIdentity.QUEUE)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"messaging.message.id": "evt_1"}, [("evt_1", "message_id", "strong")]),
+        ({"messaging.message_id": "evt_1"}, [("evt_1", "message_id", "strong")]),
+        ({"cloudevents.event_id": "ce-1"}, [("ce-1", "cloudevents", "strong")]),
+        ({"celery.task_id": "t-1", "messaging.message.id": "t-1"}, [("t-1", "message_id", "strong")]),
+        (
+            {"messaging.destination.name": "orders", "messaging.kafka.message.offset": 7,
+             "messaging.destination.partition.id": "0", "messaging.message.id": "orders.0.7"},
+            [("orders.0.7", "message_id", "strong"), ("kafka:orders/0@7", "kafka_offset", "strong")],
+        ),
+        (
+            {"messaging.destination": "orders", "messaging.kafka.offset": "7",
+             "messaging.kafka.partition": 0, "messaging.kafka.message.key": "order-1"},
+            [("kafka:orders/0@7", "kafka_offset", "strong"), ("order-1", "kafka_key", "weak")],
+        ),
+        # A key alone names no single message.
+        ({"messaging.kafka.message.key": "order-1"}, [("order-1", "kafka_key", "weak")]),
+        ({"messaging.kafka.message.offset": 7}, []),  # an offset without its partition
+    ],
+)  # fmt: skip
+def test_message_identities_from_every_source_with_their_strength(
+    attributes: dict[str, AttributeValue], expected: list[tuple[str, str, str]]
+) -> None:
+    view = normalize(make(attributes, kind=SpanKind.CONSUMER))
+    assert [(i.value, i.source.value, i.strength.value) for i in view.identities] == expected
+    strong = [value for value, _, strength in expected if strength == "strong"]
+    assert view.event_id == (strong[0] if strong else None)
 
 
 def test_producers_have_no_consumer_name() -> None:
@@ -166,12 +215,48 @@ def test_attempt_numbers_from_tracebraid_celery_or_nothing(
         ({semconv.DEAD_LETTER: "true"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
         ({semconv.DEAD_LETTER: "True"}, StatusCode.ERROR, AttemptOutcome.DEAD_LETTER),
         ({semconv.DEAD_LETTER: "false"}, StatusCode.ERROR, AttemptOutcome.ERROR),
+        # Celery: a RETRY run failed (status UNSET); FAILURE failed for good.
+        ({"celery.state": "RETRY"}, StatusCode.UNSET, AttemptOutcome.RETRY),
+        ({"celery.state": "FAILURE"}, StatusCode.ERROR, AttemptOutcome.ERROR),
+        ({"celery.state": "SUCCESS"}, StatusCode.UNSET, AttemptOutcome.OK),
     ],
 )
 def test_outcome(
     attributes: dict[str, AttributeValue], status: StatusCode, outcome: AttemptOutcome
 ) -> None:
     assert normalize(make(attributes, status=status)).outcome is outcome
+
+
+def test_an_exception_event_or_a_nack_message_is_a_failure_even_with_an_unset_status() -> None:
+    exception = SpanEvent("exception", 5, {"exception.type": "KeyError"})
+    assert normalize(make(events=(exception,))).outcome is AttemptOutcome.ERROR
+    nacked = make(kind=SpanKind.CONSUMER, status_message="nack called on message")
+    assert normalize(nacked).outcome is AttemptOutcome.ERROR
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "opentelemetry.instrumentation.aiokafka",
+        "opentelemetry.instrumentation.kafka",
+        "opentelemetry.instrumentation.confluent_kafka",
+    ],
+)
+def test_a_receive_only_consumer_span_has_an_unknown_outcome_never_ok(scope: str) -> None:
+    view = normalize(make({"messaging.operation.type": "receive"}, kind=SpanKind.CONSUMER,
+                          scope=scope))  # fmt: skip
+    assert view.outcome is AttemptOutcome.UNKNOWN
+    assert not view.outcome.failed
+    failed = normalize(make(kind=SpanKind.CONSUMER, scope=scope, status=StatusCode.ERROR))
+    assert failed.outcome is AttemptOutcome.ERROR
+    # Their producer spans are ordinary: a send that ended is a send that happened.
+    assert normalize(make(kind=SpanKind.PRODUCER, scope=scope)).outcome is AttemptOutcome.OK
+
+
+def test_celery_retry_reason_is_the_error_of_a_retry_run() -> None:
+    view = normalize(make({"celery.state": "RETRY", "celery.retry.reason": "Retry in 1s: boom"},
+                          kind=SpanKind.CONSUMER))  # fmt: skip
+    assert (view.outcome, view.error) == (AttemptOutcome.RETRY, "Retry in 1s: boom")
 
 
 def test_error_prefers_the_exception_event_then_the_status_message() -> None:
@@ -225,7 +310,8 @@ def test_one_outcome_vocabulary_what_the_sdk_writes_the_analysis_reads() -> None
         view = normalize(make({semconv.OUTCOME: written.value}, status=StatusCode.ERROR))
         assert view.outcome is AttemptOutcome(written.value)
     assert {o.value for o in AttemptOutcome} - {o.value for o in tracebraid.Outcome} == {
-        AttemptOutcome.IN_FLIGHT.value
+        AttemptOutcome.IN_FLIGHT.value,
+        AttemptOutcome.UNKNOWN.value,
     }
 
 

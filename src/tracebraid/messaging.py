@@ -13,21 +13,36 @@ Rules, in order:
 - role: ``messaging.operation(.type)`` ``create``/``send``/``publish`` is a producer,
   ``receive``/``process``/``deliver`` a consumer, ``settle`` other; without an
   operation, span kind PRODUCER/CONSUMER decides; INTERNAL is internal; the rest other.
-- consumer name: ``messaging.consumer.group.name`` (and Kafka aliases); without it,
-  ``"service:destination"`` (``consumer_identified_by="service+destination"``), or
-  ``"service:span name"`` when there is no destination either.
+- consumer name: ``messaging.consumer.group.name`` (and Kafka aliases); without it the
+  queue it reads (``messaging.destination.subscription.name``, ``messaging.rabbitmq.queue``,
+  or a span name ``"<queue> <operation>"`` naming something other than the destination,
+  as amqplib's does), as ``"service:queue"``; else the service alone. Never the
+  destination: a redelivery through a dead-letter exchange arrives from another one, and
+  must stay in the same branch. ``consumer_identified_by`` says which was used.
+- message identities, each with its strength (``MessageIdentity``): the message ID
+  (``messaging.message.id``, ``messaging.message_id``: tracebraid's own event ID, Celery's
+  task ID, aiokafka's ``topic.partition.offset``), CloudEvents' ``cloudevents.event_id``,
+  Celery's ``celery.task_id``, Kafka's ``topic/partition@offset`` (from
+  ``messaging.kafka.message.offset`` + partition + destination): all strong; the Kafka key
+  (``messaging.kafka.message.key``) is weak (keys are not unique) and never joins alone.
 - attempt: ``tracebraid.attempt``; else ``celery.retries + 1``; else Google Pub/Sub's
   ``delivery_attempt``; else unknown (``None``), never guessed here. Below 1 (0 for
   Celery) is unknown too.
 - typed attributes are read however they were stored: ``2``, ``"2"`` or ``"2.0"``;
   ``True`` or ``"true"`` (the OpenTelemetry Collector's ClickHouse exporter keeps
   every attribute as a string).
-- outcome: ``tracebraid.outcome`` when set; else ``dead_letter`` when
-  ``tracebraid.dead_letter`` is true; else ``error`` for an ERROR status; else ``ok``.
+- outcome, from the best evidence: ``tracebraid.outcome`` when set; else ``dead_letter``
+  when ``tracebraid.dead_letter`` is true; else Celery's ``celery.state`` (``RETRY`` is a
+  failed attempt, ``retry``, whose error is ``celery.retry.reason``; ``FAILURE`` is
+  ``error``); else ``error`` for an ERROR status, an ``exception`` event, or a status
+  message saying the message was nacked or rejected; else ``unknown`` for a consumer span
+  that ends before the application handles the message (``RECEIVE_ONLY_SCOPES``: the
+  span cannot show how handling went); else ``ok``.
 - dead letter: outcome ``dead_letter``, ``tracebraid.dead_letter`` true, or a
   destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
   ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
-- error: the first ``exception`` event as ``"Type: message"``, else the status message.
+- error: the first ``exception`` event as ``"Type: message"``, else Celery's retry reason,
+  else the status message.
 - step: ``tracebraid.step``, else the span name; a start marker stands for the span
   it announces, so its step is that span's (its name without `` started``).
 - message identities (event ID, event name, destination, causation) are read on
@@ -43,7 +58,9 @@ Example::
     ...                         "messaging.message_id": "evt_1"})
     >>> view = normalize(span)
     >>> (view.role.value, view.event_id, view.consumer, view.consumer_identified_by.value)
-    ('consumer', 'evt_1', 'inventory:orders', 'service+destination')
+    ('consumer', 'evt_1', 'inventory', 'service')
+    >>> [(i.value, i.source.value, i.strength.value) for i in view.identities]
+    [('evt_1', 'message_id', 'strong')]
 """
 
 from __future__ import annotations
@@ -66,8 +83,12 @@ from tracebraid.model import (
 
 __all__ = [
     "DEAD_LETTER_MARKS",
+    "RECEIVE_ONLY_SCOPES",
     "AttemptOutcome",
     "ConsumerIdentity",
+    "IdentitySource",
+    "IdentityStrength",
+    "MessageIdentity",
     "MessagingView",
     "Role",
     "is_dead_letter_destination",
@@ -90,16 +111,18 @@ class AttemptOutcome(enum.StrEnum):
     """How one processing attempt stands: how it ended, or ``in_flight`` while it has not.
 
     The finished values are those of the ``tracebraid.outcome`` attribute, which the
-    SDK writes from ``tracebraid.AttemptOutcome``; when a span does not say, the status
-    decides (``error`` or ``ok``). The two enums stay apart on purpose: a consumer
-    writes how its attempt ended, and no span ever says "in flight": only the
-    analysis can, from a start marker whose span has not arrived.
+    SDK writes from ``tracebraid.AttemptOutcome``; when a span does not say, the best
+    evidence decides (module docstring). ``unknown`` is an attempt whose span ended
+    before the application handled the message: neither a success nor a failure. The
+    two enums stay apart on purpose: a consumer writes how its attempt ended, and no
+    span ever says "in flight" or "unknown": only the analysis can.
     """
 
     OK = "ok"
     ERROR = "error"
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"
+    UNKNOWN = "unknown"
     IN_FLIGHT = "in_flight"
 
     @property
@@ -115,19 +138,79 @@ class ConsumerIdentity(enum.StrEnum):
     """Where a consumer's name came from; anything but ``group`` is a fallback."""
 
     GROUP = "group"
-    SERVICE_DESTINATION = "service+destination"
-    SERVICE_NAME = "service+name"
+    QUEUE = "service+queue"
+    SERVICE = "service"
+
+
+class IdentityStrength(enum.StrEnum):
+    """Whether an identity names one message (``strong``) or possibly several (``weak``)."""
+
+    STRONG = "strong"
+    WEAK = "weak"
+
+
+class IdentitySource(enum.StrEnum):
+    """Where a message identity was read."""
+
+    MESSAGE_ID = "message_id"  # messaging.message.id / messaging.message_id
+    CLOUDEVENTS = "cloudevents"  # cloudevents.event_id
+    CELERY_TASK = "celery_task"  # celery.task_id
+    KAFKA_OFFSET = "kafka_offset"  # topic/partition@offset
+    KAFKA_KEY = "kafka_key"  # messaging.kafka.message.key: weak
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdentity:
+    """One identity of the message a span produced or consumed, and how far it can be trusted.
+
+    Kafka offsets are written ``kafka:topic/partition@offset`` so they never collide
+    with an ID a producer chose.
+    """
+
+    value: str
+    source: IdentitySource
+    strength: IdentityStrength
+
+    @property
+    def strong(self) -> bool:
+        """True when the identity names exactly one message."""
+        return self.strength is IdentityStrength.STRONG
 
 
 _PRODUCER_OPERATIONS = frozenset({"create", "send", "publish"})
 _CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
-_OUTCOMES = {o.value: o for o in AttemptOutcome if o is not AttemptOutcome.IN_FLIGHT}
+_UNSAID = (AttemptOutcome.IN_FLIGHT, AttemptOutcome.UNKNOWN)  # no span writes these
+_OUTCOMES = {o.value: o for o in AttemptOutcome if o not in _UNSAID}
+RECEIVE_ONLY_SCOPES = frozenset(
+    {
+        "opentelemetry.instrumentation.aiokafka",
+        "opentelemetry.instrumentation.kafka",  # kafka-python
+        "opentelemetry.instrumentation.confluent_kafka",
+    }
+)
+"""Instrumentation scopes whose consumer spans never carry how handling went: they end
+before the application handles the record (aiokafka, kafka-python), or last until the
+next poll without ever recording its error (confluent-kafka). Their attempts are
+``unknown`` unless the span itself reports an error."""
 DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
 _DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
 _MARKER_NAME_SUFFIX = " started"  # tracebraid.sdk.marker names a marker "<step> started"
 _PUBSUB_ATTEMPT = "messaging.gcp_pubsub.message.delivery_attempt"
 _CELERY_RETRIES = "celery.retries"
+_CELERY_STATE = "celery.state"
+_CELERY_RETRY_REASON = "celery.retry.reason"
+_CELERY_TASK_ID = ("celery.task_id", "celery.id")
+_CLOUDEVENTS_ID = "cloudevents.event_id"
+_KAFKA_OFFSET = ("messaging.kafka.message.offset", "messaging.kafka.offset")
+_KAFKA_PARTITION = (
+    "messaging.destination.partition.id",
+    "messaging.kafka.destination.partition",
+    "messaging.kafka.partition",
+)
+_KAFKA_KEY = ("messaging.kafka.message.key", "messaging.kafka.message_key")
+_QUEUE_KEYS = ("messaging.destination.subscription.name", "messaging.rabbitmq.queue")
+_NACK_WORDS = ("nack", "reject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +220,8 @@ class MessagingView:
     ``None`` means the span does not say; the analysis reports that as a limitation.
     ``consumer`` is set on consumer spans only. ``marker_for`` is set on start
     markers only: the span ID of the processing span the marker announces.
+    ``identities`` are every identity of its message, strong ones first; ``event_id`` is
+    the first strong one.
     """
 
     role: Role
@@ -154,6 +239,12 @@ class MessagingView:
     step: str
     dead_letter: bool
     marker_for: SpanId | None = None
+    identities: tuple[MessageIdentity, ...] = ()
+
+    @property
+    def strong_identities(self) -> tuple[str, ...]:
+        """The values of the identities that name exactly one message."""
+        return tuple(i.value for i in self.identities if i.strong)
 
 
 def is_start_marker(span: Span) -> bool:
@@ -255,6 +346,83 @@ def _attempt(attributes: Mapping[str, AttributeValue]) -> int | None:
     return _counted_from(attributes.get(_PUBSUB_ATTEMPT), 1)
 
 
+def _identities(
+    attributes: Mapping[str, AttributeValue], message_id: str | None, destination: str | None
+) -> tuple[MessageIdentity, ...]:
+    """Every identity of the message, strong first (module docstring)."""
+    found: list[MessageIdentity] = []
+    if message_id:
+        found.append(MessageIdentity(message_id, IdentitySource.MESSAGE_ID, _STRONG))
+    cloud = _text(attributes.get(_CLOUDEVENTS_ID))
+    if cloud:
+        found.append(MessageIdentity(cloud, IdentitySource.CLOUDEVENTS, _STRONG))
+    task = _first(attributes, _CELERY_TASK_ID)
+    if task:
+        found.append(MessageIdentity(task, IdentitySource.CELERY_TASK, _STRONG))
+    offset = _integer(_first(attributes, _KAFKA_OFFSET))
+    if offset is not None and destination:
+        partition = _integer(_first(attributes, _KAFKA_PARTITION))
+        if partition is not None:
+            where = f"kafka:{destination}/{partition}@{offset}"
+            found.append(MessageIdentity(where, IdentitySource.KAFKA_OFFSET, _STRONG))
+    key = _first(attributes, _KAFKA_KEY)
+    if key:
+        found.append(MessageIdentity(key, IdentitySource.KAFKA_KEY, IdentityStrength.WEAK))
+    if len(found) > 1:  # Celery writes its task ID twice: keep the first source of a value
+        found = list({i.value: i for i in found[::-1]}.values())[::-1]
+        found.sort(key=lambda i: not i.strong)
+    return tuple(found)
+
+
+_STRONG = IdentityStrength.STRONG
+
+
+def _consumer_name(
+    span: Span, attributes: Mapping[str, AttributeValue], destination: str | None
+) -> tuple[str, ConsumerIdentity]:
+    group = _first(attributes, _GROUP_KEYS)
+    if group:
+        return group, ConsumerIdentity.GROUP
+    queue = _first(attributes, _QUEUE_KEYS)
+    if queue is None:
+        # amqplib names its span "<queue> process"; aio-pika and pika "<exchange> receive":
+        # only a name that is not the destination names the queue.
+        named, _, operation = span.name.rpartition(" ")
+        if named and operation in _CONSUMER_OPERATIONS and named != destination:
+            queue = named
+    if queue:
+        return f"{span.service}:{queue}", ConsumerIdentity.QUEUE
+    return span.service, ConsumerIdentity.SERVICE
+
+
+def _outcome(span: Span, role: Role, declared: str | None, flagged: bool) -> AttemptOutcome:
+    """The attempt's outcome from the best evidence (order in the module docstring)."""
+    outcome = _OUTCOMES.get(declared.strip().lower()) if declared else None
+    if outcome is not None:
+        return outcome
+    if flagged:
+        return AttemptOutcome.DEAD_LETTER
+    state = _text(span.attributes.get(_CELERY_STATE))
+    if state is not None:
+        state = state.upper()
+        if state == "RETRY":
+            return AttemptOutcome.RETRY
+        if state == "FAILURE":
+            return AttemptOutcome.ERROR
+    if span.status is StatusCode.ERROR or any(e.name == "exception" for e in span.events):
+        return AttemptOutcome.ERROR
+    if span.status_message and any(w in span.status_message.lower() for w in _NACK_WORDS):
+        return AttemptOutcome.ERROR
+    if (
+        role is Role.CONSUMER
+        and span.status is StatusCode.UNSET
+        and state is None
+        and span.scope in RECEIVE_ONLY_SCOPES
+    ):
+        return AttemptOutcome.UNKNOWN
+    return AttemptOutcome.OK
+
+
 def _error(span: Span) -> str | None:
     for event in span.events:
         if event.name == "exception":
@@ -264,6 +432,9 @@ def _error(span: Span) -> str | None:
                 return f"{kind}: {message}"
             if kind or message:
                 return kind or message
+    reason = _text(span.attributes.get(_CELERY_RETRY_REASON))
+    if reason:
+        return reason
     if span.status_message:
         return span.status_message
     if span.status is StatusCode.ERROR:
@@ -284,25 +455,15 @@ def normalize(span: Span) -> MessagingView:
     consumer: str | None = None
     identity: ConsumerIdentity | None = None
     if role is Role.CONSUMER:
-        group = _first(attributes, _GROUP_KEYS)
-        if group:
-            consumer, identity = group, ConsumerIdentity.GROUP
-        elif destination:
-            consumer = f"{span.service}:{destination}"
-            identity = ConsumerIdentity.SERVICE_DESTINATION
-        else:
-            consumer, identity = f"{span.service}:{span.name}", ConsumerIdentity.SERVICE_NAME
+        consumer, identity = _consumer_name(span, attributes, destination)
     declared = _text(attributes.get(semconv.OUTCOME))
     flagged = _flag(attributes.get(semconv.DEAD_LETTER))
-    outcome = _OUTCOMES.get(declared.strip().lower()) if declared else None
-    if outcome is None:
-        if flagged:
-            outcome = AttemptOutcome.DEAD_LETTER
-        elif span.status is StatusCode.ERROR:
-            outcome = AttemptOutcome.ERROR
-        else:
-            outcome = AttemptOutcome.OK
-    event_id = _first(attributes, _MESSAGE_ID_KEYS) if messaging else None
+    outcome = _outcome(span, role, declared, flagged)
+    identities: tuple[MessageIdentity, ...] = ()
+    event_id: str | None = None
+    if messaging:
+        identities = _identities(attributes, _first(attributes, _MESSAGE_ID_KEYS), destination)
+        event_id = next((i.value for i in identities if i.strong), None)
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
@@ -332,4 +493,5 @@ def normalize(span: Span) -> MessagingView:
             or (destination is not None and _names_dead_letter_queue(destination))
         ),
         marker_for=marker_for,
+        identities=identities,
     )

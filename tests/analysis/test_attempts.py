@@ -89,14 +89,15 @@ def test_duplicate_processing_and_duplicate_publish_stay_visible() -> None:
     assert len([d for d in analysis.deliveries if d.consumer == "payment"]) == 2
 
 
-def test_a_failure_after_success_is_a_redelivery() -> None:
+def test_a_processing_after_success_is_a_duplicate_and_the_last_attempt_decides() -> None:
     b = WorkflowBuilder()
     post = b.action("POST /orders", service="api", duration_ms=5)
     placed = b.publish(post, "order.placed", destination="orders")
     b.consume(placed, "reserve", service="inventory", tries=[Try(10), Try(10, error="E: again")])
     (branch,) = analyze(b.build().spans).branches
-    assert [a.kind for a in branch.attempts] == [AttemptKind.FIRST, AttemptKind.REDELIVERY]
-    assert branch.status is BranchStatus.SUCCEEDED
+    assert [a.kind for a in branch.attempts] == [AttemptKind.FIRST, AttemptKind.DUPLICATE]
+    assert (branch.duplicates, branch.retries) == (1, 0)
+    assert branch.status is BranchStatus.FAILED  # its last attempt failed
 
 
 def dead_letter_flow(*, republish: bool) -> Workflow:
@@ -179,7 +180,7 @@ def test_stock_spans_group_attempts_by_start_order_without_numbers(stock_flow: W
         AttemptOutcome.ERROR,
         AttemptOutcome.OK,
     ]
-    assert webhook.consumer == "warehouse:inventory"
+    assert webhook.consumer == "warehouse"
     assert webhook.retries == 2
 
 

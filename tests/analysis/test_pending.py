@@ -109,5 +109,5 @@ def test_expectations_learned_from_history_find_a_missing_consumer(flow: Workflo
 def test_stock_spans_learn_and_match_by_destination(stock_flow: Workflow) -> None:
     today = [s for s in stock_flow.spans if s.service != "summary"]
     (missing,) = analyze(today, history=stock_flow.spans).pending
-    assert missing.consumer == "summary:payments"
+    assert missing.consumer == "summary"
     assert missing.event_name is None

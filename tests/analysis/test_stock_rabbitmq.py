@@ -39,7 +39,7 @@ async def test_retries_by_requeue_are_attempts_in_start_order(
     assert all(a.reported_number is None for a in reserve.attempts)
     assert reserve.attempts[0].error is not None and TIMEOUT in reserve.attempts[0].error
     assert reserve.retries == 2
-    assert reserve.consumer_identified_by.value == "service+destination"
+    assert reserve.consumer_identified_by.value == "service"
     assert reserve.producer is not None and not reserve.stitched
     assert rabbit_analysis.correlation_ids == ("order_7",)  # from the message's correlation_id
 

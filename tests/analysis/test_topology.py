@@ -125,9 +125,9 @@ def test_stock_spans_are_learned_by_the_producers_destination(stock_flow: Workfl
     learned = learn_topology(stock_flow.spans)
     consumers = {e.event_name: set(e.consumers) for e in learned.events}
     assert consumers == {
-        "orders": {"payment:orders", "inventory:orders"},
-        "payments": {"summary:payments"},
-        "inventory": {"warehouse:inventory"},
+        "orders": {"payment", "inventory"},
+        "payments": {"summary"},
+        "inventory": {"warehouse"},
     }
 
 

@@ -1,14 +1,22 @@
 """Branches and their attempts: every processing of an event by a consumer, grouped, never merged.
 
-A ``Branch`` is the work one consumer did for one delivered event: its attempts
-(consumer spans with the same event ID and consumer name, in start order) and the
-events published downstream of them. Each attempt is classified:
+A ``Branch`` is the work one consumer did for one delivered message: its attempts
+(the delivery spans of the same message, ``CausalGraph.message``, by the same consumer
+name, in start order) and the events published downstream of them. The consumer name
+never includes the destination, so a redelivery that comes back through another
+exchange (a dead-letter exchange with a TTL retry queue) stays in its branch. Each
+attempt is classified:
 
 - ``first``: the first attempt;
-- ``retry``: an attempt after failed ones (or the first one seen, when it reports
+- ``retry``: an attempt after a failed one (or the first one seen, when it reports
   itself as attempt 2 or later: the attempts before it left no span);
-- ``duplicate``: a second *successful* processing: an idempotency hazard;
-- ``redelivery``: a further attempt after a success that did not succeed itself.
+- ``duplicate``: an attempt after a success: the message was processed again, an
+  idempotency hazard (whatever this attempt's own outcome);
+- ``redelivery``: an attempt after one whose outcome is unknown (a receive-only span):
+  the message came again, and the spans cannot tell whether it was a retry.
+
+The branch's status is its *last* attempt's: a final failure is never "succeeded",
+an unknown last outcome is ``unknown``.
 
 A branch is dead-lettered when one of its attempts has outcome ``dead_letter`` or
 republished the event to a dead-letter destination (``tracebraid.analysis.hazards``).
@@ -68,12 +76,14 @@ class AttemptKind(enum.StrEnum):
 
 
 class BranchStatus(enum.StrEnum):
-    """Where a branch stands: ``failed`` means every finished attempt failed (so far)."""
+    """Where a branch stands, from its last attempt: ``failed`` means the last finished
+    attempt failed (so far); ``unknown`` that its spans cannot show how it ended."""
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
     IN_FLIGHT = "in_flight"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -116,6 +126,7 @@ class Branch:
     user action, or when unknown); ``downstream_events`` what this branch's attempts
     published. ``batch`` is true when the consumer took the event in a batch (found
     through its links); ``stitched`` when the delivery had to be found by event ID.
+    ``retries``, ``duplicates`` and ``redeliveries`` count the attempts of each kind.
     """
 
     event_id: EventId
@@ -135,6 +146,7 @@ class Branch:
     batch: bool
     caused_by: BranchId | None
     downstream_events: tuple[EventId, ...]
+    redeliveries: int = 0
 
     @property
     def id(self) -> BranchId:
@@ -143,7 +155,7 @@ class Branch:
 
     @property
     def succeeded(self) -> bool:
-        """True when some attempt finished successfully."""
+        """True when the last attempt finished successfully."""
         return self.status is BranchStatus.SUCCEEDED
 
     @property
@@ -181,6 +193,7 @@ class _Draft:
 def _classify(outcomes: list[AttemptOutcome], reported: list[int | None]) -> list[AttemptKind]:
     kinds: list[AttemptKind] = []
     succeeded = False
+    previous = AttemptOutcome.OK
     for outcome, number in zip(outcomes, reported, strict=True):
         if not kinds:
             # An attempt that counts itself 2 or more is a retry even when the attempts
@@ -188,12 +201,13 @@ def _classify(outcomes: list[AttemptOutcome], reported: list[int | None]) -> lis
             retried = number is not None and number > 1
             kinds.append(AttemptKind.RETRY if retried else AttemptKind.FIRST)
         elif succeeded:
-            kinds.append(
-                AttemptKind.DUPLICATE if outcome is AttemptOutcome.OK else AttemptKind.REDELIVERY
-            )
+            kinds.append(AttemptKind.DUPLICATE)
+        elif previous is AttemptOutcome.UNKNOWN:
+            kinds.append(AttemptKind.REDELIVERY)
         else:
             kinds.append(AttemptKind.RETRY)
         succeeded = succeeded or outcome is AttemptOutcome.OK
+        previous = outcome
     return kinds
 
 
@@ -287,12 +301,16 @@ def _own_dead_letters(
 
 
 def _status(attempts: list[Attempt], dead_lettered: bool) -> BranchStatus:
-    if any(a.outcome is AttemptOutcome.OK for a in attempts):
+    """The last attempt's standing: a final failure is never "succeeded"."""
+    last = attempts[-1].outcome
+    if last is AttemptOutcome.IN_FLIGHT:
+        return BranchStatus.IN_FLIGHT
+    if last is AttemptOutcome.OK:
         return BranchStatus.SUCCEEDED
     if dead_lettered:
         return BranchStatus.DEAD_LETTERED
-    if attempts[-1].outcome is AttemptOutcome.IN_FLIGHT:
-        return BranchStatus.IN_FLIGHT
+    if last is AttemptOutcome.UNKNOWN:
+        return BranchStatus.UNKNOWN
     return BranchStatus.FAILED
 
 
@@ -340,7 +358,7 @@ def find_branches(graph: CausalGraph) -> Branches:
                 or (views[source].event_name if source != NO_NODE else None),
                 consumer=key.consumer,
                 consumer_identified_by=first.consumer_identified_by
-                or ConsumerIdentity.SERVICE_NAME,
+                or ConsumerIdentity.SERVICE,
                 service=attempts[0].span.service,
                 step=first.step,
                 destination=first.destination,
@@ -351,11 +369,12 @@ def find_branches(graph: CausalGraph) -> Branches:
                 duplicates=kinds.count(AttemptKind.DUPLICATE),
                 dead_lettered=bool(own_dead),
                 stitched=any(stitched for _, stitched in sources),
-                batch=bool(draft.nodes) and views[draft.nodes[0]].event_id is None,
+                batch=bool(draft.nodes) and graph.message[draft.nodes[0]] is None,
                 caused_by=_caused_by(graph, source),
                 downstream_events=tuple(
                     dict.fromkeys(e for n in draft.nodes for e in owned_events.get(n, ()))
                 ),
+                redeliveries=kinds.count(AttemptKind.REDELIVERY),
             )
         )
         branch_nodes.append(tuple(draft.nodes))

@@ -1,9 +1,11 @@
 """The critical path: the chain of edges that decided when the workflow finished.
 
-Walk back from the span that ended last. At each span, the predecessor is:
+Walk back from the business work that ended last (never a poll span, nor a consumer
+span that ends before its handler runs). At each span, the predecessor is:
 
 1. the previous attempt of the same message, when the span is a retry or redelivery
-   (it waited for that attempt; a duplicate publish's message did not);
+   (it waited for that attempt, joined by message identity even when no span edge
+   joins them; a duplicate publish's message did not);
 2. else the ``delivery`` or ``link`` source that ended last before the span
    started (the message it waited for; the latest one if skew puts all after);
 3. else its parent (``child`` edge).
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from tracebraid.analysis.attempts import Branches
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
 from tracebraid.analysis.records import SpanRef
-from tracebraid.messaging import Role
+from tracebraid.messaging import AttemptOutcome, Role
 
 __all__ = [
     "CriticalPath",
@@ -161,6 +163,14 @@ def _predecessor(
     return NO_NODE, None
 
 
+def _business(graph: CausalGraph, node: int) -> bool:
+    """False for poll spans and receive-only consumer spans (outcome unknown)."""
+    if graph.container[node]:
+        return False
+    view = graph.views[node]
+    return not (view.role is Role.CONSUMER and view.outcome is AttemptOutcome.UNKNOWN)
+
+
 class _Timeline:
     """Segments laid end to end from the path's start: each begins where the last ended."""
 
@@ -185,7 +195,10 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
     if not spans:
         return EMPTY_PATH
     ends = [max(span.start_ns, span.end_ns) for span in spans]
-    last = max(range(len(spans)), key=lambda n: (ends[n], n))
+    # The path ends at the last business work: never a poll span, nor a consumer span
+    # that ended before its handler ran (what it waited for is not the workflow's end).
+    work = [n for n in range(len(spans)) if _business(graph, n)] or range(len(spans))
+    last = max(work, key=lambda n: (ends[n], n))
     chain: list[tuple[int, Hop | None]] = []
     visited: set[int] = set()
     node = last
@@ -241,5 +254,5 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
         start_ns=path_start,
         end_ns=timeline.cursor,
         duration_ns=timeline.cursor - path_start,
-        workflow_duration_ns=ends[last] - first_start,
+        workflow_duration_ns=max(ends) - first_start,
     )

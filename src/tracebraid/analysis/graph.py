@@ -2,9 +2,23 @@
 
 - ``child``: parent span -> child span (same trace).
 - ``link``: the linked span -> the span holding the link (fan-in, batch consumers).
-- ``delivery``: producer span of event E -> each consumer span that processed E,
-  found by event ID across traces. It is ``stitched`` when it crosses traces and the
-  consumer has neither a parent nor a link to the producer: propagation broke there.
+- ``delivery``: producer span of message M -> each consumer span that processed M.
+  Structure first: a consumer span whose parent is a producer span, or that links to
+  exactly one, is a delivery of that producer's message whatever IDs either side
+  carries (stock aiokafka's producers carry none). Identity joins the rest: the
+  message's strong identities (``tracebraid.messaging.MessageIdentity``: message ID,
+  Kafka topic/partition@offset, CloudEvents ID, Celery task ID) are merged across every
+  span that shows them, so a redelivery, an island or a second consumer group finds
+  its message. A delivery is ``stitched`` when it crosses traces and the consumer has
+  neither a parent nor a link to the producer: propagation broke there. Weak
+  identities (a Kafka key) never join.
+- poll and batch spans (``container``): a consumer span whose children or link targets
+  are per-record consumer spans (aiokafka ``getmany``, confluent-kafka ``recv``,
+  kafkajs ``eachBatch``) is not itself a delivery; its record spans are.
+
+A message is named by its earliest producer's ID, else by the first ID any of its
+spans carries, else (a producer that carries none, and no consumer that does) by the
+producer's ``trace_id:span_id``.
 
 Nodes are numbered by start order (ties broken by trace and span ID), so the graph
 is the same whatever order the spans arrived in. Replayed spans (same trace and span
@@ -27,7 +41,7 @@ Example::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -86,8 +100,10 @@ class CausalGraph:
     above the node, ``-1`` when the work belongs to no consumer: the user action),
     ``delivered`` (the events a consumer span processed: its own event ID, or for a
     batch consumer those of the producers it links to), ``incoming``/``outgoing``
-    (edge indices). ``open_markers`` are the start markers whose span has not arrived,
-    ``marker_count`` how many markers there were in all.
+    (edge indices). ``message`` is the message a producer or delivery span is about
+    (``None`` for other spans and batch consumers); ``container`` marks poll and batch
+    spans, whose record spans are the deliveries. ``open_markers`` are the start markers
+    whose span has not arrived, ``marker_count`` how many markers there were in all.
     """
 
     spans: tuple[Span, ...]
@@ -96,6 +112,8 @@ class CausalGraph:
     parent: tuple[int, ...]
     owner: tuple[int, ...]
     delivered: tuple[tuple[EventId, ...], ...]
+    message: tuple[EventId | None, ...]
+    container: tuple[bool, ...]
     incoming: tuple[tuple[int, ...], ...]
     outgoing: tuple[tuple[int, ...], ...]
     index: Mapping[tuple[TraceId, SpanId], int]
@@ -170,17 +188,13 @@ def _owners(parent: list[int], roles: list[Role]) -> list[int]:
 def _choose_producer(
     consumer: int,
     spans: list[Span],
-    parent: list[int],
-    linked: set[int],
     origins: tuple[int, ...],
     republished: tuple[int, ...],
     owner: list[int],
     from_dead_letter: bool,
 ) -> int:
+    """The producer an identity-matched consumer most likely took its message from."""
     candidates = [p for p in origins + republished if owner[p] != consumer]
-    for producer in candidates:
-        if producer == parent[consumer] or producer in linked:
-            return producer
     if from_dead_letter:
         for producer in republished:
             if owner[producer] != consumer:
@@ -213,50 +227,177 @@ def _child_edges(
 
 
 def _link_edges(
-    ordered: list[Span],
-    views: list[MessagingView],
-    index: Mapping[tuple[TraceId, SpanId], int],
-    edges: list[Edge],
-) -> tuple[dict[int, set[int]], dict[int, list[EventId]], list[MissingLink]]:
-    """Linked nodes per holder; the events a batch consumer took through its links
-    (the linked producer's event ID, or the link's own ``messaging.message.id``)."""
-    linked: dict[int, set[int]] = {}
-    batch_events: dict[int, list[EventId]] = {}
+    ordered: list[Span], index: Mapping[tuple[TraceId, SpanId], int], edges: list[Edge]
+) -> tuple[dict[int, list[int]], dict[int, list[str]], list[MissingLink]]:
+    """Linked nodes per holder (in link order); the message IDs links to absent spans
+    carry (a batch consumer's records whose producers are elsewhere)."""
+    linked: dict[int, list[int]] = {}
+    absent_ids: dict[int, list[str]] = {}
     missing: list[MissingLink] = []
     for i, span in enumerate(ordered):
         if not span.links:
             continue
-        targets = linked.setdefault(i, set())
-        takes_batch = views[i].role is Role.CONSUMER and views[i].event_id is None
+        targets = linked.setdefault(i, [])
         for link in span.links:
             found = index.get((link.trace_id, link.span_id))
-            event: object = None
             if found is None:
                 missing.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
-                event = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
-            else:
-                targets.add(found)
+                said = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
+                if said is not None and said != "":
+                    absent_ids.setdefault(i, []).append(str(said))
+            elif found not in targets:
+                targets.append(found)
                 edges.append(Edge(EdgeKind.LINK, found, i))
-                if views[found].role is Role.PRODUCER:
-                    event = views[found].event_id
-            if event is not None and takes_batch:
-                batch_events.setdefault(i, []).append(EventId(str(event)))
-    return linked, batch_events, missing
+    return linked, absent_ids, missing
+
+
+def _containers(
+    views: list[MessagingView], parent: list[int], linked: Mapping[int, list[int]]
+) -> list[bool]:
+    """Poll and batch spans: consumer spans whose children (or link targets) are the
+    per-record consumer spans. They carry no message of their own (or the same message
+    as the record span under them), so they are neither deliveries nor attempts."""
+    holds: dict[int, list[int]] = {}
+    for node, view in enumerate(views):
+        if view.role is not Role.CONSUMER:
+            continue
+        above = parent[node]
+        if above != NO_NODE and views[above].role is Role.CONSUMER:
+            holds.setdefault(above, []).append(node)
+    for node, targets in linked.items():
+        # A span linking its records (aiokafka's getmany) and no producer: a batch
+        # consumer that links producers is a delivery of each of their messages.
+        if views[node].role is Role.CONSUMER:
+            records = [t for t in targets if views[t].role is Role.CONSUMER]
+            if records and not any(views[t].role is Role.PRODUCER for t in targets):
+                holds.setdefault(node, []).extend(records)
+    container = [False] * len(views)
+    for node, records in holds.items():
+        view = views[node]
+        above = parent[node]
+        if view.event_id is None:
+            # A poll span has no message; a consumer under its producer has one.
+            container[node] = above == NO_NODE or views[above].role is not Role.PRODUCER
+        elif view.operation == "receive":
+            container[node] = any(
+                views[r].event_id == view.event_id and views[r].operation != "receive"
+                for r in records
+            )
+    return container
+
+
+class _Messages:
+    """Which message every producer and delivery span is about: a union-find over
+    producer spans and strong identities. A consumer joins its structural producer's
+    message (whatever IDs either carries); identities join the rest."""
+
+    def __init__(self) -> None:
+        self.up: dict[object, object] = {}
+
+    def find(self, key: object) -> object:
+        up = self.up
+        root = key
+        while (above := up.get(root, root)) != root:
+            root = above
+        while key != root:  # path compression keeps later finds flat
+            key, up[key] = up.get(key, key), root
+        return root
+
+    def union(self, a: object, b: object) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.up[rb] = ra
+
+
+def _resolve_messages(
+    ordered: list[Span],
+    views: list[MessagingView],
+    parent: list[int],
+    linked: Mapping[int, list[int]],
+    container: list[bool],
+) -> tuple[list[EventId | None], list[int], Callable[[str], EventId]]:
+    """The message of every producer and delivery span (``None``: none known), the
+    structural producer of every delivery span (``NO_NODE``: none), and the message of
+    a bare identity."""
+    count = len(ordered)
+    messages = _Messages()
+    source = [NO_NODE] * count
+    for node, view in enumerate(views):
+        if view.role is Role.PRODUCER:
+            for identity in view.strong_identities:
+                messages.union(("span", node), identity)
+        elif view.role is Role.CONSUMER and not container[node]:
+            above = parent[node]
+            if above != NO_NODE and views[above].role is Role.PRODUCER:
+                source[node] = above
+            else:
+                producers = [t for t in linked.get(node, ()) if views[t].role is Role.PRODUCER]
+                if len(producers) == 1:
+                    source[node] = producers[0]
+            own = view.strong_identities
+            anchor: object = ("span", source[node]) if source[node] != NO_NODE else None
+            for identity in own:
+                if anchor is None:
+                    anchor = identity
+                else:
+                    messages.union(anchor, identity)
+    # Name each message: the earliest producer's own ID, else the earliest ID anyone
+    # carries, else (a producer without one) its trace and span ID.
+    names: dict[object, EventId] = {}
+    for node, view in enumerate(views):
+        if view.role is Role.PRODUCER and view.event_id is not None:
+            names.setdefault(messages.find(("span", node)), view.event_id)
+    for view in views:
+        if view.event_id is not None and view.role is Role.CONSUMER:
+            names.setdefault(messages.find(view.event_id), view.event_id)
+    result: list[EventId | None] = [None] * count
+    for node, view in enumerate(views):
+        if view.role is Role.PRODUCER:
+            root = messages.find(("span", node))
+        elif view.role is Role.CONSUMER and not container[node]:
+            if source[node] != NO_NODE:
+                root = messages.find(("span", source[node]))
+            elif view.event_id is not None:
+                root = messages.find(view.event_id)
+            else:
+                continue
+        else:
+            continue
+        name = names.get(root)
+        if name is None:
+            span = ordered[source[node] if view.role is Role.CONSUMER else node]
+            name = names[root] = EventId(f"{span.trace_id}:{span.span_id}")
+        result[node] = name
+
+    def named(said: str) -> EventId:
+        """The message a bare identity (a link's message ID) belongs to."""
+        return names.get(messages.find(said), EventId(said))
+
+    return result, source, named
 
 
 def _consumers(
-    views: list[MessagingView], batch_events: dict[int, list[EventId]]
+    views: list[MessagingView],
+    message: list[EventId | None],
+    container: list[bool],
+    linked: Mapping[int, list[int]],
+    absent_ids: Mapping[int, list[str]],
+    named: Callable[[str], EventId],
 ) -> tuple[list[tuple[EventId, ...]], dict[EventId, list[int]]]:
-    """The events each consumer span processed, and the consumer spans of each event."""
+    """The messages each consumer span processed (its own, or for a batch consumer those
+    of the producers it links to), and the consumer spans of each message."""
     delivered: list[tuple[EventId, ...]] = [()] * len(views)
     consumers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
-        if view.role is not Role.CONSUMER:
+        if view.role is not Role.CONSUMER or container[i]:
             continue
-        if view.event_id is not None:
-            events: tuple[EventId, ...] = (view.event_id,)
+        own = message[i]
+        if own is not None:
+            events: tuple[EventId, ...] = (own,)
         else:
-            events = tuple(dict.fromkeys(batch_events.get(i, ())))
+            batch = [message[t] for t in linked.get(i, ()) if views[t].role is Role.PRODUCER]
+            batch += [named(said) for said in absent_ids.get(i, ())]
+            events = tuple(dict.fromkeys(e for e in batch if e is not None))
         delivered[i] = events
         for event_id in events:
             consumers.setdefault(event_id, []).append(i)
@@ -264,18 +405,22 @@ def _consumers(
 
 
 def _producers(
-    views: list[MessagingView], owner: list[int], delivered: list[tuple[EventId, ...]]
+    views: list[MessagingView],
+    message: list[EventId | None],
+    owner: list[int],
+    delivered: list[tuple[EventId, ...]],
 ) -> tuple[dict[EventId, list[int]], dict[EventId, list[int]]]:
-    """Producer spans per event: origins, and republishers (a dead-letter destination,
-    or a re-send from inside the event's own consumer)."""
+    """Producer spans per message: origins, and republishers (a dead-letter destination,
+    or a re-send from inside the message's own consumer)."""
     origins: dict[EventId, list[int]] = {}
     republishers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
-        if view.role is not Role.PRODUCER or view.event_id is None:
+        event_id = message[i]
+        if view.role is not Role.PRODUCER or event_id is None:
             continue
         boss = owner[i]
-        resend = view.dead_letter or (boss != NO_NODE and view.event_id in delivered[boss])
-        (republishers if resend else origins).setdefault(view.event_id, []).append(i)
+        resend = view.dead_letter or (boss != NO_NODE and event_id in delivered[boss])
+        (republishers if resend else origins).setdefault(event_id, []).append(i)
     return origins, republishers
 
 
@@ -293,30 +438,34 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
 
     edges: list[Edge] = []
     parent, missing_parents = _child_edges(ordered, index, edges)
-    linked, batch_events, missing_links = _link_edges(ordered, views, index, edges)
-    owner = _owners(parent, [view.role for view in views])
-    delivered, consumers = _consumers(views, batch_events)
-    origins, republishers = _producers(views, owner, delivered)
+    linked, absent_ids, missing_links = _link_edges(ordered, index, edges)
+    container = _containers(views, parent, linked)
+    message, source, named = _resolve_messages(ordered, views, parent, linked, container)
+    roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
+    owner = _owners(parent, roles)
+    delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
+    origins, republishers = _producers(views, message, owner, delivered)
 
     for event_id, readers in consumers.items():
         own_origins = tuple(origins.get(event_id, ()))
         own_republished = tuple(republishers.get(event_id, ()))
-        if not own_origins and not own_republished:
-            continue
         for consumer in readers:
-            if views[consumer].event_id != event_id:
+            if message[consumer] != event_id:
                 continue  # a batch consumer is joined by its links, not by a delivery
-            links = linked.get(consumer, set())
-            producer = _choose_producer(
-                consumer, ordered, parent, links, own_origins, own_republished, owner,
-                views[consumer].dead_letter,
-            )  # fmt: skip
+            producer = source[consumer]
             if producer == NO_NODE:
-                continue
+                if not own_origins and not own_republished:
+                    continue
+                producer = _choose_producer(
+                    consumer, ordered, own_origins, own_republished, owner,
+                    views[consumer].dead_letter,
+                )  # fmt: skip
+                if producer == NO_NODE:
+                    continue
             stitched = (
                 ordered[producer].trace_id != ordered[consumer].trace_id
-                and parent[consumer] != producer
-                and producer not in links
+                and producer != source[consumer]
+                and producer not in linked.get(consumer, ())
             )
             edges.append(Edge(EdgeKind.DELIVERY, producer, consumer, event_id, stitched))
 
@@ -338,6 +487,8 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         incoming=tuple(map(tuple, incoming)),
         outgoing=tuple(map(tuple, outgoing)),
         index=index,
+        message=tuple(message),
+        container=tuple(container),
         origin_producers={k: tuple(v) for k, v in origins.items()},
         republishers={k: tuple(v) for k, v in republishers.items()},
         consumers={k: tuple(v) for k, v in consumers.items()},

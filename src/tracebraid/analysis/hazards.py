@@ -116,8 +116,13 @@ def unattributed_dead_letters(
     for event_id, readers in graph.consumers.items():
         if event_id in covered:
             continue
+        # A consumer that took the message before from elsewhere is being retried through
+        # a dead-letter exchange (the TTL retry pattern), not handed the message given up on.
+        regular = {graph.views[r].consumer for r in readers if not graph.views[r].dead_letter}
         for reader in readers:
             view = graph.views[reader]
+            if view.consumer in regular:
+                continue
             if view.dead_letter and view.outcome is not AttemptOutcome.DEAD_LETTER:
                 extra.append(
                     DeadLetter(event_id, view.event_name, None, graph.ref(reader),

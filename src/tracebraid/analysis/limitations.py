@@ -69,8 +69,8 @@ def find_limitations(
         found.append(Limitation(
             "consumer_group_unknown",
             f"consumer group unknown for {names} consumers ({len(guessed)} spans without "
-            "messaging.consumer.group.name): they are identified by service+destination, so "
-            "two groups of one service on one destination merge",
+            "messaging.consumer.group.name): they are identified by their queue when a span "
+            "names it, else by their service, so two consumers of one service merge",
             names,
         ))  # fmt: skip
     unnumbered = sum(1 for _, v in consumers if v.attempt is None)

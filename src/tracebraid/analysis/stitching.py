@@ -1,7 +1,9 @@
 """Broken causality: islands, and the propagation breaks that stitching repaired.
 
 An **island** is a trace whose root is a consumer span that neither a parent nor a
-link ties to the event it processed, although that event was produced elsewhere:
+link ties to the event it processed, although that event was produced elsewhere
+(a poll or batch root, ``CausalGraph.container``, is judged by its record spans: it
+is no island when one of them is tied to its cause):
 broken causality, the seed's design-review case (a producer that did not carry the
 trace context forward, so its consumer started a new trace). A span whose parent is
 merely absent from the input is not an island: its context arrived, only the parent
@@ -110,28 +112,70 @@ def find_breaks(graph: CausalGraph) -> tuple[PropagationBreak, ...]:
     return tuple(breaks)
 
 
+def _below(graph: CausalGraph, node: int) -> list[int]:
+    """The spans under ``node`` (its children, their children...), ``node`` excluded."""
+    found: list[int] = []
+    seen = {node}
+    stack = [node]
+    while stack:
+        for number in graph.outgoing[stack.pop()]:
+            edge = graph.edges[number]
+            if edge.kind is EdgeKind.CHILD and edge.target not in seen:
+                seen.add(edge.target)
+                found.append(edge.target)
+                stack.append(edge.target)
+    return found
+
+
+def _tied(graph: CausalGraph, node: int) -> bool:
+    """True when a link, or a delivery its context carried, ties ``node`` to its cause."""
+    for number in graph.incoming[node]:
+        edge = graph.edges[number]
+        if edge.kind is EdgeKind.LINK or (edge.kind is EdgeKind.DELIVERY and not edge.stitched):
+            return True
+    return False
+
+
+def _records(graph: CausalGraph, poll: int) -> list[int]:
+    """The per-record consumer spans under a poll or batch span (through nested ones)."""
+    return [
+        n
+        for n in _below(graph, poll)
+        if graph.views[n].role is Role.CONSUMER and not graph.container[n]
+    ]
+
+
 def _is_genuine_root(graph: CausalGraph, node: int) -> bool:
     span = graph.spans[node]
     if span.parent_span_id is not None:
         return False  # its parent exists somewhere else: the trace is cut
     if graph.views[node].role is not Role.CONSUMER:
         return True
+    if graph.container[node]:
+        # A poll (getmany, recv, eachBatch) is part of the workflow its records link into.
+        return _tied(graph, node) or any(_tied(graph, n) for n in _below(graph, node))
     return any(graph.edges[e].kind is EdgeKind.LINK for e in graph.incoming[node])
 
 
 def genuine_roots(graph: CausalGraph) -> tuple[int, ...]:
     """Nodes where causality starts legitimately: user actions, scheduled jobs, and
-    consumers that a link ties to their cause."""
+    consumers that a link ties to their cause. A poll span is no cause: it is left out,
+    although the trace it roots is no island when its records tie it in."""
     return tuple(
         node
         for node in range(len(graph.spans))
-        if graph.parent[node] == NO_NODE and _is_genuine_root(graph, node)
+        if graph.parent[node] == NO_NODE
+        and not graph.container[node]
+        and _is_genuine_root(graph, node)
     )
 
 
-def _island_cause(graph: CausalGraph, node: int) -> tuple[IslandCause, int] | None:
-    """Why the root ``node`` is cut off from its cause (and the producer it was stitched
-    to, or ``NO_NODE``); ``None`` when it is not: a link ties it, or its context arrived."""
+def _island_cause(
+    graph: CausalGraph, node: int, *, under_poll: bool = False
+) -> tuple[IslandCause, int] | None:
+    """Why the root ``node`` (or a record span under a poll root) is cut off from its
+    cause, and the producer it was stitched to (or ``NO_NODE``); ``None`` when it is
+    not: a link ties it, or its context arrived."""
     if graph.views[node].role is not Role.CONSUMER:
         return None
     producer, stitched = NO_NODE, False
@@ -143,7 +187,7 @@ def _island_cause(graph: CausalGraph, node: int) -> tuple[IslandCause, int] | No
             producer, stitched = edge.source, edge.stitched
     if producer != NO_NODE:
         return (IslandCause.STITCHED, producer) if stitched else None
-    if graph.spans[node].parent_span_id is not None:
+    if graph.spans[node].parent_span_id is not None and not under_poll:
         return None  # the context arrived: only its parent span is missing
     cause = IslandCause.NO_PRODUCER if graph.delivered[node] else IslandCause.NO_EVENT_ID
     return cause, NO_NODE
@@ -161,20 +205,23 @@ def find_islands(graph: CausalGraph) -> tuple[Island, ...]:
     for trace_id, nodes in roots.items():
         if any(_is_genuine_root(graph, node) for node in nodes):
             continue
-        for node in nodes:
-            found = _island_cause(graph, node)
-            if found is None:
-                continue
-            cause, producer = found
-            events = graph.delivered[node]
-            islands.append(
-                Island(
-                    trace_id=trace_id,
-                    root=graph.ref(node),
-                    event_id=events[0] if events else None,
-                    cause=cause,
-                    producer=graph.ref(producer) if producer != NO_NODE else None,
-                    span_count=sizes[trace_id],
+        for root in nodes:
+            # A poll root is cut off through its records: judge each of them.
+            judged = _records(graph, root) if graph.container[root] else [root]
+            for node in judged:
+                found = _island_cause(graph, node, under_poll=node != root)
+                if found is None:
+                    continue
+                cause, producer = found
+                events = graph.delivered[node]
+                islands.append(
+                    Island(
+                        trace_id=trace_id,
+                        root=graph.ref(node),
+                        event_id=events[0] if events else None,
+                        cause=cause,
+                        producer=graph.ref(producer) if producer != NO_NODE else None,
+                        span_count=sizes[trace_id],
+                    )
                 )
-            )
     return tuple(islands)

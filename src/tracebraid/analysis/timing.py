@@ -194,8 +194,8 @@ def measure(graph: CausalGraph, branches: Branches) -> Timing:
         producer, consumer = spans[edge.source], spans[edge.target]
         events = graph.delivered[edge.target]
         if edge.kind is EdgeKind.LINK:
-            event_id = views[edge.source].event_id
-            if event_id is None or event_id not in events or views[edge.target].event_id:
+            event_id = graph.message[edge.source]
+            if event_id is None or event_id not in events or graph.message[edge.target]:
                 continue  # only a batch consumer's links are deliveries
         else:
             assert edge.event_id is not None

@@ -66,6 +66,7 @@ class NodeState(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     PENDING = "pending"
     LOST = "lost"
+    UNKNOWN = "unknown"  # delivered, but its spans cannot show how handling went
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +353,8 @@ def _state(branch: Branch, waiting: PendingBranch | None) -> NodeState:
         return NodeState.LOST
     if branch.status is BranchStatus.IN_FLIGHT:
         return NodeState.IN_FLIGHT
+    if branch.status is BranchStatus.UNKNOWN:
+        return NodeState.UNKNOWN
     return NodeState.FAILED
 
 

@@ -38,6 +38,7 @@ _NOTES = {
     NodeState.LOST: "lost",
     NodeState.FAILED: "failing",
     NodeState.DEAD_LETTERED: "dead-lettered",
+    NodeState.UNKNOWN: "outcome unknown",
 }
 _CLASS_OF = {
     NodeState.IN_FLIGHT: "pending",

@@ -113,6 +113,7 @@ class BranchJson(TypedDict):
     status: str
     retries: int
     duplicates: int
+    redeliveries: int
     dead_lettered: bool
     stitched: bool
     batch: bool

@@ -138,6 +138,7 @@ def branch(item: Branch) -> BranchJson:
         "status": item.status.value,
         "retries": item.retries,
         "duplicates": item.duplicates,
+        "redeliveries": item.redeliveries,
         "dead_lettered": item.dead_lettered,
         "stitched": item.stitched,
         "batch": item.batch,

@@ -65,7 +65,7 @@ CRITICAL = "◆"
 """Marks the spans the critical path runs through."""
 
 _ERROR_WIDTH = 60
-_OK, _FAIL, _WAIT = "✓", "✗", "⋯"
+_OK, _FAIL, _WAIT, _UNKNOWN = "✓", "✗", "⋯", "?"
 _STYLE = {
     NodeState.SUCCEEDED: "green",
     NodeState.FAILED: "red",
@@ -73,6 +73,7 @@ _STYLE = {
     NodeState.IN_FLIGHT: "yellow",
     NodeState.PENDING: "yellow",
     NodeState.LOST: "bold red",
+    NodeState.UNKNOWN: "cyan",
 }
 
 
@@ -186,6 +187,8 @@ def _attempt_outcome(attempt: Attempt, now_ns: int, *, inline: bool = False) -> 
     took = format_duration(attempt.duration_ns)
     if attempt.outcome is AttemptOutcome.OK:
         return (f"{took} {_OK}" if inline else f"{_OK} {took}"), "green"
+    if attempt.outcome is AttemptOutcome.UNKNOWN:
+        return f"{_UNKNOWN} delivered, outcome unknown (the span ends before handling)", "cyan"
     if attempt.outcome is AttemptOutcome.DEAD_LETTER:
         return f"{_FAIL} dead-lettered: {_error(attempt.error)} after {took}", "red"
     return f"{_FAIL} {_error(attempt.error)} after {took}", "red"
@@ -212,6 +215,7 @@ def _branch_facts(node: BranchNode, now_ns: int) -> list[tuple[str, str]]:
             NodeState.SUCCEEDED: (f"{count} attempts {_OK}", "green"),
             NodeState.DEAD_LETTERED: (f"{count} attempts, dead-lettered {_FAIL}", "red"),
             NodeState.IN_FLIGHT: (f"{count} attempts, last in flight {_WAIT}", "yellow"),
+            NodeState.UNKNOWN: (f"{count} deliveries, outcome unknown {_UNKNOWN}", "cyan"),
         }.get(node.state, (f"{count} attempts, none succeeded {_FAIL}", "red")))  # fmt: skip
     if branch is not None and branch.batch:
         facts.append(("batch", "dim"))

@@ -16,6 +16,7 @@ const STATE_TEXT = {
   failed: "failing",
   dead_lettered: "dead-lettered",
   in_flight: "in flight",
+  unknown: "outcome unknown",
   pending: "not started",
   lost: "lost",
 };

@@ -158,7 +158,7 @@ export function attention(model) {
       items.push({ level: "bad", lane, text: `${lane.title} ${lane.node.state === "failed" ? "is failing" : "was dead-lettered"}` });
     }
     if (lane.branch && lane.branch.retries > 0) {
-      const errors = lane.branch.attempts.filter((a) => a.outcome !== "ok" && a.outcome !== "in_flight");
+      const errors = lane.branch.attempts.filter((a) => a.outcome !== "ok" && a.outcome !== "in_flight" && a.outcome !== "unknown");
       const kinds = countBy(errors.map((a) => errorType(a.error)));
       const last = lane.branch.attempts[lane.branch.attempts.length - 1];
       const outcome = last.outcome === "ok" ? `succeeded on attempt ${last.number}` : `attempt ${last.number}: ${last.outcome.replace("_", " ")}`;

@@ -23,6 +23,7 @@ const STATE_ICON = {
   failed: "✗",
   dead_lettered: "☠",
   in_flight: "◔",
+  unknown: "?",
   pending: "◌",
   lost: "⚠",
 };
@@ -329,8 +330,9 @@ function attemptBar(ctx, lane, attempt, y, count) {
   const x0 = x(attempt.start_ns);
   const open = attempt.end_ns === null;
   const x1 = open ? ctx.openEnd : x(attempt.end_ns);
-  const failed = attempt.outcome !== "ok" && attempt.outcome !== "in_flight";
-  const cls = open ? "in-flight" : failed ? "failed" : "ok";
+  const unknown = attempt.outcome === "unknown";
+  const failed = attempt.outcome !== "ok" && attempt.outcome !== "in_flight" && !unknown;
+  const cls = open ? "in-flight" : failed ? "failed" : unknown ? "unknown" : "ok";
   const number = count > 1 ? `#${attempt.number} ` : "";
   let label;
   let tip;
@@ -338,6 +340,9 @@ function attemptBar(ctx, lane, attempt, y, count) {
     const running = ctx.model.nowNs - attempt.start_ns;
     label = [`${number}in flight ${duration(running)}`, "in flight"];
     tip = `${lane.title} attempt ${attempt.number}: in flight for ${duration(running)} (started, not finished)`;
+  } else if (unknown) {
+    label = [`${number}? ${duration(attempt.duration_ns)}`, `${number}?`, "?"];
+    tip = `${lane.title} attempt ${attempt.number}: delivered; outcome unknown (the span ends before the handler runs)`;
   } else if (failed) {
     const error = errorType(attempt.error);
     label = [`${number}✗ ${error} ${duration(attempt.duration_ns)}`, `${number}✗ ${error}`, `${number}✗`, "✗"];
@@ -410,6 +415,7 @@ function consumerTrace(lane) {
 export const TIMELINE_LEGEND = [
   ["ok", "attempt succeeded"],
   ["failed", "attempt failed (hover: error)"],
+  ["unknown", "delivered, outcome unknown"],
   ["in-flight", "in flight, open to now"],
   ["open", "expected, not started"],
   ["queue", "queue wait"],
