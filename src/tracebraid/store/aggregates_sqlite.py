@@ -51,25 +51,31 @@ def _attempts(window: str) -> str:
     """Every attempt of every branch, ranked: (event, consumer, correlation, outcome,
     rank, retry, duplicate), one row per attempt.
 
-    A branch is one event at one consumer (``tracebraid.store._facts``): consumer spans
-    with that event ID; a consumer span without one took the events of the producer
-    spans it links to; a start marker whose span has not arrived is an attempt in
-    flight; ``receive`` spans count only in a branch of nothing else. A retry follows
-    failed attempts only (or is the first seen, counting itself 2 or more); a
-    duplicate is a success after a success.
+    A branch is one message at one consumer (``tracebraid.store._facts``): a consumer
+    span's message is its parent producer's, else its own ID, else its parent
+    producer itself; a consumer span with none took the messages of the producer spans
+    it links to (a batch); a start marker whose span has not arrived is an attempt in
+    flight; ``receive`` spans count only in a branch of nothing else. A retry follows a
+    failed attempt (or is the first seen, counting itself 2 or more); a duplicate
+    follows a success; an attempt after one of unknown outcome is a redelivery.
     """
     columns = (
         "s.start_ns, s.trace_id, s.span_id, s.consumer, s.operation, s.attempt, s.correlation_id"
     )
-    return f"""WITH taken AS (
-    SELECT s.event_id AS event, {columns}, s.outcome, 0 AS open FROM spans s
-    WHERE s.role = 'consumer' AND s.scope <> {_MARKER} AND s.event_id IS NOT NULL{window}
+    return f"""WITH own AS (
+    SELECT coalesce(p.event_id, s.event_id,
+                    CASE WHEN p.span_id IS NOT NULL THEN p.trace_id || ':' || p.span_id END)
+               AS event, {columns}, s.outcome
+    FROM spans s LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+        AND p.role = 'producer'
+    WHERE s.role = 'consumer' AND s.scope <> {_MARKER}{window}
+), taken AS (
+    SELECT *, 0 AS open FROM own WHERE event IS NOT NULL
     UNION
-    SELECT p.event_id, {columns}, s.outcome, 0 FROM spans s
+    SELECT p.event_id, {columns}, s.outcome, 0 FROM own s
     JOIN links l ON l.trace_id = s.trace_id AND l.span_id = s.span_id
     JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
-    WHERE s.role = 'consumer' AND s.scope <> {_MARKER} AND s.event_id IS NULL
-      AND p.role = 'producer' AND p.event_id IS NOT NULL{window}
+    WHERE s.event IS NULL AND p.role = 'producer' AND p.event_id IS NOT NULL
     UNION ALL
     SELECT s.event_id, {columns}, 'in_flight', 1 FROM spans s
     WHERE s.scope = {_MARKER} AND s.role = 'consumer' AND s.event_id IS NOT NULL{window}
@@ -82,13 +88,15 @@ def _attempts(window: str) -> str:
 ), ranked AS (
     SELECT *, row_number() OVER w AS rank,
         coalesce(sum(outcome = 'ok') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-            AS ok_before
+            AS ok_before,
+        lag(outcome) OVER w AS previous
     FROM kept WHERE open = 1 OR operation IS NOT 'receive' OR others = 0
     WINDOW w AS (PARTITION BY event, consumer ORDER BY start_ns, open, trace_id, span_id)
 )
 SELECT event, consumer, correlation_id, outcome, rank,
-    (rank = 1 AND coalesce(attempt, 1) > 1) OR (rank > 1 AND ok_before = 0) AS retry,
-    rank > 1 AND ok_before > 0 AND outcome = 'ok' AS duplicate
+    (rank = 1 AND coalesce(attempt, 1) > 1)
+        OR (rank > 1 AND ok_before = 0 AND previous <> 'unknown') AS retry,
+    rank > 1 AND ok_before > 0 AS duplicate
 FROM ranked"""
 
 
