@@ -88,6 +88,7 @@ from tracebraid.model import (
 __all__ = [
     "DEAD_LETTER_MARKS",
     "RECEIVE_ONLY_SCOPES",
+    "RULES",
     "AttemptOutcome",
     "ConsumerIdentity",
     "IdentitySource",
@@ -95,6 +96,7 @@ __all__ = [
     "MessageIdentity",
     "MessagingView",
     "Role",
+    "VocabularyRules",
     "is_dead_letter_destination",
     "is_retry_route",
     "is_start_marker",
@@ -532,3 +534,71 @@ def normalize(span: Span) -> MessagingView:
         marker_for=marker_for,
         identities=identities,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class VocabularyRules:
+    """The keys and values ``normalize`` reads, as data, for engines that cannot run this
+    module: the ClickHouse store builds its SQL expressions from ``RULES``
+    (``tracebraid.store.clickhouse.vocabulary``), so both read the same keys in the same
+    order; the precedence between them is the module docstring's, and a property test
+    (``tests/store/test_clickhouse_vocabulary.py``) holds the SQL to ``normalize``.
+    """
+
+    operation_keys: tuple[str, ...]
+    producer_operations: frozenset[str]
+    consumer_operations: frozenset[str]
+    destination_keys: tuple[str, ...]
+    group_keys: tuple[str, ...]
+    queue_keys: tuple[str, ...]
+    message_id_keys: tuple[str, ...]
+    cloudevents_key: str
+    celery_task_keys: tuple[str, ...]
+    kafka_offset_keys: tuple[str, ...]
+    kafka_partition_keys: tuple[str, ...]
+    correlation_keys: tuple[str, ...]
+    causation_key: str
+    event_name_key: str
+    attempt_key: str
+    celery_retries_key: str
+    pubsub_attempt_key: str
+    outcome_key: str
+    declared_outcomes: tuple[str, ...]
+    dead_letter_key: str
+    celery_state_key: str
+    nack_words: tuple[str, ...]
+    receive_only_scopes: frozenset[str]
+    dead_letter_marks: tuple[str, ...]
+    marker_scope: str
+    marker_for_key: str
+
+
+RULES = VocabularyRules(
+    operation_keys=_OPERATION_KEYS,
+    producer_operations=_PRODUCER_OPERATIONS,
+    consumer_operations=_CONSUMER_OPERATIONS,
+    destination_keys=_DESTINATION_KEYS,
+    group_keys=_GROUP_KEYS,
+    queue_keys=_QUEUE_KEYS,
+    message_id_keys=_MESSAGE_ID_KEYS,
+    cloudevents_key=_CLOUDEVENTS_ID,
+    celery_task_keys=_CELERY_TASK_ID,
+    kafka_offset_keys=_KAFKA_OFFSET,
+    kafka_partition_keys=_KAFKA_PARTITION,
+    correlation_keys=_CORRELATION_KEYS,
+    causation_key=semconv.CAUSATION_ID,
+    event_name_key=semconv.EVENT_NAME,
+    attempt_key=semconv.ATTEMPT,
+    celery_retries_key=_CELERY_RETRIES,
+    pubsub_attempt_key=_PUBSUB_ATTEMPT,
+    outcome_key=semconv.OUTCOME,
+    declared_outcomes=tuple(_OUTCOMES),
+    dead_letter_key=semconv.DEAD_LETTER,
+    celery_state_key=_CELERY_STATE,
+    nack_words=_NACK_WORDS,
+    receive_only_scopes=RECEIVE_ONLY_SCOPES,
+    dead_letter_marks=DEAD_LETTER_MARKS,
+    marker_scope=semconv.START_MARKER_SCOPE,
+    marker_for_key=semconv.MARKER_FOR_SPAN,
+)
+"""The rules ``normalize`` follows, as data (``VocabularyRules``)."""

@@ -137,7 +137,11 @@ def test_spans_of_correlation_reads_every_convention_generation(store: SqliteSto
 def test_spans_by_event_finds_event_and_causation(store: SqliteStore) -> None:
     published = producer(None, "evt_1", correlation_id="order_1")
     attempts = [consumer(published, "evt_1", "payment", attempt=i, start_ms=5 + i) for i in (1, 2)]
-    stitched = make_span(start_ms=20, attributes={"messaging.message_id": "evt_1"})
+    # The older spelling, on a consumer span: the vocabulary reads a message's identity
+    # on producer and consumer spans only.
+    stitched = make_span(
+        start_ms=20, kind=SpanKind.CONSUMER, attributes={"messaging.message_id": "evt_1"}
+    )
     follow_up = producer(attempts[1], "evt_2", causation_id="evt_1", start_ms=30)
     store.write([follow_up, stitched, *attempts, published])
     assert store.spans_by_event(EventId("evt_1")) == [published, *attempts, stitched, follow_up]
@@ -157,17 +161,21 @@ def test_spans_linking_to(store: SqliteStore) -> None:
 
 def test_identity_columns_use_convention_aliases(store: SqliteStore) -> None:
     span = make_span(
+        kind=SpanKind.CONSUMER,
+        status=StatusCode.ERROR,
         attributes={
             "messaging.kafka.consumer.group": "payments",
             "messaging.destination": "orders",
             "tracebraid.attempt": "3",
             "tracebraid.event_name": "order.placed",
-        }
+        },
     )
     store.write([span])
     with sqlite3.connect(store_path(store)) as raw:
-        row = raw.execute("SELECT consumer, destination, attempt, event_name FROM spans").fetchone()
-    assert row == ("payments", "orders", 3, "order.placed")
+        row = raw.execute(
+            "SELECT consumer, destination, attempt, event_name, role, outcome FROM spans"
+        ).fetchone()
+    assert row == ("payments", "orders", 3, "order.placed", "consumer", "error")
 
 
 def store_path(store: SqliteStore) -> str:

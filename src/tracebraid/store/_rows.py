@@ -1,8 +1,12 @@
 """Spans to SQLite rows and back: the one place the embedded store's encoding lives.
 
-The identity columns (correlation, event, causation, consumer, attempt, ...) are
-extracted with ``semconv.first_of`` so spans from older convention generations are
-indexed too; the span's own attributes are stored exactly as received.
+The derived columns (correlation, event, causation, consumer, attempt, role,
+outcome, ...) are the span's ``tracebraid.messaging`` view, taken when it is written,
+so the store indexes and counts what the analysis reads, whatever convention
+generation the span speaks; the span's own attributes are stored exactly as
+received. ``DERIVATION`` names the rules the stored columns follow: when the
+vocabulary changes, it changes, and opening a store derives the columns again
+(``tracebraid.store._derive``).
 
 Attributes, events and links are MessagePack (msgspec): about ten times faster than
 the standard library's ``json`` both ways, a little smaller than JSON, and exact for
@@ -20,11 +24,10 @@ from typing import Any, TypeAlias
 
 import msgspec
 
-from tracebraid import semconv
 from tracebraid.errors import InputError
+from tracebraid.messaging import Role, normalize
 from tracebraid.model import (
     Attributes,
-    AttributeValue,
     Span,
     SpanEvent,
     SpanId,
@@ -35,6 +38,8 @@ from tracebraid.model import (
 )
 
 __all__ = [
+    "DERIVATION",
+    "DERIVED_COLUMNS",
     "LINK_COLUMNS",
     "SPAN_COLUMNS",
     "SPAN_SELECT_COLUMNS",
@@ -43,9 +48,16 @@ __all__ = [
     "SpanRow",
     "decode_attributes",
     "decode_link_targets",
+    "derived",
     "encode_batch",
     "span_from_row",
 ]
+
+DERIVATION = 1
+"""The version of the rules the derived columns follow. Bump it whenever
+``tracebraid.messaging`` derives other values for some span: a store whose columns
+were derived by other rules derives them again when opened
+(``tests/store/test_derive.py`` pins the values and fails until it is bumped)."""
 
 # Order matters: rows are positional tuples bound to "INSERT ... VALUES (?, ...)".
 SPAN_COLUMNS = (
@@ -66,12 +78,19 @@ SPAN_COLUMNS = (
     "consumer",
     "attempt",
     "destination",
+    "role",
+    "operation",
+    "outcome",
+    "dead_letter",
+    "marker_for",
     "scope",
     "resource_id",
     "attributes",
     "events",
     "links",
 )
+DERIVED_COLUMNS = SPAN_COLUMNS[SPAN_COLUMNS.index("correlation_id") : SPAN_COLUMNS.index("scope")]
+"""The columns ``derived`` fills: the span's messaging view, not read back."""
 LINK_COLUMNS = ("linked_trace_id", "linked_span_id", "trace_id", "span_id")
 # What a read needs to rebuild a Span; the identity columns are derived, not read back.
 SPAN_SELECT_COLUMNS = (
@@ -105,19 +124,33 @@ _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
 
 
-def _aliases(canonical: str) -> tuple[str, ...]:
-    return tuple(semconv.ALIASES.get(canonical, (canonical,)))
+_CONSUMER = Role.CONSUMER
+_MESSAGING = frozenset({Role.PRODUCER, Role.CONSUMER})
 
 
-# The keys each identity column is read from, newest convention first (semconv.first_of).
-_CORRELATION = _aliases(semconv.CORRELATION_ID)
-_MESSAGE_ID = _aliases(semconv.MESSAGE_ID)
-_CAUSATION = _aliases(semconv.CAUSATION_ID)
-_EVENT_NAME = _aliases(semconv.EVENT_NAME)
-_CONSUMER = _aliases(semconv.CONSUMER_GROUP)
-_DESTINATION = _aliases(semconv.DESTINATION)
-_NO_IDENTITY: tuple[str | int | None, ...] = (None,) * 7
-_first_of = semconv.first_of
+def derived(span: Span) -> tuple[str | int | None, ...]:
+    """The ``DERIVED_COLUMNS`` of ``span``: its ``tracebraid.messaging`` view.
+
+    The outcome is kept for consumer spans only (an attempt's), the role for producer
+    and consumer spans only (``NULL`` for every other span), ``marker_for`` for start
+    markers only (the span ID of the span the marker announces).
+    """
+    view = normalize(span)
+    role = view.role
+    return (
+        view.correlation_id,
+        view.event_id,
+        view.causation_id,
+        view.event_name,
+        view.consumer,
+        view.attempt,
+        view.destination,
+        role.value if role in _MESSAGING else None,
+        view.operation,
+        view.outcome.value if role is _CONSUMER else None,
+        1 if view.dead_letter else 0,
+        view.marker_for,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,28 +165,9 @@ class EncodedBatch:
     """The same, the other way round: for the caller's cache once the batch is committed."""
 
 
-def _attempt(value: AttributeValue | None) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def resource_key(body: bytes) -> int:
     """A stable 64-bit key for an encoded resource (Python's ``hash`` differs per process)."""
     return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big", signed=True)
-
-
-def _identity(attributes: Attributes, keys: tuple[str, ...]) -> str | None:
-    """``semconv.first_of`` as text, with the aliases looked up once, at import."""
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return value if value.__class__ is str else str(value)
-    return None
 
 
 def _resource_key(resource: Attributes, stored: Mapping[bytes, int], new: dict[bytes, int]) -> int:
@@ -175,19 +189,6 @@ def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, 
     if span.links:
         encoded_links = _encode([(k.trace_id, k.span_id, k.attributes) for k in span.links])
         links.extend((k.trace_id, k.span_id, span.trace_id, span.span_id) for k in span.links)
-    identity: tuple[str | int | None, ...]
-    if attributes:
-        identity = (
-            _identity(attributes, _CORRELATION),
-            _identity(attributes, _MESSAGE_ID),
-            _identity(attributes, _CAUSATION),
-            _identity(attributes, _EVENT_NAME),
-            _identity(attributes, _CONSUMER),
-            _attempt(_first_of(attributes, semconv.ATTEMPT)),
-            _identity(attributes, _DESTINATION),
-        )
-    else:
-        identity = _NO_IDENTITY
     return (
         span.trace_id,
         span.span_id,
@@ -199,7 +200,7 @@ def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, 
         span.end_ns,
         int(span.status),
         span.status_message,
-        *identity,
+        *derived(span),
         span.scope,
         resource_id,
         _encode(attributes) if attributes else None,

@@ -11,11 +11,15 @@ Why the tables look as they do:
   than ``WITHOUT ROWID``: inserts then append to the table b-tree and only the
   indexes take random writes, and every secondary index stores an 8-byte rowid
   instead of a 48-byte key.
-- Identity columns are indexed only where a query needs them, because every index
-  costs write throughput: event and causation IDs per span (partial indexes: many
-  spans carry neither), correlation IDs per trace (``trace_correlations``). The
-  other identity columns (event name, consumer, attempt, destination) are there for
-  the analysis to filter on.
+- The derived columns (correlation, event and causation IDs, event name, consumer,
+  attempt, destination, role, operation, outcome, dead letter, the span a start
+  marker announces) are the span's ``tracebraid.messaging`` view (``_rows.derived``),
+  so SQL over them counts what the analysis counts. They are indexed only where a
+  query needs them, because every index costs write throughput: event and causation
+  IDs per span (partial indexes: many spans carry neither), correlation IDs per
+  trace (``trace_correlations``). The counter ``derivation`` records which rules derived
+  them; a store derived by other rules is derived again when opened
+  (``tracebraid.store._derive``), inside one transaction.
 - ``traces`` is a per-trace summary that ``write`` maintains from the spans it
   actually inserted (``_summary``), so ``recent_traces`` reads one small index
   however large the store grows, and a replayed span never counts twice.
@@ -27,11 +31,12 @@ from __future__ import annotations
 import sqlite3
 
 from tracebraid.errors import StoreError
+from tracebraid.store._derive import derive, derive_again_if_stale
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ensure_schema"]
 
 APPLICATION_ID = 0x54425244  # "TBRD"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE resources (
@@ -109,8 +114,19 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) VALUES ('spans', 0);
 """
 
-# Index i migrates schema version i to i + 1; empty while version 1 is the only one.
-_MIGRATIONS: tuple[str, ...] = ()
+# Index i migrates schema version i + 1 to i + 2. Version 2 added the derived columns
+# that the messaging vocabulary gives (role, operation, outcome, dead letter, the
+# span a start marker announces); the
+# counter 'derivation' is then missing, so ``_derive`` fills them on the first open.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+ALTER TABLE spans ADD COLUMN role TEXT;
+ALTER TABLE spans ADD COLUMN operation TEXT;
+ALTER TABLE spans ADD COLUMN outcome TEXT;
+ALTER TABLE spans ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE spans ADD COLUMN marker_for TEXT;
+""",
+)
 
 
 def _pragma(conn: sqlite3.Connection, name: str) -> int:
@@ -150,6 +166,7 @@ def ensure_schema(conn: sqlite3.Connection, where: str) -> None:
     process may be doing the same at the same moment.
     """
     if _check(conn, where) == SCHEMA_VERSION:
+        derive_again_if_stale(conn, where)
         return
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -165,6 +182,7 @@ def ensure_schema(conn: sqlite3.Connection, where: str) -> None:
                 for statement in _statements(migration):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            derive(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -3,38 +3,55 @@
 The traces are walked newest first along ``traces_by_start`` (whose entries end with
 the trace ID, the table's key, so (start, trace ID) is one ordered index); each
 filter on spans is an ``EXISTS`` over the trace's own key range, or an ``IN`` over
-the correlation and event indexes. The facts shown per hit are computed for the
-page's traces only, five grouped queries per page.
+the correlation and event indexes.
 
-Definitions are those of ``tracebraid.store.search.facts_of``; the store tests check
-that both answer alike.
+The facts shown per hit are the analysis' (``tracebraid.store.search.facts_of``),
+computed in Python from the page's spans: counting retries and failed branches
+takes every attempt of a branch in order, which no one SQL condition states
+exactly. A filter on those facts (``has_retries``, ``has_pending``,
+``has_failed``) is therefore two steps: SQL keeps the traces that *can* match (a
+consumer that took a message twice, a failed attempt, a start marker: read from
+the columns ``tracebraid.messaging`` derived when the span was written), and the
+facts decide. Such a page examines up to ``TraceQuery.scan_limit`` candidates and
+says how many (``SearchPage.scanned``); a search without them filters in place.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from tracebraid.model import SpanKind
+from tracebraid.messaging import AttemptOutcome
+from tracebraid.model import Span, SpanKind, TraceId
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store._lookups import SUMMARY_SELECT, trace_summaries
-from tracebraid.store.search import SearchPage, TraceFacts, TraceHit, TraceQuery, parse_cursor
+from tracebraid.store.search import (
+    SearchPage,
+    TraceFacts,
+    TraceHit,
+    TraceQuery,
+    facts_of,
+    parse_cursor,
+    wanted,
+)
 from tracebraid.store.sqlite import SqliteStore
 
 __all__ = ["search_sqlite"]
 
 _CONSUMER, _PRODUCER = int(SpanKind.CONSUMER), int(SpanKind.PRODUCER)
+_FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
-_RETRIED = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND s.kind = {_CONSUMER} AND s.event_id IS NOT NULL AND s.scope <> {_MARKER}
-    GROUP BY s.event_id, coalesce(s.consumer, s.service)
+# Necessary conditions for the facts' filters: a trace failing one cannot match.
+_CAN_RETRY = """EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
+    AND s.role = 'consumer' GROUP BY s.consumer
     HAVING count(*) > 1 OR max(coalesce(s.attempt, 1)) > 1)"""
-
-_IN_FLIGHT = f"""EXISTS (SELECT 1 FROM spans m WHERE m.trace_id = t.trace_id
-    AND m.scope = {_MARKER} AND NOT EXISTS (SELECT 1 FROM spans p
-        WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id))"""
+_CAN_FAIL = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
+    AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter))"""
+_HAS_MARKER = f"""EXISTS (SELECT 1 FROM spans m WHERE m.trace_id = t.trace_id
+    AND m.scope = {_MARKER})"""
 
 _ISLAND_ROOT = f"""{{c}}.kind = {_CONSUMER} AND {{c}}.parent_span_id IS NULL
     AND {{c}}.links IS NULL AND {{c}}.scope <> {_MARKER}"""
@@ -56,9 +73,9 @@ def _flag(clause: str, wanted: bool | None) -> str | None:
 
 
 def _where(query: TraceQuery) -> tuple[list[str], list[Any]]:
-    before_ns, after_trace = parse_cursor(query.cursor)
-    where = ["(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))"]
-    params: list[Any] = [before_ns, before_ns, after_trace]
+    """The conditions and parameters on every trace, the keyset bound aside."""
+    where: list[str] = []
+    params: list[Any] = []
     if query.since_ns is not None:
         where.append("t.start_ns >= ?")
         params.append(query.since_ns)
@@ -91,30 +108,63 @@ def _where(query: TraceQuery) -> tuple[list[str], list[Any]]:
         params.append(query.max_duration_ns)
     if query.has_errors is not None:
         where.append("t.error_count > 0" if query.has_errors else "t.error_count = 0")
-    for clause, wanted in (
-        (_RETRIED, query.has_retries),
-        (_IN_FLIGHT, query.has_pending),
-        (_BROKEN, query.has_broken),
+    flag = _flag(_BROKEN, query.has_broken)
+    if flag is not None:
+        where.append(flag)
+    for clause, wanted_ in (
+        (_CAN_RETRY, query.has_retries),
+        (_HAS_MARKER, query.has_pending),
+        (_CAN_FAIL, query.has_failed),
     ):
-        flag = _flag(clause, wanted)
-        if flag is not None:
-            where.append(flag)
+        if wanted_:
+            where.append(clause)
     return where, params
+
+
+def _on_facts(query: TraceQuery) -> bool:
+    return (
+        query.has_retries is not None
+        or query.has_pending is not None
+        or (query.has_failed is not None)
+    )
 
 
 def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
     """One page of ``query`` over ``store`` (see ``tracebraid.store.search``)."""
     where, params = _where(query)
-    rows = store.query(
-        f"{SUMMARY_SELECT} WHERE {' AND '.join(where)} "
-        "ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?",
-        [*params, query.limit],
-    )
-    summaries = trace_summaries(store.query, rows)
-    facts = _facts(store, [summary.trace_id for summary in summaries])
-    hits = tuple(TraceHit(summary, facts[summary.trace_id]) for summary in summaries)
-    next_cursor = hits[-1].cursor if len(hits) == query.limit else None
-    return SearchPage(hits, next_cursor, None)
+    before_ns, after_trace = parse_cursor(query.cursor)
+    on_facts = _on_facts(query)
+    hits: list[TraceHit] = []
+    scanned = 0
+    exhausted = False
+    while len(hits) < query.limit and scanned < query.scan_limit:
+        # Without filters on facts every trace the SQL finds is a hit: one batch.
+        batch = query.limit - len(hits)
+        if on_facts:
+            batch = min(max(batch, 50), query.scan_limit - scanned)
+        rows = store.query(
+            f"{SUMMARY_SELECT} WHERE "
+            + " AND ".join(["(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))", *where])
+            + " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?",
+            [before_ns, before_ns, after_trace, *params, batch],
+        )
+        summaries = trace_summaries(store.query, rows)
+        facts = _facts(store, [summary.trace_id for summary in summaries])
+        for summary in summaries:
+            scanned += 1
+            before_ns, after_trace = summary.start_ns, summary.trace_id
+            if not on_facts or wanted(query, facts[summary.trace_id]):
+                hits.append(TraceHit(summary, facts[summary.trace_id]))
+                if len(hits) == query.limit:
+                    break
+        if len(rows) < batch:
+            exhausted = True
+            break
+    if len(hits) == query.limit:
+        next_cursor: str | None = hits[-1].cursor
+    else:
+        next_cursor = None if exhausted else f"{before_ns}:{after_trace}"
+    return SearchPage(tuple(hits), next_cursor, scanned if on_facts else None)
 
 
 def _marks(ids: Sequence[str]) -> str:
@@ -122,54 +172,22 @@ def _marks(ids: Sequence[str]) -> str:
 
 
 def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
+    """The facts of each trace: the analysis' counts from its spans, broken causality
+    from the event index (it needs the other traces' spans)."""
     if not ids:
         return {}
-    marks = _marks(ids)
-    services: dict[str, list[str]] = defaultdict(list)
-    for trace_id, service in store.query(
-        f"SELECT DISTINCT trace_id, service FROM spans WHERE trace_id IN ({marks}) "
-        "ORDER BY trace_id, service",
-        ids,
-    ):
-        services[trace_id].append(service)
-    names: dict[str, list[str]] = defaultdict(list)
-    for trace_id, name in store.query(
-        f"SELECT DISTINCT trace_id, event_name FROM spans WHERE trace_id IN ({marks}) "
-        "AND event_name IS NOT NULL AND event_name <> '' ORDER BY trace_id, event_name",
-        ids,
-    ):
-        names[trace_id].append(name)
-    retries = dict(
-        store.query(
-            "SELECT trace_id, sum(r) FROM (SELECT trace_id, "
-            "max(count(*) - 1, max(coalesce(attempt, 1)) - 1, 0) AS r FROM spans "
-            f"WHERE trace_id IN ({marks}) AND kind = {_CONSUMER} AND event_id IS NOT NULL "
-            f"AND scope <> {_MARKER} GROUP BY trace_id, event_id, coalesce(consumer, service)) "
-            "GROUP BY trace_id",
-            ids,
-        )
-    )
-    in_flight = dict(
-        store.query(
-            f"SELECT m.trace_id, count(*) FROM spans m WHERE m.trace_id IN ({marks}) "
-            f"AND m.scope = {_MARKER} AND NOT EXISTS (SELECT 1 FROM spans p "
-            "WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id) GROUP BY m.trace_id",
-            ids,
-        )
-    )
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for span in store.spans_of_traces([TraceId(i) for i in ids]):
+        by_trace[span.trace_id].append(span)
     broken = {
         row[0]
         for row in store.query(
-            f"SELECT t.trace_id FROM traces t WHERE t.trace_id IN ({marks}) AND {_BROKEN}", ids
+            f"SELECT t.trace_id FROM traces t WHERE t.trace_id IN ({_marks(ids)}) AND {_BROKEN}",
+            ids,
         )
     }
-    return {
-        trace_id: TraceFacts(
-            services=tuple(services[trace_id]),
-            event_names=tuple(names[trace_id]),
-            retries=int(retries.get(trace_id) or 0),
-            in_flight=int(in_flight.get(trace_id) or 0),
-            broken=trace_id in broken,
-        )
-        for trace_id in ids
-    }
+    facts: dict[str, TraceFacts] = {}
+    for trace_id in ids:
+        own = facts_of(by_trace[trace_id])
+        facts[trace_id] = replace(own, broken=trace_id in broken)
+    return facts

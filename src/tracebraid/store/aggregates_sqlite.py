@@ -1,9 +1,11 @@
 """Fleet aggregates for the embedded SQLite store, as SQL run inside SQLite.
 
 The same definitions (``tracebraid.store.aggregates``) and the same numbers as
-the ClickHouse store's, over the ``spans`` table's identity columns. Percentiles
-are nearest-rank, taken with window functions, so only one row per destination
-leaves the database.
+the ClickHouse store's, over the ``spans`` table's derived columns (the messaging
+vocabulary's view of each span, taken when it was written). Attempts are ranked
+per branch with window functions (``_ATTEMPTS``), so a retry is what the analysis
+calls one. Percentiles are nearest-rank, taken with window functions, so only one
+row per destination leaves the database.
 
 Example::
 
@@ -19,7 +21,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tracebraid.messaging import AttemptOutcome
 from tracebraid.model import CorrelationId, SpanKind, StatusCode
+from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
 from tracebraid.store.sqlite import SqliteStore
 
@@ -37,6 +41,63 @@ def _window(since_ns: int | None, until_ns: int | None, column: str = "start_ns"
     if until_ns is not None:
         bounds.append(f"{column} < :until")
     return "".join(f" AND {bound}" for bound in bounds)
+
+
+_MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
+_FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
+
+
+def _attempts(window: str) -> str:
+    """Every attempt of every branch, ranked: (event, consumer, correlation, outcome,
+    rank, retry, duplicate), one row per attempt.
+
+    A branch is one message at one consumer (``tracebraid.store._facts``): a consumer
+    span's message is its parent producer's, else its own ID, else its parent
+    producer itself; a consumer span with none took the messages of the producer spans
+    it links to (a batch); a start marker whose span has not arrived is an attempt in
+    flight; ``receive`` spans count only in a branch of nothing else. A retry follows a
+    failed attempt (or is the first seen, counting itself 2 or more); a duplicate
+    follows a success; an attempt after one of unknown outcome is a redelivery.
+    """
+    columns = (
+        "s.start_ns, s.trace_id, s.span_id, s.consumer, s.operation, s.attempt, s.correlation_id"
+    )
+    return f"""WITH own AS (
+    SELECT coalesce(p.event_id, s.event_id,
+                    CASE WHEN p.span_id IS NOT NULL THEN p.trace_id || ':' || p.span_id END)
+               AS event, {columns}, s.outcome
+    FROM spans s LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+        AND p.role = 'producer'
+    WHERE s.role = 'consumer' AND s.scope <> {_MARKER}{window}
+), taken AS (
+    SELECT *, 0 AS open FROM own WHERE event IS NOT NULL
+    UNION
+    SELECT p.event_id, {columns}, s.outcome, 0 FROM own s
+    JOIN links l ON l.trace_id = s.trace_id AND l.span_id = s.span_id
+    JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    WHERE s.event IS NULL AND p.role = 'producer' AND p.event_id IS NOT NULL
+    UNION ALL
+    SELECT s.event_id, {columns}, 'in_flight', 1 FROM spans s
+    WHERE s.scope = {_MARKER} AND s.role = 'consumer' AND s.event_id IS NOT NULL{window}
+      AND NOT EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = s.trace_id
+                      AND x.span_id = coalesce(s.marker_for, s.span_id) AND x.scope <> {_MARKER})
+), kept AS (
+    SELECT *, sum(open = 0 AND operation IS NOT 'receive')
+        OVER (PARTITION BY event, consumer) AS others
+    FROM taken
+), ranked AS (
+    SELECT *, row_number() OVER w AS rank,
+        coalesce(sum(outcome = 'ok') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+            AS ok_before,
+        lag(outcome) OVER w AS previous
+    FROM kept WHERE open = 1 OR operation IS NOT 'receive' OR others = 0
+    WINDOW w AS (PARTITION BY event, consumer ORDER BY start_ns, open, trace_id, span_id)
+)
+SELECT event, consumer, correlation_id, outcome, rank,
+    (rank = 1 AND coalesce(attempt, 1) > 1)
+        OR (rank > 1 AND ok_before = 0 AND previous <> 'unknown') AS retry,
+    rank > 1 AND ok_before > 0 AS duplicate
+FROM ranked"""
 
 
 def _rank(per_mille: int) -> str:
@@ -57,18 +118,15 @@ class SqliteAggregates:
         self, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[ConsumerRetries]:
         """Deliveries, attempts and retries per consumer, most retries first."""
-        sql = f"""SELECT consumer, count(*), sum(attempts), sum(attempts - 1), sum(failed),
-       max(attempts)
+        sql = f"""SELECT consumer, count(*), sum(attempts), sum(retries), sum(failed), max(attempts)
 FROM (
-    SELECT coalesce(nullif(consumer, ''), service) AS consumer,
-           coalesce(nullif(event_id, ''), trace_id || span_id) AS delivery,
-           max(count(*), coalesce(max(attempt), 0)) AS attempts,
-           sum(status = {_ERROR}) AS failed
-    FROM spans WHERE kind = {_CONSUMER}{_window(since_ns, until_ns)}
-    GROUP BY 1, 2
+    SELECT consumer, count(*) AS attempts, sum(retry) AS retries,
+           sum(outcome IN ({_FAILED})) AS failed
+    FROM ({_attempts(_window(since_ns, until_ns, "s.start_ns"))})
+    GROUP BY event, consumer
 )
 GROUP BY consumer
-ORDER BY sum(attempts - 1) DESC, consumer"""
+ORDER BY sum(retries) DESC, consumer"""
         rows = self._rows(sql, {"since": since_ns, "until": until_ns})
         return [ConsumerRetries(row[0], *(int(value) for value in row[1:])) for row in rows]
 
@@ -148,14 +206,18 @@ ORDER BY 3 DESC, service"""
         if failed_only:
             having.append(f"sum(status = {_ERROR}) > 0")
         if retried_only:
-            having.append(f"sum(kind = {_CONSUMER} AND coalesce(attempt, 0) > 1) > 0")
-        sql = f"""SELECT correlation_id, min(start_ns), max(end_ns), count(*),
+            having.append("coalesce(max(r.retries), 0) > 0")
+        sql = f"""SELECT s.correlation_id, min(start_ns), max(end_ns), count(*),
        count(DISTINCT trace_id), sum(status = {_ERROR}),
-       sum(kind = {_CONSUMER} AND coalesce(attempt, 0) > 1), json_group_array(DISTINCT service)
-FROM spans WHERE coalesce(correlation_id, '') != ''
-GROUP BY correlation_id
+       coalesce(max(r.retries), 0), json_group_array(DISTINCT service)
+FROM spans s LEFT JOIN (
+    SELECT correlation_id, sum(retry) AS retries FROM ({_attempts("")})
+    WHERE correlation_id IS NOT NULL GROUP BY correlation_id
+) r ON r.correlation_id = s.correlation_id
+WHERE coalesce(s.correlation_id, '') != ''
+GROUP BY s.correlation_id
 HAVING {" AND ".join(having)}
-ORDER BY min(start_ns) DESC, correlation_id
+ORDER BY min(start_ns) DESC, s.correlation_id
 LIMIT :limit"""
         params = {"before": before_ns, "service": service, "limit": max(0, limit)}
         return [

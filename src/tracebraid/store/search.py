@@ -8,19 +8,23 @@ ID), so page 1,000 costs what page 1 costs and nothing is held between requests.
 Other stores are searched through the ``SpanStore`` protocol alone (recent traces,
 then their spans), scanning at most ``TraceQuery.scan_limit`` traces per page.
 
-What each flag means here, per trace (the facts a store can tell without the whole
-workflow's analysis; the workflow view then shows the analysis' own answer):
+What each fact means here, per trace: what the workflow view's analysis says for
+the same spans (``tracebraid.store._facts``, read through ``tracebraid.messaging``,
+so both follow one vocabulary and a property test holds them together):
 
-- **retries**: consumer spans with one event ID and one consumer (the consumer
-  group, else the service), start markers aside: each beyond the first is a retry,
-  and so is a reported attempt number above 1;
+- **retries**: attempts that followed failed attempts of the same branch (one
+  message at one consumer), as the analysis counts them;
+- **failed**: branches that gave up or whose attempts all failed;
+- **duplicates**: successful processings after a success (an idempotency hazard);
 - **in flight** (``has_pending``): a start marker whose span has not arrived;
   branches that never started at all need the expected consumers, so only the
   analysis (``tracebraid pending``, the workflow view) finds those;
 - **broken**: a consumer span that begins a trace (no parent, no links) for an
   event a producer span in another trace published: the island, and the trace
   whose publish lost its context, are both broken;
-- **errors**: spans with an ERROR status.
+- **errors** (``has_errors``, the summary's ``error_count``): spans with an ERROR
+  status, the raw signal: a failed attempt retried to success is an error span in a
+  healthy workflow, so the list shows failed branches rather than errors.
 
 Example::
 
@@ -37,16 +41,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from tracebraid.errors import InputError
-from tracebraid.model import EventId, Span, SpanKind, TraceId
-from tracebraid.semconv import (
-    ATTEMPT,
-    CAUSATION_ID,
-    CONSUMER_GROUP,
-    EVENT_NAME,
-    MESSAGE_ID,
-    START_MARKER_SCOPE,
-    first_of,
-)
+from tracebraid.messaging import MessagingView, Role, is_start_marker, normalize
+from tracebraid.model import EventId, Span, TraceId
+from tracebraid.store._facts import branch_facts
 from tracebraid.store.base import SpanStore, TraceSummary
 from tracebraid.store.sqlite import SqliteStore
 
@@ -59,12 +56,12 @@ __all__ = [
     "facts_of",
     "parse_cursor",
     "search_traces",
+    "wanted",
 ]
 
 MAX_PAGE = 200
 """The largest page a search returns."""
 _NO_CURSOR = (2**63 - 1, "")
-_MARKER = START_MARKER_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +79,7 @@ class TraceQuery:
     has_pending: bool | None = None
     has_errors: bool | None = None
     has_broken: bool | None = None
+    has_failed: bool | None = None
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
     since_ns: int | None = None
@@ -105,6 +103,8 @@ class TraceFacts:
     retries: int
     in_flight: int
     broken: bool
+    failed: int = 0
+    duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,73 +163,58 @@ def search_traces(store: SpanStore, query: TraceQuery) -> SearchPage:
 # -- the protocol-only search (and the definitions' reference) -----------------------
 
 
-def _is_marker(span: Span) -> bool:
-    return span.scope == _MARKER
-
-
 def facts_of(spans: Sequence[Span], foreign: Iterable[Span] = ()) -> TraceFacts:
     """The facts of one trace's ``spans``; ``foreign`` are other traces' spans that share
     event IDs with it (needed to tell broken causality)."""
     services = sorted({s.service for s in spans})
-    names = sorted({n for s in spans if (n := _event_name(s))})
-    groups: dict[tuple[str, str], list[Span]] = defaultdict(list)
-    ids = {s.span_id for s in spans}
-    in_flight = 0
-    for span in spans:
-        if _is_marker(span):
-            in_flight += span.parent_span_id not in ids
-        elif span.kind is SpanKind.CONSUMER and (event := _event_id(span)):
-            groups[(event, _consumer(span))].append(span)
-    retries = sum(
-        max(len(group) - 1, max((_attempt(s) for s in group), default=1) - 1, 0)
-        for group in groups.values()
+    names = sorted({n for s in spans if (n := normalize(s).event_name)})
+    branches = branch_facts(spans)
+    return TraceFacts(
+        services=tuple(services),
+        event_names=tuple(names),
+        retries=branches.retries,
+        in_flight=branches.in_flight,
+        broken=_broken(spans, foreign),
+        failed=branches.failed,
+        duplicates=branches.duplicates,
     )
-    return TraceFacts(tuple(services), tuple(names), retries, in_flight, _broken(spans, foreign))
 
 
 def _broken(spans: Sequence[Span], foreign: Iterable[Span]) -> bool:
     trace = spans[0].trace_id if spans else None
-    others = [s for s in foreign if s.trace_id != trace]
-    produced_elsewhere = {e for s in others if s.kind is SpanKind.PRODUCER and (e := _event_id(s))}
-    islands_elsewhere = {e for s in others if _island_root(s) and (e := _event_id(s))}
-    return any(
-        (_island_root(s) and _event_id(s) in produced_elsewhere)
-        or (s.kind is SpanKind.PRODUCER and _event_id(s) in islands_elsewhere)
-        for s in spans
-    )
+    others = [(s, normalize(s)) for s in foreign if s.trace_id != trace]
+    produced_elsewhere = {v.event_id for _, v in others if v.role is Role.PRODUCER and v.event_id}
+    islands_elsewhere = {v.event_id for s, v in others if _island_root(s, v) and v.event_id}
+    for span in spans:
+        view = normalize(span)
+        if (_island_root(span, view) and view.event_id in produced_elsewhere) or (
+            view.role is Role.PRODUCER and view.event_id in islands_elsewhere
+        ):
+            return True
+    return False
 
 
-def _island_root(span: Span) -> bool:
+def _island_root(span: Span, view: MessagingView) -> bool:
     return (
-        span.kind is SpanKind.CONSUMER
+        view.role is Role.CONSUMER
         and span.parent_span_id is None
         and not span.links
-        and not _is_marker(span)
+        and not is_start_marker(span)
     )
 
 
-def _text(span: Span, canonical: str) -> str | None:
-    value = first_of(span.attributes, canonical)
-    return None if value is None else str(value)
+def _event_ids(span: Span) -> tuple[str | None, str | None]:
+    view = normalize(span)
+    return view.event_id, view.causation_id
 
 
-def _event_id(span: Span) -> str | None:
-    return _text(span, MESSAGE_ID)
-
-
-def _event_name(span: Span) -> str | None:
-    return _text(span, EVENT_NAME)
-
-
-def _consumer(span: Span) -> str:
-    return _text(span, CONSUMER_GROUP) or span.service
-
-
-def _attempt(span: Span) -> int:
-    value = first_of(span.attributes, ATTEMPT)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+def wanted(query: TraceQuery, facts: TraceFacts) -> bool:
+    """Whether ``facts`` pass the query's filters on facts (retries, in flight, failed)."""
+    return (
+        (query.has_retries is None or (facts.retries > 0) == query.has_retries)
+        and (query.has_pending is None or (facts.in_flight > 0) == query.has_pending)
+        and (query.has_failed is None or (facts.failed > 0) == query.has_failed)
+    )
 
 
 def _matches(
@@ -244,10 +229,8 @@ def _matches(
         query.service is None or query.service in facts.services,
         query.event_name is None or query.event_name in facts.event_names,
         query.correlation_id is None or query.correlation_id in summary.correlation_ids,
-        query.event_id is None
-        or any(query.event_id in (_event_id(s), _text(s, CAUSATION_ID)) for s in spans),
-        query.has_retries is None or (facts.retries > 0) == query.has_retries,
-        query.has_pending is None or (facts.in_flight > 0) == query.has_pending,
+        query.event_id is None or any(query.event_id in _event_ids(s) for s in spans),
+        wanted(query, facts),
         query.has_errors is None or (summary.error_count > 0) == query.has_errors,
         query.min_duration_ns is None or duration >= query.min_duration_ns,
         query.max_duration_ns is None or duration <= query.max_duration_ns,
@@ -287,7 +270,7 @@ def _search_any(store: SpanStore, query: TraceQuery) -> SearchPage:
             if not _matches(query, summary, own, facts):
                 continue
             # Broken causality needs the other traces sharing its events: asked last.
-            events = {EventId(e) for s in own if (e := _event_id(s))}
+            events = {EventId(e) for s in own if (e := _event_ids(s)[0])}
             foreign = store.spans_by_events(events) if events else []
             facts = replace(facts, broken=_broken(own, foreign))
             if query.has_broken is None or facts.broken == query.has_broken:

@@ -59,6 +59,7 @@ __all__ = [
     "select_columns",
     "span_from_row",
     "status_from_text",
+    "status_values",
 ]
 
 TYPES_KEY = "tracebraid.types"
@@ -100,6 +101,11 @@ def kind_values(kind: SpanKind) -> tuple[str, ...]:
 def kind_from_text(text: str) -> SpanKind:
     """``Producer`` or ``SPAN_KIND_PRODUCER`` -> ``SpanKind.PRODUCER``; unknown -> UNSPECIFIED."""
     return _KINDS_BY_TEXT.get(text.lower(), SpanKind.UNSPECIFIED)
+
+
+def status_values(code: StatusCode) -> tuple[str, ...]:
+    """Every ``StatusCode`` text (lower-cased) ``status_from_text`` reads as ``code``."""
+    return tuple(text for text, known in _STATUSES_BY_TEXT.items() if known is code)
 
 
 def status_from_text(text: str) -> StatusCode:
