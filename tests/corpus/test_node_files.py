@@ -37,6 +37,10 @@ def spans(scenario: str) -> list[Span]:
     return read
 
 
+def consumer_spans(recorded: list[Span], service: str) -> list[Span]:
+    return [span for span in recorded if span.kind is SpanKind.CONSUMER and span.service == service]
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_scenario_folder_holds_what_regenerates_it(scenario: str) -> None:
     folder = CORPUS / scenario
@@ -117,12 +121,8 @@ def test_every_service_and_message_of_the_truth_is_in_the_spans(scenario: str) -
         ]
         assert len(sends) == message["publishes"], label
     for branch in document["branches"]:
-        processed = [
-            span
-            for span in recorded
-            if span.kind is SpanKind.CONSUMER and span.service == branch["consumer_service"]
-        ]
-        assert len(processed) >= len(branch["attempts"]), branch
+        processed = consumer_spans(recorded, branch["consumer_service"])
+        assert len(processed) == len(branch["attempts"]), branch
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -136,3 +136,21 @@ def test_the_island_consumer_starts_a_trace_of_its_own(scenario: str) -> None:
         if span.service == island["consumer_service"] and span.kind is SpanKind.CONSUMER
     ]
     assert roots and all(span.parent_span_id is None and not span.links for span in roots)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_recorded_timing_agrees_with_the_truth(scenario: str) -> None:
+    """The lagging consumer started late and the critical path's last work ended last."""
+    document = truth(scenario)
+    recorded = spans(scenario)
+    (lagging,) = document["lagging"]
+    message = document["messages"][lagging["message"]]
+    published = min(
+        span.start_ns
+        for span in recorded
+        if span.kind is SpanKind.PRODUCER and span.service == message["producer_service"]
+    )
+    started = min(span.start_ns for span in consumer_spans(recorded, lagging["consumer_service"]))
+    assert (started - published) / 1e6 >= lagging["wait_ms_at_least"]
+    last = max((s for s in recorded if s.kind is SpanKind.CONSUMER), key=lambda s: s.end_ns)
+    assert last.service == document["critical_path_ends_with"]["consumer_service"]
