@@ -298,7 +298,7 @@ def derive_truth(
         "retry_pattern": "dead-letter-ttl",
         "handled_inside_consumer_span": True,
         "messages": messages,
-        "branches": branches,
+        "branches": sorted(branches, key=lambda b: (b["message"], b["consumer_service"])),
         "duplicate_publishes": sorted(m for m, v in messages.items() if v["publishes"] > 1),
         "islands": [{"message": "stock.audited", "consumer_service": service_name("audit")}],
         "unconsumed": unconsumed,

