@@ -29,11 +29,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextvars
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span
@@ -61,8 +63,10 @@ __all__ = [
     "ambient",
     "carried",
     "is_readable",
+    "linked_received",
     "producer_event_id",
     "received",
+    "remember_extracted",
     "restore",
     "stamp_consumer",
     "stamp_producer",
@@ -95,6 +99,34 @@ def received(ctx: Context | None = None) -> Received | None:
 def with_received(ctx: Context, incoming: Received) -> Context:
     """``ctx`` holding ``incoming`` as the message received."""
     return otel_context.set_value(_RECEIVED_KEY, incoming, ctx)
+
+
+# The message the propagator read last in this task or thread. Instrumentations that
+# follow the messaging conventions' other shape (confluent-kafka's) extract only to link
+# the consumer span to the message and start the span in another context.
+_last_extracted: contextvars.ContextVar[Received | None] = contextvars.ContextVar(
+    "tracebraid_last_extracted", default=None
+)
+
+
+def remember_extracted(incoming: Received) -> None:
+    """Note ``incoming`` as the message this task or thread read last (the propagator)."""
+    _last_extracted.set(incoming)
+
+
+def linked_received(links: Sequence[trace.Link]) -> Received | None:
+    """The message a consumer span links to, when it links to exactly one and that one
+    is the message this task or thread extracted last (``None`` for a batch)."""
+    if len(links) != 1:
+        return None
+    incoming = _last_extracted.get()
+    if incoming is None:
+        return None
+    found = incoming.extracted.span_context
+    linked = links[0].context
+    if found is None or (found.trace_id, found.span_id) != (linked.trace_id, linked.span_id):
+        return None
+    return incoming
 
 
 def ambient(ctx: Context | None = None) -> tuple[str | None, str | None]:
