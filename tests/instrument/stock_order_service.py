@@ -12,9 +12,10 @@ own ``service.name``)::
 
 SYSTEM is ``aio-pika``, ``aiokafka`` or ``confluent-kafka``; PROPAGATOR ``on`` or ``off``
 (the processor alone). It prints ``ready``, then one line per business step that
-finished (``done STEP ORDER``; the stalled loyalty step prints ``started``). Reading ``order N`` on stdin,
-checkout-api places order N; ``stop`` writes the finished spans (OTLP protobuf) to
-SPANS_FILE, prints ``stopped`` and exits at once, work in flight and all.
+finished (``done STEP ORDER``; the stalled loyalty step prints ``started``). Reading
+``order N`` on stdin, checkout-api places order N; ``stop`` writes the finished spans
+(OTLP protobuf) to SPANS_FILE, prints ``stopped`` and exits at once, work in flight and
+all.
 
 The flow and its delays are ``tracebraid.demo.order_flow``'s: payment and inventory
 consume ``order.placed``; summary (lagging) and loyalty (stalling) ``payment.authorized``;
