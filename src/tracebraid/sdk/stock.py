@@ -291,6 +291,10 @@ def stamp_producer(span: Span, ctx: Context | None, message: Carried = NOTHING_C
         updates[semconv.CORRELATION_ID] = correlation
     if cause is not None and cause != event_id and stamped_cause is None:
         updates[semconv.CAUSATION_ID] = cause
+    elif stamped_cause == event_id:
+        # Republishing the message being processed (a retry): the processor named it as
+        # its own cause before the message's own ID was known. "" reads as no causation.
+        updates[semconv.CAUSATION_ID] = message.causation_id or ""
     if message.event_name is not None and semconv.EVENT_NAME not in attributes:
         updates[semconv.EVENT_NAME] = message.event_name
     if message.cloud_event is not None:
