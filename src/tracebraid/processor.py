@@ -44,7 +44,7 @@ from tracebraid import semconv
 from tracebraid.model import AttributeValue
 from tracebraid.sdk._tracers import SCOPE
 from tracebraid.sdk.marker import CLOCK, PendingMarker
-from tracebraid.sdk.stock import received, stamp_consumer, stamp_producer
+from tracebraid.sdk.stock import linked_received, received, stamp_consumer, stamp_producer
 
 __all__ = ["SpanProcessor"]
 
@@ -119,6 +119,9 @@ class SpanProcessor(OTelSpanProcessor):
                 stamp_producer(span, ctx)
                 return
             incoming = received(ctx)
+            if incoming is None:
+                # confluent-kafka's shape: the span links to the message it processes.
+                incoming = linked_received(span.links)
             if incoming is None:
                 return  # not one message (a poll span, a batch): nothing to restore
             stamp_consumer(span, incoming)

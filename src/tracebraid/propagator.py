@@ -70,6 +70,7 @@ from tracebraid.sdk.stock import (
     ambient,
     carried,
     is_readable,
+    remember_extracted,
     stamp_producer,
     with_received,
 )
@@ -201,6 +202,7 @@ class TracebraidPropagator(TextMapPropagator):
         except Exception:  # a consume loop must never see an extraction error
             return ctx
         ctx = with_received(ctx, incoming)
+        remember_extracted(incoming)
         message = incoming.extracted.context
         if (
             message.correlation_id is not None

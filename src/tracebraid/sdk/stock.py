@@ -29,11 +29,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextvars
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span
@@ -61,8 +63,10 @@ __all__ = [
     "ambient",
     "carried",
     "is_readable",
+    "linked_received",
     "producer_event_id",
     "received",
+    "remember_extracted",
     "restore",
     "stamp_consumer",
     "stamp_producer",
@@ -95,6 +99,34 @@ def received(ctx: Context | None = None) -> Received | None:
 def with_received(ctx: Context, incoming: Received) -> Context:
     """``ctx`` holding ``incoming`` as the message received."""
     return otel_context.set_value(_RECEIVED_KEY, incoming, ctx)
+
+
+# The message the propagator read last in this task or thread. Instrumentations that
+# follow the messaging conventions' other shape (confluent-kafka's) extract only to link
+# the consumer span to the message and start the span in another context.
+_last_extracted: contextvars.ContextVar[Received | None] = contextvars.ContextVar(
+    "tracebraid_last_extracted", default=None
+)
+
+
+def remember_extracted(incoming: Received) -> None:
+    """Note ``incoming`` as the message this task or thread read last (the propagator)."""
+    _last_extracted.set(incoming)
+
+
+def linked_received(links: Sequence[trace.Link]) -> Received | None:
+    """The message a consumer span links to, when it links to exactly one and that one
+    is the message this task or thread extracted last (``None`` for a batch)."""
+    if len(links) != 1:
+        return None
+    incoming = _last_extracted.get()
+    if incoming is None:
+        return None
+    found = incoming.extracted.span_context
+    linked = links[0].context
+    if found is None or (found.trace_id, found.span_id) != (linked.trace_id, linked.span_id):
+        return None
+    return incoming
 
 
 def ambient(ctx: Context | None = None) -> tuple[str | None, str | None]:
@@ -259,18 +291,30 @@ def stamp_producer(span: Span, ctx: Context | None, message: Carried = NOTHING_C
         updates[semconv.CORRELATION_ID] = correlation
     if cause is not None and cause != event_id and stamped_cause is None:
         updates[semconv.CAUSATION_ID] = cause
+    elif stamped_cause == event_id:
+        # Republishing the message being processed (a retry): the processor named it as
+        # its own cause before the message's own ID was known. "" reads as no causation.
+        updates[semconv.CAUSATION_ID] = message.causation_id or ""
     if message.event_name is not None and semconv.EVENT_NAME not in attributes:
         updates[semconv.EVENT_NAME] = message.event_name
     if message.cloud_event is not None:
         updates.update(_cloud_event_attributes(message.cloud_event))
     if updates and span.is_recording():
-        span.set_attributes(updates)
+        _set(span, updates)
     return event_id
 
 
 def producer_event_id(span: Span) -> str | None:
     """The event ID stamped on a producer span, if any."""
     return _as_text(_attributes(span).get(semconv.MESSAGE_ID))
+
+
+def _set(span: Span, updates: Mapping[str, AttributeValue]) -> None:
+    # One set_attribute per key: the SDK validates a whole mapping given to
+    # set_attributes as a nested value first, which costs half as much again.
+    set_attribute = span.set_attribute
+    for key, value in updates.items():
+        set_attribute(key, value)
 
 
 def _cloud_event_attributes(identity: CloudEventIdentity) -> dict[str, AttributeValue]:
@@ -302,7 +346,7 @@ def stamp_consumer(span: Span, incoming: Received) -> None:
     if incoming.cloud_event is not None:
         updates.update(_cloud_event_attributes(incoming.cloud_event))
     if updates and span.is_recording():
-        span.set_attributes(updates)
+        _set(span, updates)
     event_id = message.event_id or _first_text(attributes, _MESSAGE_ID_ALIASES)
     if message.event_id is not None:
         _keep_event_id(span, message.event_id)
