@@ -215,6 +215,9 @@ _KAFKA_PARTITION = (
 )
 _KAFKA_KEY = ("messaging.kafka.message.key", "messaging.kafka.message_key")
 _QUEUE_KEYS = ("messaging.destination.subscription.name", "messaging.rabbitmq.queue")
+_OTHER_IDENTITY_KEYS = frozenset(
+    (_CLOUDEVENTS_ID, *_CELERY_TASK_ID, *_KAFKA_OFFSET, *_KAFKA_KEY)
+)  # identities besides the message ID
 _NACK_WORDS = ("nack", "reject")
 
 
@@ -226,7 +229,7 @@ class MessagingView:
     ``consumer`` is set on consumer spans only. ``marker_for`` is set on start
     markers only: the span ID of the processing span the marker announces.
     ``identities`` are every identity of its message, strong ones first; ``event_id`` is
-    the first strong one.
+    the first strong one, ``strong_identities`` the values of the strong ones.
     """
 
     role: Role
@@ -245,11 +248,7 @@ class MessagingView:
     dead_letter: bool
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
-
-    @property
-    def strong_identities(self) -> tuple[str, ...]:
-        """The values of the identities that name exactly one message."""
-        return tuple(i.value for i in self.identities if i.strong)
+    strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
 
 
 def is_start_marker(span: Span) -> bool:
@@ -497,10 +496,18 @@ def normalize(span: Span) -> MessagingView:
     flagged = _flag(attributes.get(semconv.DEAD_LETTER))
     outcome = _outcome(span, role, declared, flagged)
     identities: tuple[MessageIdentity, ...] = ()
+    strong: tuple[str, ...] = ()
     event_id: str | None = None
     if messaging:
-        identities = _identities(attributes, _first(attributes, _MESSAGE_ID_KEYS), destination)
-        event_id = next((i.value for i in identities if i.strong), None)
+        event_id = _first(attributes, _MESSAGE_ID_KEYS)
+        if _OTHER_IDENTITY_KEYS.isdisjoint(attributes):  # the common case: the ID or nothing
+            if event_id:
+                identities = (MessageIdentity(event_id, IdentitySource.MESSAGE_ID, _STRONG),)
+                strong = (event_id,)
+        else:
+            identities = _identities(attributes, event_id, destination)
+            strong = tuple(i.value for i in identities if i.strong)
+            event_id = strong[0] if strong else None
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
@@ -531,4 +538,5 @@ def normalize(span: Span) -> MessagingView:
         ),
         marker_for=marker_for,
         identities=identities,
+        strong_identities=strong,
     )

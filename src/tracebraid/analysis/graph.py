@@ -341,8 +341,9 @@ def _containers(
 
 class _Messages:
     """Which message every producer and delivery span is about: a union-find over
-    producer spans and strong identities. A consumer joins its structural producer's
-    message (whatever IDs either carries); identities join the rest."""
+    producer spans (their node numbers) and strong identities (strings). A consumer
+    joins its structural producer's message (whatever IDs either carries); identities
+    join the rest."""
 
     def __init__(self) -> None:
         self.up: dict[object, object] = {}
@@ -402,11 +403,11 @@ def _resolve_messages(
     source = [NO_NODE] * count
     for node, copy in enumerate(_copies(ordered, views, parent)):
         if copy != NO_NODE:
-            messages.union(("span", copy), ("span", node))
+            messages.union(copy, node)
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER:
             for identity in view.strong_identities:
-                messages.union(("span", node), identity)
+                messages.union(node, identity)
         elif view.role is Role.CONSUMER and not container[node]:
             above = parent[node]
             if above != NO_NODE and views[above].role is Role.PRODUCER:
@@ -416,33 +417,33 @@ def _resolve_messages(
                 if len(producers) == 1:
                     source[node] = producers[0]
             own = view.strong_identities
-            anchor: object = ("span", source[node]) if source[node] != NO_NODE else None
+            anchor: object = source[node] if source[node] != NO_NODE else None
             for identity in own:
                 if anchor is None:
                     anchor = identity
                 else:
                     messages.union(anchor, identity)
     for producer, delivery in joined.items():
-        anchor = ("span", source[delivery]) if source[delivery] != NO_NODE else None
+        anchor = source[delivery] if source[delivery] != NO_NODE else None
         said = views[delivery].event_id
         if anchor is not None or said is not None:
-            messages.union(anchor if anchor is not None else said, ("span", producer))
+            messages.union(anchor if anchor is not None else said, producer)
     # Name each message: the earliest producer's own ID, else the earliest ID anyone
     # carries, else (a producer without one) its trace and span ID.
     names: dict[object, EventId] = {}
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER and view.event_id is not None:
-            names.setdefault(messages.find(("span", node)), view.event_id)
+            names.setdefault(messages.find(node), view.event_id)
     for view in views:
         if view.event_id is not None and view.role is Role.CONSUMER:
             names.setdefault(messages.find(view.event_id), view.event_id)
     result: list[EventId | None] = [None] * count
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER:
-            root = messages.find(("span", node))
+            root = messages.find(node)
         elif view.role is Role.CONSUMER and not container[node]:
             if source[node] != NO_NODE:
-                root = messages.find(("span", source[node]))
+                root = messages.find(source[node])
             elif view.event_id is not None:
                 root = messages.find(view.event_id)
             else:
