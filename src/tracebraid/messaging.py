@@ -82,6 +82,7 @@ from tracebraid.model import (
     Span,
     SpanId,
     SpanKind,
+    SpanLink,
     StatusCode,
 )
 
@@ -95,11 +96,16 @@ __all__ = [
     "MessageIdentity",
     "MessagingView",
     "Role",
+    "correlation_of",
+    "has_messaging_attributes",
     "is_dead_letter_destination",
     "is_retry_route",
     "is_start_marker",
+    "link_message_id",
     "marker_target",
     "normalize",
+    "system_of",
+    "written_by_sdk",
 ]
 
 
@@ -249,6 +255,32 @@ class MessagingView:
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
     strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
+
+
+def link_message_id(link: SpanLink) -> str | None:
+    """The message ID a link itself carries (a batch consumer's record whose producer
+    span is elsewhere), or ``None``."""
+    return _first(link.attributes, _MESSAGE_ID_KEYS)
+
+
+def correlation_of(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The correlation ID among ``attributes`` (current and older keys), or ``None``."""
+    return _first(attributes, _CORRELATION_KEYS)
+
+
+def system_of(span: Span) -> str | None:
+    """The messaging system a span names (``messaging.system``: ``kafka``, ``rabbitmq``...)."""
+    return _text(span.attributes.get(semconv.MESSAGING_SYSTEM))
+
+
+def has_messaging_attributes(span: Span) -> bool:
+    """True when a span carries any ``messaging.*`` attribute."""
+    return any(key.startswith("messaging.") for key in span.attributes)
+
+
+def written_by_sdk(span: Span) -> bool:
+    """True for a consumer span tracebraid's SDK wrote (it may also have emitted a marker)."""
+    return semconv.ATTEMPT in span.attributes or semconv.STEP in span.attributes
 
 
 def is_start_marker(span: Span) -> bool:

@@ -45,13 +45,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from tracebraid import semconv
 from tracebraid.analysis.records import SpanRef
 from tracebraid.messaging import (
     MessagingView,
     Role,
     is_retry_route,
     is_start_marker,
+    link_message_id,
     marker_target,
     normalize,
 )
@@ -243,9 +243,9 @@ def _link_edges(
             found = index.get((link.trace_id, link.span_id))
             if found is None:
                 missing.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
-                said = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
-                if said is not None and said != "":
-                    absent_ids.setdefault(i, []).append(str(said))
+                said = link_message_id(link)
+                if said is not None:
+                    absent_ids.setdefault(i, []).append(said)
             elif found not in targets:
                 targets.append(found)
                 edges.append(Edge(EdgeKind.LINK, found, i))
