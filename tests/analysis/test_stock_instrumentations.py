@@ -199,3 +199,15 @@ def test_a_publish_rooting_its_own_trace_after_a_delivery_is_an_island() -> None
     (island,) = analysis.islands
     assert (island.root.span_id, island.cause) == (recorded.span_id, IslandCause.CONTEXT_DROPPED)
     assert [r.service for r in analysis.roots] == ["checkout"]
+
+
+def test_an_inferred_message_identity_is_said() -> None:
+    s = StockSpans()
+    placed = s.aiokafka_send("checkout", "orders", at_ms=0)
+    s.aiokafka_receive(placed, "payment", "orders", 0, at_ms=5)
+    s.aiokafka_send("payment", "orders.payment.retry", at_ms=8, parent=placed)
+    s.aiokafka_send("inventory", "inventory", at_ms=8, parent=placed)
+    s.aiokafka_send("inventory", "inventory", at_ms=9, parent=placed)
+    said = analyze(s.spans).limitation("message_identity_inferred")
+    assert said is not None and said.count == 2
+    assert "1 sibling publishes" in said.message and "1 republishes" in said.message

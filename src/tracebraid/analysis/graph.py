@@ -105,6 +105,9 @@ class CausalGraph:
     (``None`` for other spans and batch consumers); ``container`` marks poll and batch
     spans, whose record spans are the deliveries. ``open_markers`` are the start markers
     whose span has not arrived, ``marker_count`` how many markers there were in all.
+    ``copies`` and ``rerouted`` are the producer spans whose message was inferred from
+    structure, not read: sibling publishes taken for copies of an earlier one, and
+    republishes to a retry or dead-letter route taken for the message being handled.
     """
 
     spans: tuple[Span, ...]
@@ -127,6 +130,8 @@ class CausalGraph:
     missing_parents: tuple[int, ...]
     missing_links: tuple[MissingLink, ...]
     replayed: int
+    copies: tuple[int, ...]
+    rerouted: tuple[int, ...]
     refs: list[SpanRef | None] = field(repr=False, compare=False)
 
     def ref(self, node: int) -> SpanRef:
@@ -392,6 +397,7 @@ def _resolve_messages(
     parent: list[int],
     linked: Mapping[int, list[int]],
     container: list[bool],
+    copy_of: list[int],
     joined: Mapping[int, int],
 ) -> tuple[list[EventId | None], list[int], Callable[[str], EventId]]:
     """The message of every producer and delivery span (``None``: none known), the
@@ -401,7 +407,7 @@ def _resolve_messages(
     count = len(ordered)
     messages = _Messages()
     source = [NO_NODE] * count
-    for node, copy in enumerate(_copies(ordered, views, parent)):
+    for node, copy in enumerate(copy_of):
         if copy != NO_NODE:
             messages.union(copy, node)
     for node, view in enumerate(views):
@@ -533,11 +539,12 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     linked, absent_ids, missing_links = _link_edges(ordered, index, edges)
     container = _containers(views, parent, linked)
     roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
-    resolved = _resolve_messages(ordered, views, parent, linked, container, {})
+    copy_of = _copies(ordered, views, parent)
+    resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, {})
     owner = _owners(_handling_parents(ordered, views, parent, resolved[0], container), roles)
     joined = _route_joins(views, owner, resolved[0])
     if joined:  # a second pass, with the re-sent routes joined to their messages
-        resolved = _resolve_messages(ordered, views, parent, linked, container, joined)
+        resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, joined)
         adopted = _handling_parents(ordered, views, parent, resolved[0], container)
         owner = _owners(adopted, roles)
     message, source, named = resolved
@@ -596,5 +603,7 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         missing_parents=tuple(missing_parents),
         missing_links=tuple(missing_links),
         replayed=replayed + replayed_markers,
+        copies=tuple(n for n, copy in enumerate(copy_of) if copy != NO_NODE),
+        rerouted=tuple(joined),
         refs=[None] * count,
     )

@@ -104,6 +104,17 @@ def find_limitations(
             "after 100 ms): their work in flight is invisible until its span ends",
             len(unmarked),
         ))  # fmt: skip
+    if graph.copies or graph.rerouted:
+        inferred = len(graph.copies) + len(graph.rerouted)
+        found.append(Limitation(
+            "message_identity_inferred",
+            f"{inferred} publishes carry no message ID and were joined to a message by "
+            f"structure alone: {len(graph.copies)} sibling publishes nothing tells apart "
+            f"were taken for copies of one message (a duplicate publish), "
+            f"{len(graph.rerouted)} republishes to a retry or dead-letter route for the "
+            "message being handled; set messaging.message.id on publish to be sure",
+            inferred,
+        ))  # fmt: skip
     if topology is None and (graph.origin_producers or graph.consumers):
         found.append(Limitation(
             "no_expectations",
