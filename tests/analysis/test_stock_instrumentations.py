@@ -211,3 +211,17 @@ def test_an_inferred_message_identity_is_said() -> None:
     said = analyze(s.spans).limitation("message_identity_inferred")
     assert said is not None and said.count == 2
     assert "1 sibling publishes" in said.message and "1 republishes" in said.message
+
+
+def test_a_delivery_whose_handler_runs_outside_it_has_an_unknown_outcome() -> None:
+    # An instrumentation tracebraid does not know, receive-only like aiokafka: the
+    # handler's publish is a child of the producer's span, so the delivery span ended
+    # before the handler ran and cannot say how it went.
+    s = StockSpans()
+    placed = s.aiokafka_send("checkout", "orders", at_ms=0)
+    s.add("orders receive", SpanKind.CONSUMER, "payment", at_ms=5, ms=0.2, parent=placed,
+          scope="some.kafka.client", messaging__destination__name="orders",
+          messaging__operation__type="receive")  # fmt: skip
+    s.aiokafka_send("payment", "payments", at_ms=8, parent=placed)
+    payment = next(b for b in analyze(s.spans).branches if b.service == "payment")
+    assert payment.attempts[0].outcome is AttemptOutcome.UNKNOWN

@@ -16,6 +16,11 @@
   are per-record consumer spans (aiokafka ``getmany``, confluent-kafka ``recv``,
   kafkajs ``eachBatch``) is not itself a delivery; its record spans are.
 
+Receive-only instrumentation ends its consumer span before the handler runs and leaves
+the producer's context current: the handler's spans are children of the producer's
+span. Such a span, in a service that took the message before it started, is owned by
+that delivery (the latest one), and the delivery's outcome is unknown unless it says.
+
 A message is named by its earliest producer's ID, else by the first ID any of its
 spans carries, else (a producer that carries none, and no consumer that does) by the
 producer's ``trace_id:span_id``.
@@ -40,6 +45,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +53,7 @@ from operator import attrgetter
 
 from tracebraid.analysis.records import SpanRef
 from tracebraid.messaging import (
+    AttemptOutcome,
     MessagingView,
     Role,
     is_retry_route,
@@ -55,7 +62,7 @@ from tracebraid.messaging import (
     marker_target,
     normalize,
 )
-from tracebraid.model import EventId, Span, SpanId, TraceId
+from tracebraid.model import EventId, Span, SpanId, StatusCode, TraceId
 
 __all__ = ["CausalGraph", "Edge", "EdgeKind", "MissingLink", "build_graph"]
 
@@ -287,6 +294,20 @@ def _handling_parents(
         if before:
             adopted[node] = before[-1]  # nodes are in start order: the latest delivery
     return adopted
+
+
+def _unknown_when_handled_outside(
+    ordered: list[Span], views: list[MessagingView], parent: list[int], adopted: list[int]
+) -> None:
+    """A delivery whose handler's spans lie outside it (adopted from the producer's
+    context) ended before handling: unless it says otherwise, its outcome is unknown.
+    This catches receive-only instrumentation ``RECEIVE_ONLY_SCOPES`` does not list."""
+    for node, boss in enumerate(adopted):
+        if boss == parent[node] or boss == NO_NODE:
+            continue
+        view = views[boss]
+        if view.outcome is AttemptOutcome.OK and ordered[boss].status is StatusCode.UNSET:
+            views[boss] = dataclasses.replace(view, outcome=AttemptOutcome.UNKNOWN)
 
 
 def _route_joins(
@@ -541,13 +562,15 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
     copy_of = _copies(ordered, views, parent)
     resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, {})
-    owner = _owners(_handling_parents(ordered, views, parent, resolved[0], container), roles)
+    adopted = _handling_parents(ordered, views, parent, resolved[0], container)
+    owner = _owners(adopted, roles)
     joined = _route_joins(views, owner, resolved[0])
     if joined:  # a second pass, with the re-sent routes joined to their messages
         resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, joined)
         adopted = _handling_parents(ordered, views, parent, resolved[0], container)
         owner = _owners(adopted, roles)
     message, source, named = resolved
+    _unknown_when_handled_outside(ordered, views, parent, adopted)
     delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
     origins, republishers = _producers(views, message, parent, owner, delivered)
 
