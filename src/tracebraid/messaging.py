@@ -82,6 +82,7 @@ from tracebraid.model import (
     Span,
     SpanId,
     SpanKind,
+    SpanLink,
     StatusCode,
 )
 
@@ -97,11 +98,16 @@ __all__ = [
     "MessagingView",
     "Role",
     "VocabularyRules",
+    "correlation_of",
+    "has_messaging_attributes",
     "is_dead_letter_destination",
     "is_retry_route",
     "is_start_marker",
+    "link_message_id",
     "marker_target",
     "normalize",
+    "system_of",
+    "written_by_sdk",
 ]
 
 
@@ -217,6 +223,9 @@ _KAFKA_PARTITION = (
 )
 _KAFKA_KEY = ("messaging.kafka.message.key", "messaging.kafka.message_key")
 _QUEUE_KEYS = ("messaging.destination.subscription.name", "messaging.rabbitmq.queue")
+_OTHER_IDENTITY_KEYS = frozenset(
+    (_CLOUDEVENTS_ID, *_CELERY_TASK_ID, *_KAFKA_OFFSET, *_KAFKA_KEY)
+)  # identities besides the message ID
 _NACK_WORDS = ("nack", "reject")
 
 
@@ -228,7 +237,7 @@ class MessagingView:
     ``consumer`` is set on consumer spans only. ``marker_for`` is set on start
     markers only: the span ID of the processing span the marker announces.
     ``identities`` are every identity of its message, strong ones first; ``event_id`` is
-    the first strong one.
+    the first strong one, ``strong_identities`` the values of the strong ones.
     """
 
     role: Role
@@ -247,11 +256,33 @@ class MessagingView:
     dead_letter: bool
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
+    strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
 
-    @property
-    def strong_identities(self) -> tuple[str, ...]:
-        """The values of the identities that name exactly one message."""
-        return tuple(i.value for i in self.identities if i.strong)
+
+def link_message_id(link: SpanLink) -> str | None:
+    """The message ID a link itself carries (a batch consumer's record whose producer
+    span is elsewhere), or ``None``."""
+    return _first(link.attributes, _MESSAGE_ID_KEYS)
+
+
+def correlation_of(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The correlation ID among ``attributes`` (current and older keys), or ``None``."""
+    return _first(attributes, _CORRELATION_KEYS)
+
+
+def system_of(span: Span) -> str | None:
+    """The messaging system a span names (``messaging.system``: ``kafka``, ``rabbitmq``...)."""
+    return _text(span.attributes.get(semconv.MESSAGING_SYSTEM))
+
+
+def has_messaging_attributes(span: Span) -> bool:
+    """True when a span carries any ``messaging.*`` attribute."""
+    return any(key.startswith("messaging.") for key in span.attributes)
+
+
+def written_by_sdk(span: Span) -> bool:
+    """True for a consumer span tracebraid's SDK wrote (it may also have emitted a marker)."""
+    return semconv.ATTEMPT in span.attributes or semconv.STEP in span.attributes
 
 
 def is_start_marker(span: Span) -> bool:
@@ -499,10 +530,18 @@ def normalize(span: Span) -> MessagingView:
     flagged = _flag(attributes.get(semconv.DEAD_LETTER))
     outcome = _outcome(span, role, declared, flagged)
     identities: tuple[MessageIdentity, ...] = ()
+    strong: tuple[str, ...] = ()
     event_id: str | None = None
     if messaging:
-        identities = _identities(attributes, _first(attributes, _MESSAGE_ID_KEYS), destination)
-        event_id = next((i.value for i in identities if i.strong), None)
+        event_id = _first(attributes, _MESSAGE_ID_KEYS)
+        if _OTHER_IDENTITY_KEYS.isdisjoint(attributes):  # the common case: the ID or nothing
+            if event_id:
+                identities = (MessageIdentity(event_id, IdentitySource.MESSAGE_ID, _STRONG),)
+                strong = (event_id,)
+        else:
+            identities = _identities(attributes, event_id, destination)
+            strong = tuple(i.value for i in identities if i.strong)
+            event_id = strong[0] if strong else None
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
@@ -533,6 +572,7 @@ def normalize(span: Span) -> MessagingView:
         ),
         marker_for=marker_for,
         identities=identities,
+        strong_identities=strong,
     )
 
 

@@ -152,6 +152,15 @@ def _records(graph: CausalGraph, poll: int) -> list[int]:
     ]
 
 
+def _root_publishes(graph: CausalGraph) -> bool:
+    """True when some trace starts with a publish (only those can have dropped context)."""
+    return any(
+        graph.views[n].role is Role.PRODUCER and graph.spans[n].parent_span_id is None
+        for n, above in enumerate(graph.parent)
+        if above == NO_NODE
+    )
+
+
 def _taken_by(graph: CausalGraph) -> dict[str, int]:
     """Per service, when the first delivery to it ended."""
     first: dict[str, int] = {}
@@ -189,7 +198,7 @@ def genuine_roots(graph: CausalGraph) -> tuple[int, ...]:
     """Nodes where causality starts legitimately: user actions, scheduled jobs, and
     consumers that a link ties to their cause. A poll span is no cause: it is left out,
     although the trace it roots is no island when its records tie it in."""
-    taken = _taken_by(graph)
+    taken = _taken_by(graph) if _root_publishes(graph) else {}
     return tuple(
         node
         for node in range(len(graph.spans))
@@ -233,7 +242,7 @@ def find_islands(graph: CausalGraph) -> tuple[Island, ...]:
         if graph.parent[node] == NO_NODE:
             roots.setdefault(span.trace_id, []).append(node)
     islands: list[Island] = []
-    taken = _taken_by(graph)
+    taken = _taken_by(graph) if _root_publishes(graph) else {}
     for trace_id, nodes in roots.items():
         if any(_is_genuine_root(graph, node, taken) for node in nodes):
             continue
