@@ -72,14 +72,15 @@ class CountDocument(TypedDict):
     spans: int
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, *, retry_after_s: int | None = None) -> Response:
     """Every API error: ``{"error": message, "status": status}`` with that status."""
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+    headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def unreadable_store(exc: StoreError) -> Response:
-    """503: the store failed this read (busy, or its server away); a retry may succeed."""
-    return error_response(503, f"the store cannot be read now, retry: {exc}")
+    """503 with ``Retry-After``: the store failed this read (busy, or its server away)."""
+    return error_response(503, f"the store cannot be read now, retry: {exc}", retry_after_s=2)
 
 
 def _keys(request: Request, name: str) -> list[str]:
