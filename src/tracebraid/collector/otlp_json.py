@@ -150,6 +150,8 @@ def _resource_spans(
                 problem = str(exc)
             if problem is None:
                 out.spans.append(span)
+            elif not out.wants_example:
+                out.count()
             else:
                 label = f"{at}.spans[{i}]"
                 if isinstance(raw, dict) and isinstance(raw.get("spanId"), str):
