@@ -44,15 +44,6 @@ from tracebraid.analysis.cycles import Cycle, find_cycles
 from tracebraid.analysis.graph import CausalGraph, Edge, EdgeKind, MissingLink, build_graph
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
-from tracebraid.analysis.normalize import (
-    AttemptOutcome,
-    ConsumerIdentity,
-    MessagingView,
-    Role,
-    is_dead_letter_destination,
-    is_start_marker,
-    normalize,
-)
 from tracebraid.analysis.outstanding import (
     PendingBranch,
     PendingReason,
@@ -96,6 +87,15 @@ from tracebraid.analysis.topology import (
     parse_topology,
 )
 from tracebraid.analysis.workflow import Frontier, MissingParent, WorkflowAnalysis, analyze
+from tracebraid.messaging import (
+    AttemptOutcome,
+    ConsumerIdentity,
+    MessagingView,
+    Role,
+    is_dead_letter_destination,
+    is_start_marker,
+    normalize,
+)
 
 __all__ = [
     "LAG_FACTOR",

@@ -43,8 +43,8 @@ from tracebraid.analysis.hazards import (
     marker_ref,
     unattributed_dead_letters,
 )
-from tracebraid.analysis.normalize import AttemptOutcome, ConsumerIdentity, MessagingView, Role
 from tracebraid.analysis.records import SpanRef
+from tracebraid.messaging import AttemptOutcome, ConsumerIdentity, MessagingView, Role
 from tracebraid.model import EventId
 
 __all__ = [

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 from tracebraid.analysis.attempts import Branches
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
-from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.records import SpanRef
+from tracebraid.messaging import Role
 
 __all__ = [
     "CriticalPath",

@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from tracebraid import semconv
-from tracebraid.analysis.normalize import (
+from tracebraid.analysis.records import SpanRef
+from tracebraid.messaging import (
     MessagingView,
     Role,
     is_start_marker,
     marker_target,
     normalize,
 )
-from tracebraid.analysis.records import SpanRef
 from tracebraid.model import EventId, Span, SpanId, TraceId
 
 __all__ = ["CausalGraph", "Edge", "EdgeKind", "MissingLink", "build_graph"]

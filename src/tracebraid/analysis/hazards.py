@@ -7,7 +7,7 @@ dead letters, and work that started but never finished.
 - ``DeadLetter``: evidence that an event was given up on: an attempt with outcome
   ``dead_letter`` (``tracebraid.outcome``, or ``tracebraid.dead_letter=true``), a
   republish to a dead-letter destination (``orders.dlq``, ``orders-dlx``, ...: see
-  ``normalize.is_dead_letter_destination``), or a consumer reading one.
+  ``messaging.is_dead_letter_destination``), or a consumer reading one.
 - ``InFlight``: a start marker whose span has not arrived: running, or stuck.
 
 Example::
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import AttemptOutcome
 from tracebraid.analysis.records import SpanRef
+from tracebraid.messaging import AttemptOutcome
 from tracebraid.model import EventId, SpanId
 
 __all__ = [

@@ -21,9 +21,9 @@ from __future__ import annotations
 from tracebraid import semconv
 from tracebraid.analysis.cycles import Cycle
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import ConsumerIdentity, Role
 from tracebraid.analysis.records import Limitation
 from tracebraid.analysis.topology import Topology
+from tracebraid.messaging import ConsumerIdentity, Role
 from tracebraid.model import Attributes
 
 __all__ = ["find_limitations"]

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 from tracebraid.analysis.attempts import Branch, Branches, BranchStatus
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import AttemptOutcome
 from tracebraid.analysis.records import SpanRef
 from tracebraid.analysis.topology import EventExpectation, Topology
+from tracebraid.messaging import AttemptOutcome
 from tracebraid.model import EventId
 
 __all__ = ["PendingBranch", "PendingReason", "PendingState", "find_pending"]

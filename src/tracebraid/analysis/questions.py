@@ -30,7 +30,6 @@ from tracebraid.analysis.attempts import Branch
 from tracebraid.analysis.critical_path import CriticalPath
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish
-from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.outstanding import PendingBranch, PendingState
 from tracebraid.analysis.records import SpanRef
 from tracebraid.analysis.timing import (
@@ -41,6 +40,7 @@ from tracebraid.analysis.timing import (
 )
 from tracebraid.analysis.workflow import WorkflowAnalysis
 from tracebraid.errors import InputError
+from tracebraid.messaging import Role
 from tracebraid.model import EventId, SpanId, TraceId
 
 __all__ = [

@@ -28,8 +28,8 @@ import enum
 from dataclasses import dataclass
 
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
-from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.records import SpanRef
+from tracebraid.messaging import Role
 from tracebraid.model import EventId, TraceId
 
 __all__ = [

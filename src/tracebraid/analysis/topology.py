@@ -43,13 +43,13 @@ from pathlib import Path
 
 import yaml
 
-from tracebraid.analysis.normalize import (
+from tracebraid.errors import ConfigurationError
+from tracebraid.messaging import (
     Role,
     is_dead_letter_destination,
     is_start_marker,
     normalize,
 )
-from tracebraid.errors import ConfigurationError
 from tracebraid.model import EventId, Span
 
 __all__ = [

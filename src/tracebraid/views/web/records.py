@@ -29,9 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
-from tracebraid.analysis import normalize
 from tracebraid.analysis.graph import CausalGraph
-from tracebraid.analysis.normalize import MessagingView, is_start_marker
+from tracebraid.messaging import MessagingView, is_start_marker, normalize
 from tracebraid.model import AttributeValue, Span
 from tracebraid.store.search import SearchPage, TraceHit
 from tracebraid.views.schema import LatencyDocument, WorkflowDocument

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tracebraid.analysis.graph import NO_NODE, CausalGraph
-from tracebraid.analysis.normalize import Role
+from tracebraid.messaging import Role
 
 __all__ = ["describe_event", "step_of"]
 

@@ -25,8 +25,8 @@ from tracebraid.analysis.lint.catalog import LOST_CORRELATION
 from tracebraid.analysis.lint.conventions import Conventions
 from tracebraid.analysis.lint.findings import Finding
 from tracebraid.analysis.lint.rules._where import describe_event, step_of
-from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.workflow import WorkflowAnalysis
+from tracebraid.messaging import Role
 from tracebraid.model import CorrelationId
 
 __all__ = ["LostCorrelation", "find_lost_correlations", "lost_correlation"]

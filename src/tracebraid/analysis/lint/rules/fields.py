@@ -28,8 +28,8 @@ from tracebraid.analysis.lint.conventions import Conventions, IdentityField
 from tracebraid.analysis.lint.findings import Finding
 from tracebraid.analysis.lint.rules._where import step_of
 from tracebraid.analysis.lint.rules.correlation import find_lost_correlations
-from tracebraid.analysis.normalize import ConsumerIdentity, Role
 from tracebraid.analysis.workflow import WorkflowAnalysis
+from tracebraid.messaging import ConsumerIdentity, Role
 
 __all__ = ["required_fields"]
 

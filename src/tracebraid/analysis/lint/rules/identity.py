@@ -33,8 +33,8 @@ from tracebraid.analysis.lint.catalog import (
 from tracebraid.analysis.lint.conventions import Conventions
 from tracebraid.analysis.lint.findings import Finding, RuleSpec
 from tracebraid.analysis.lint.rules._where import describe_event, step_of
-from tracebraid.analysis.normalize import MessagingView
 from tracebraid.analysis.workflow import WorkflowAnalysis
+from tracebraid.messaging import MessagingView
 from tracebraid.model import EventId, Span
 
 __all__ = [

@@ -29,8 +29,8 @@ from tracebraid import semconv
 from tracebraid.analysis.lint.catalog import TECHNICAL_SPAN_NAME
 from tracebraid.analysis.lint.conventions import Conventions, NamingStyle
 from tracebraid.analysis.lint.findings import Finding
-from tracebraid.analysis.normalize import ConsumerIdentity, Role
 from tracebraid.analysis.workflow import WorkflowAnalysis
+from tracebraid.messaging import ConsumerIdentity, Role
 
 __all__ = ["TECHNICAL_WORDS", "is_technical", "technical_span_names"]
 

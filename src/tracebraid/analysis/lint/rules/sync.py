@@ -31,8 +31,8 @@ from tracebraid.analysis.lint.catalog import SYNC_ONLY_MESSAGING
 from tracebraid.analysis.lint.conventions import Conventions
 from tracebraid.analysis.lint.findings import Finding
 from tracebraid.analysis.lint.rules._where import step_of
-from tracebraid.analysis.normalize import Role
 from tracebraid.analysis.workflow import WorkflowAnalysis
+from tracebraid.messaging import Role
 from tracebraid.model import AttributeValue, Span, SpanKind
 
 __all__ = ["BROKER_PATHS", "is_broker_path", "sync_only_messaging"]

@@ -5,7 +5,7 @@ import pytest
 import tracebraid
 import tracebraid.analysis
 from tracebraid import semconv
-from tracebraid.analysis import (
+from tracebraid.messaging import (
     AttemptOutcome,
     ConsumerIdentity,
     Role,

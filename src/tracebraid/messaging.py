@@ -1,10 +1,12 @@
-"""One messaging view per span, derived once: the vocabulary the rest of the analysis reads.
+"""One messaging view per span, derived once: the vocabulary the store and the analysis read.
 
 Instrumentations mix convention generations (``messaging.operation`` and
 ``messaging.operation.type``, ``messaging.destination`` and
 ``messaging.destination.name``, Celery's ``celery.retries``...). ``normalize`` reads
 them all, through ``tracebraid.semconv.first_of``, into a ``MessagingView``; no
-other module looks at raw attribute keys.
+other module looks at raw messaging attribute keys. This module sits on the ground
+floor, below ``tracebraid.store`` and ``tracebraid.analysis``, so both follow one set of
+rules: it imports only ``tracebraid.model`` and ``tracebraid.semconv``.
 
 Rules, in order:
 
