@@ -115,7 +115,7 @@ def _int(request: Request, name: str, default: int | None) -> int | None:
         value = int(text)
     except ValueError:
         raise InputError(f"{name} must be an integer, not {text!r}") from None
-    if not 0 <= value <= _INT64_MAX:
+    if not -_INT64_MAX <= value <= _INT64_MAX:
         raise InputError(f"{name} must be an integer between 0 and {_INT64_MAX}, not {value}")
     return value
 
@@ -199,9 +199,10 @@ class StoreApi:
             assert limit is not None
             if not 0 <= limit <= _MAX_RECENT:
                 raise InputError(f"limit must be between 0 and {_MAX_RECENT}, not {limit}")
-            return encode_summaries(
-                self.store.recent_traces(limit, _int(request, "before_ns", None))
-            )
+            before_ns = _int(request, "before_ns", None)
+            if before_ns is not None and before_ns < 0:
+                raise InputError(f"before_ns must be Unix nanoseconds, 0 or more, not {before_ns}")
+            return encode_summaries(self.store.recent_traces(limit, before_ns))
 
         return await self._answer(build)
 
