@@ -193,3 +193,44 @@ def test_requests_past_the_admission_limit_get_503_with_retry_after() -> None:
     assert refused.headers["retry-after"] == "1"
     assert [r.status_code for r in served] == [200, 200]
     assert admission.in_progress == 0
+
+
+def test_past_max_connections_idle_sockets_make_room(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    process = serve("--max-connections", "40")
+    with _sockets(60, process.port) as idle:
+        time.sleep(0.5)
+        response = httpx.get(f"{process.url}/healthz")
+        assert response.status_code == 200
+        # 61 connections for 40 places: the 20-odd oldest idle ones were closed.
+        assert all(_answer(s, 5) == b"" for s in idle[:15])
+
+
+def test_healthz_says_when_exports_would_be_refused() -> None:
+    from tracebraid.collector import Limits, create_app
+    from tracebraid.store import SqliteStore
+
+    async def run() -> list[httpx.Response]:
+        store = SqliteStore(":memory:")
+        app = create_app(store, limits=Limits(max_unqueued_requests=1))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            ok = await client.get("/healthz")
+            app.state.collector.unqueued = 1  # one request being decoded: the limit
+            saturated = await client.get("/healthz")
+            export = await client.post(
+                "/v1/traces", content=encode_protobuf([make_span(1)]), headers=PB
+            )
+            app.state.collector.unqueued = 0
+        await app.state.collector.close()
+        store.close()
+        return [ok, saturated, export]
+
+    ok, saturated, export = asyncio.run(run())
+    assert ok.status_code == 200
+    assert saturated.status_code == 503
+    assert saturated.json()["status"] == "saturated"
+    assert "requests are being decoded" in saturated.json()["reason"]
+    assert int(saturated.headers["retry-after"]) >= 1
+    assert export.status_code == 503 and int(export.headers["retry-after"]) >= 1

@@ -213,7 +213,8 @@ def test_values_nested_too_deep_refuse_the_span_not_the_request() -> None:
         (b"\xff\xfe garbage", "not valid JSON"),
         (b"[1, 2]", 'must be an object with "resourceSpans"'),
         (b'{"resourceSpans": 3}', '"resourceSpans" must be an array'),
-        (b"[" * 100_000, "not valid JSON"),
+        (b"[" * 100_000, "objects and arrays"),  # refused by its density, before parsing
+        (b"[" * 1000 + b"x" * 8000, "not valid JSON"),
     ],
 )
 def test_undecodable_json_raises_input_error(body: bytes, message: str) -> None:

@@ -25,6 +25,7 @@ from rich.console import Console
 from tracebraid.collector import Limits, create_app, encode_protobuf
 from tracebraid.collector.import_cli import Delivered, import_files
 from tracebraid.collector.jaeger import decode_jaeger
+from tracebraid.collector.memory import memory_bound
 from tracebraid.collector.otlp import decode_protobuf
 from tracebraid.collector.otlp_json import decode_json
 from tracebraid.collector.validate import MAX_EXAMPLES, MAX_TIME_NS, span_problem
@@ -233,3 +234,27 @@ def test_json_decode_skips_the_text_check_only_when_no_surrogate_can_be_there() 
     assert clean.rejected_count == 0
     raw = json_body([json_span(1, name="PLACEHOLDER")]).replace(b"PLACEHOLDER", b"\xed\xa0\x80")
     assert decode_json(raw).rejected_count == 1
+
+
+def test_json_denser_in_objects_than_any_export_is_refused_before_parsing(
+    driver: Driver,
+) -> None:
+    """``[{},{},...]`` would cost 27 times its size parsed; refused at once, with why."""
+    body = b'{"resourceSpans":[{"scopeSpans":[{"spans":[' + b",".join([b"{}"] * 50_000)
+    response = driver.post(JS, body + b"]}]}]}")
+    assert response.status_code == 400
+    assert "objects and arrays" in response.json()["message"]
+
+
+def test_the_memory_bound_follows_the_limits() -> None:
+    small = memory_bound(Limits(max_body_bytes=1 << 20, max_buffered_bytes=64 << 20), processes=2)
+    large = memory_bound(Limits(max_body_bytes=20 << 20), processes=2)
+    assert small.total < large.total
+    assert large.workers == 2 and large.per_worker > 16 * (20 << 20)
+    assert memory_bound(Limits(), processes=0).workers == 0
+
+
+def test_buffered_bytes_below_one_body_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", "--max-body-bytes", "1000000", "--max-buffered-bytes", "1000"])
+    assert code == 2
+    assert "--max-buffered-bytes" in capsys.readouterr().err

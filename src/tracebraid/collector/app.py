@@ -68,10 +68,10 @@ class Limits:
     ``max_queue_spans`` bounds spans waiting for the store and ``max_unqueued_requests``
     the requests being decoded (with ingest processes: decoded or stored) once their
     body is read: past either, requests are refused with 503 and ``Retry-After``.
-    ``max_buffered_bytes`` (default ``max_unqueued_requests * max_body_bytes``) bounds
-    the bodies held at once, charged as their bytes arrive: a body that never comes
-    holds nothing, so stalled clients cannot take the slots of others. The memory
-    this bounds is in ``docs/operations.md``.
+    ``max_buffered_bytes`` (default 256 MiB, or two bodies if more) bounds the bodies
+    held at once, charged as their bytes arrive and until decoded and stored: a body
+    that never comes holds nothing, so stalled clients cannot take the slots of others.
+    The memory all this bounds is ``memory.memory_bound`` (docs/operations.md).
     ``batch_spans`` is the size the writer merges requests up to per transaction.
     ``ingest_processes`` is how many worker processes decode and store requests (0:
     the collector process does; so does it for a store that other processes cannot
@@ -90,7 +90,7 @@ class Limits:
         """The bound on request bodies held at once (``max_buffered_bytes`` or its default)."""
         if self.max_buffered_bytes is not None:
             return self.max_buffered_bytes
-        return self.max_unqueued_requests * self.max_body_bytes
+        return max(256 * 1024 * 1024, 2 * self.max_body_bytes)
 
 
 def ingest_reopener(store: SpanStore, limits: Limits) -> StoreReopener | None:
@@ -144,6 +144,8 @@ class Collector:
             coding = content_coding(headers.get("content-encoding"))
             # Refused before the body is read: under overload, memory stays flat.
             self._admit()
+            # Charged until the spans are stored: in process, they wait for the store
+            # decoded, and the charge is what bounds that memory too.
             charge = _Charge(self)
             try:
                 limit = self.limits.max_body_bytes
@@ -158,14 +160,14 @@ class Collector:
                 finally:
                     self.unqueued -= 1
                     del raw
+                total = accepted + rejected
+                if rejected and not accepted:
+                    message = describe_rejections(rejections, total, rejected=rejected)
+                    raise OtlpRefusal(400, message)
+                if future is not None:
+                    await self._committed(future)
             finally:
                 charge.release()
-            total = accepted + rejected
-            if rejected and not accepted:
-                message = describe_rejections(rejections, total, rejected=rejected)
-                raise OtlpRefusal(400, message)
-            if future is not None:
-                await self._committed(future)
         except OtlpRefusal as refusal:
             return self._refuse(encoding, refusal)
         except ClientDisconnect:

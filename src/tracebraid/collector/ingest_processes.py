@@ -60,12 +60,13 @@ from multiprocessing.util import Finalize
 from tracebraid.collector.otlp_http import (
     Encoding,
     OtlpRefusal,
-    decode_body,
+    decode_body_slices,
     inflate,
     store_refusal,
 )
-from tracebraid.collector.validate import Rejection
+from tracebraid.collector.validate import Decoded, Rejection
 from tracebraid.errors import ConfigurationError, InputError, StoreError
+from tracebraid.model import Span
 from tracebraid.store.base import SpanStore, StoreReopener, WriteResult
 
 __all__ = ["IngestProcesses", "IngestStats", "Ingested", "default_processes", "ingest_request"]
@@ -113,17 +114,42 @@ def ingest_request(
     inflates past ``max_body_bytes``, 400 for one that is not OTLP or whose spans the
     store cannot hold, 503 when the store cannot be written now.
     """
-    decoded = decode_body(inflate(raw, coding, limit=max_body_bytes), encoding)
-    if not decoded.spans:
-        return Ingested(0, decoded.rejections, _NOTHING, decoded.rejected_count)
+    body = inflate(raw, coding, limit=max_body_bytes)
+    del raw
+    # A slice at a time, each stored before the next is decoded: what a worker holds is
+    # the body and one slice's spans (otlp_slices). A failure after some slices were
+    # stored answers as if none were: the client's retry stores the rest, and the
+    # store's idempotence makes the stored ones duplicates, not copies.
+    summary = Decoded()
+    accepted = inserted = duplicates = 0
+    for decoded in decode_body_slices(body, encoding):
+        summary.extend(
+            Decoded(
+                rejections=decoded.rejections,
+                rejected_count=decoded.rejected_count,
+                omitted=decoded.omitted,
+            )
+        )
+        if not decoded.spans:
+            continue
+        result = _write(store, decoded.spans)
+        accepted += len(decoded.spans)
+        inserted += result.inserted
+        duplicates += result.duplicates
+    if not accepted:
+        return Ingested(0, summary.rejections, _NOTHING, summary.rejected_count)
+    result = WriteResult(inserted=inserted, duplicates=duplicates)
+    return Ingested(accepted, summary.rejections, result, summary.rejected_count)
+
+
+def _write(store: SpanStore, spans: list[Span]) -> WriteResult:
     try:
-        result = store.write(decoded.spans)
+        return store.write(spans)
     except (InputError, StoreError) as exc:
         raise store_refusal(exc) from None
     except Exception as exc:  # a store bug must cost a retry, not a 500
-        _log.exception("writing %d spans to the store failed", len(decoded.spans))
+        _log.exception("writing %d spans to the store failed", len(spans))
         raise store_refusal(StoreError(f"the store could not be written: {exc!r}")) from None
-    return Ingested(len(decoded.spans), decoded.rejections, result, decoded.rejected_count)
 
 
 def default_processes() -> int:

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from google.protobuf.message import DecodeError
@@ -27,6 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from tracebraid.collector.otlp_slices import SLICE_BYTES, request_slices
 from tracebraid.collector.validate import (
     MAX_NESTING,
     MAX_TIME_NS,
@@ -49,7 +50,13 @@ from tracebraid.model import (
     TraceId,
 )
 
-__all__ = ["UNKNOWN_SERVICE", "decode_protobuf", "encode_protobuf", "service_of"]
+__all__ = [
+    "UNKNOWN_SERVICE",
+    "decode_protobuf",
+    "decode_protobuf_slices",
+    "encode_protobuf",
+    "service_of",
+]
 
 UNKNOWN_SERVICE = "unknown_service"
 """The service of spans whose resource has no ``service.name`` (as the SDKs default it)."""
@@ -81,22 +88,71 @@ def decode_protobuf(body: bytes) -> Decoded:
 
     Raises ``InputError`` when ``body`` is not a protobuf ``ExportTraceServiceRequest``.
     """
+    pieces = decode_protobuf_slices(body)
+    out = next(pieces)
+    for piece in pieces:
+        out.extend(piece)
+    return out
+
+
+def decode_protobuf_slices(body: bytes) -> Iterator[Decoded]:
+    """``decode_protobuf`` a slice at a time (``otlp_slices``): what is parsed at once is
+    a slice's worth however large the body, and a caller that stores each slice before
+    the next holds no more than one slice's spans. Yields at least once.
+    """
+    slices = request_slices(body) if len(body) > SLICE_BYTES else None
+    if slices is None:
+        yield decode_resource_spans(_parsed(body).resource_spans)
+        return
+    seen = 0
+    for piece in slices:
+        try:
+            parsed = _parsed(piece.body)
+        except InputError as exc:
+            # One slice upb refuses (bad UTF-8 in a span, say) costs its own spans only.
+            decoded = Decoded()
+            where = (
+                f"resource_spans[{piece.resource_index}].scope_spans[{piece.scope_index}]"
+                f".spans[{piece.first_span}:{piece.first_span + piece.span_count}]"
+            )
+            decoded.reject(Rejection(where, str(exc), piece.span_count, ordinal=seen))
+        else:
+            decoded = decode_resource_spans(
+                parsed.resource_spans,
+                offsets=(piece.resource_index, piece.scope_index, piece.first_span),
+                first_ordinal=seen,
+            )
+        seen += len(decoded.spans) + decoded.rejected_count
+        yield decoded
+
+
+def _parsed(body: bytes) -> ExportTraceServiceRequest:
     try:
-        request = ExportTraceServiceRequest.FromString(body)
+        request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, RecursionError, ValueError) as exc:
         raise InputError(
             f"body is not an OTLP protobuf ExportTraceServiceRequest ({exc}); "
             "send a serialized opentelemetry.proto.collector.trace.v1 request"
         ) from None
-    return decode_resource_spans(request.resource_spans)
+    return request
 
 
-def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
-    """Walk parsed ``ResourceSpans`` messages into spans and rejections."""
+def decode_resource_spans(
+    resource_spans: Iterable[ResourceSpans],
+    *,
+    offsets: tuple[int, int, int] = (0, 0, 0),
+    first_ordinal: int = 0,
+) -> Decoded:
+    """Walk parsed ``ResourceSpans`` messages into spans and rejections.
+
+    ``offsets`` (resource, scope, span) and ``first_ordinal`` place a slice's spans in
+    the request it was cut from, for the rejections' ``where`` and ``ordinal``.
+    """
     out = Decoded()
     spans = out.spans
-    seen = 0  # spans walked so far, in document order
-    for r, rs in enumerate(resource_spans):
+    r0, s0, i0 = offsets
+    seen = first_ordinal  # spans walked so far, in document order
+    for r, rs in enumerate(resource_spans, start=r0):
         try:
             resource = _attributes(rs.resource.attributes)
         except _BadSpan as exc:
@@ -105,10 +161,14 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
             seen += count
             continue
         service = service_of(resource)
-        for s, ss in enumerate(rs.scope_spans):
+        for s, ss in enumerate(rs.scope_spans, start=s0):
             scope = ss.scope.name
-            for i, pb in enumerate(ss.spans):
+            for i, pb in enumerate(ss.spans, start=i0 if s == s0 else 0):
                 seen += 1
+                if not out.wants_example and not _plausible(pb):
+                    # Refused for sure and not kept as an example: counted, not built.
+                    out.count()
+                    continue
                 try:
                     span, plainly_valid = _span(pb, service, resource, scope)
                     # The full check (and its message) only when the cheap one fails. Text
@@ -118,12 +178,26 @@ def decode_resource_spans(resource_spans: Iterable[ResourceSpans]) -> Decoded:
                     problem = str(exc)
                 if problem is None:
                     spans.append(span)
-                else:
+                elif out.wants_example:
                     where = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
                     if len(pb.span_id) == 8:
                         where += f" (span_id {pb.span_id.hex()})"
                     out.reject(Rejection(where, problem, ordinal=seen - 1))
+                else:
+                    out.count()
     return out
+
+
+def _plausible(pb: PbSpan) -> bool:
+    """False for a span that certainly fails ``span_problem`` (IDs or times wrong)."""
+    trace_id, span_id = pb.trace_id, pb.span_id
+    return (
+        len(trace_id) == 16
+        and trace_id != _ZERO_TRACE
+        and len(span_id) == 8
+        and span_id != _ZERO_SPAN
+        and 0 < pb.start_time_unix_nano <= pb.end_time_unix_nano <= MAX_TIME_NS
+    )
 
 
 def _span(pb: PbSpan, service: str, resource: Attributes, scope: str) -> tuple[Span, bool]:

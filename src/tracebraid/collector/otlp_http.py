@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from tracebraid.collector.otlp import decode_protobuf
+from tracebraid.collector.otlp import decode_protobuf, decode_protobuf_slices
 from tracebraid.collector.otlp_json import decode_json
 from tracebraid.collector.validate import Decoded
 from tracebraid.errors import InputError, StoreError, TracebraidError
@@ -44,6 +44,7 @@ __all__ = [
     "OtlpRefusal",
     "content_coding",
     "decode_body",
+    "decode_body_slices",
     "encoding_of",
     "export_response",
     "inflate",
@@ -158,6 +159,21 @@ def decode_body(body: bytes, encoding: Encoding) -> Decoded:
     """Decode a request body; 400 with the decoder's reason when it is not OTLP."""
     try:
         return decode_protobuf(body) if encoding == "protobuf" else decode_json(body)
+    except TracebraidError as exc:
+        raise OtlpRefusal(400, str(exc)) from None
+
+
+def decode_body_slices(body: bytes, encoding: Encoding) -> Iterator[Decoded]:
+    """``decode_body`` a slice at a time (protobuf; JSON is one slice): see ``otlp_slices``.
+
+    A body that is not OTLP is refused (400) before its first slice is yielded only
+    when it cannot be walked; a later slice may still refuse it.
+    """
+    if encoding == "json":
+        yield decode_body(body, encoding)
+        return
+    try:
+        yield from decode_protobuf_slices(body)
     except TracebraidError as exc:
         raise OtlpRefusal(400, str(exc)) from None
 

@@ -48,7 +48,7 @@ from tracebraid.model import (
     TraceId,
 )
 
-__all__ = ["decode_json", "decode_json_document", "may_hold_surrogates"]
+__all__ = ["BYTES_PER_CONTAINER", "decode_json", "decode_json_document", "may_hold_surrogates"]
 
 _KINDS: dict[object, SpanKind] = {k.value: k for k in SpanKind}
 _KINDS.update({f"SPAN_KIND_{k.name}": k for k in SpanKind})
@@ -58,6 +58,10 @@ _E = TypeVar("_E", SpanKind, StatusCode)
 _HEX = frozenset("0123456789abcdef")
 _UINT64 = 2**64
 _INT64 = 2**63
+BYTES_PER_CONTAINER = 8
+"""Fewest body bytes per ``{`` or ``[`` a JSON body may have: parsed, each costs ~80
+bytes, so ``[{},{},...]`` would cost 27 times its body; a real export has one per 30
+bytes or more (a span's attribute, ``{"key":"k","value":{"intValue":"1"}}``, has two)."""
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
 
@@ -71,6 +75,13 @@ def decode_json(body: bytes | str) -> Decoded:
 
     Raises ``InputError`` when ``body`` is not JSON or not an export request object.
     """
+    containers = body.count(b"{") + body.count(b"[") if isinstance(body, bytes) else 0
+    if containers > len(body) // BYTES_PER_CONTAINER + 16:
+        raise InputError(
+            f"the JSON body holds up to {containers:,} objects and arrays in {len(body):,} "
+            f"bytes, more than one per {BYTES_PER_CONTAINER} bytes, which no OTLP export "
+            "needs (each would cost 80 bytes parsed); send protobuf or smaller batches"
+        )
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -142,6 +153,9 @@ def _resource_spans(
         for i, raw in enumerate(spans):
             ordinal = seen[0]
             seen[0] += 1
+            if not out.wants_example and not _plausible(raw):
+                out.count()  # refused for sure and not kept as an example: not built
+                continue
             try:
                 span = _span(raw, service, attrs, scope)
                 # Integers are range-checked as they are read; text only if it may be bad.
@@ -150,11 +164,27 @@ def _resource_spans(
                 problem = str(exc)
             if problem is None:
                 out.spans.append(span)
+            elif not out.wants_example:
+                out.count()
             else:
                 label = f"{at}.spans[{i}]"
                 if isinstance(raw, dict) and isinstance(raw.get("spanId"), str):
                     label += f" (spanId {_printable(raw['spanId'][:32])})"
                 out.reject(Rejection(label, _hint(problem), ordinal=ordinal))
+
+
+def _plausible(raw: object) -> bool:
+    """False for a span that certainly fails (not an object, or IDs of the wrong length)."""
+    if not isinstance(raw, dict):
+        return False
+    trace_id = raw.get("traceId", raw.get("trace_id"))
+    span_id = raw.get("spanId", raw.get("span_id"))
+    return (
+        isinstance(trace_id, str)
+        and len(trace_id) == 32
+        and isinstance(span_id, str)
+        and len(span_id) == 16
+    )
 
 
 def _span(raw: object, service: str, resource: dict[str, AttributeValue], scope: str) -> Span:

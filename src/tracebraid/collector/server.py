@@ -33,6 +33,7 @@ from tracebraid.collector.app import Limits, create_app, ingest_reopener
 from tracebraid.collector.connections import Deadlines, RequestAdmission, deadline_protocol
 from tracebraid.collector.hosts import HostGuard, allowed_hosts
 from tracebraid.collector.ingest_processes import default_processes
+from tracebraid.collector.memory import memory_bound
 from tracebraid.errors import ConfigurationError, TracebraidError
 from tracebraid.store.base import SpanStore
 
@@ -227,6 +228,14 @@ def register(subparsers: Any) -> None:
         "Retry-After (%(default)s); with --max-body-bytes, what bounds memory",
     )
     parser.add_argument(
+        "--max-buffered-bytes",
+        type=int,
+        default=None,
+        help="request bodies held at once, charged as they arrive and until stored, past "
+        "which requests get 503 with Retry-After (default 256 MiB, or two bodies if more); "
+        "with --max-body-bytes, what bounds memory (docs/operations.md)",
+    )
+    parser.add_argument(
         "--ingest-processes",
         type=int,
         default=None,
@@ -315,7 +324,13 @@ def run(args: argparse.Namespace) -> int:
             ingest_processes=(
                 default_processes() if args.ingest_processes is None else args.ingest_processes
             ),
+            max_buffered_bytes=args.max_buffered_bytes,
         )
+        if limits.buffered_bytes < limits.max_body_bytes:
+            raise ConfigurationError(
+                f"--max-buffered-bytes ({limits.buffered_bytes}) must be at least "
+                f"--max-body-bytes ({limits.max_body_bytes}), or no full body is ever taken"
+            )
         if limits.ingest_processes < 0:
             raise ConfigurationError(
                 f"--ingest-processes must be 0 or more, not {limits.ingest_processes}"
@@ -343,6 +358,9 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    processes = limits.ingest_processes if ingest_reopener(store, limits) is not None else 0
+    bound = memory_bound(limits, processes=processes, deadlines=deadlines)
+    print(f"tracebraid serve: memory bound {bound}", file=sys.stderr, flush=True)
     ui = None
     if not args.no_ui:
         from tracebraid.views.web import web_ui

@@ -96,6 +96,16 @@ class Decoded:
     rejected_count: int = 0
     omitted: int = 0
 
+    @property
+    def wants_example(self) -> bool:
+        """True while another rejection would be kept: else ``count`` it, and skip making it."""
+        return len(self.rejections) < MAX_EXAMPLES
+
+    def count(self, spans: int = 1) -> None:
+        """Count a refusal not kept as an example (``wants_example`` was False)."""
+        self.rejected_count += spans
+        self.omitted += 1
+
     def reject(self, rejection: Rejection) -> None:
         """Count a refusal; keep it as an example while there are fewer than ``MAX_EXAMPLES``."""
         self.rejected_count += rejection.count

@@ -196,8 +196,11 @@ class Api:
         self.store_api = StoreApi(reader.store)
 
     async def _answer(self, build: Callable[[], Mapping[str, Any]]) -> Response:
+        return await self._answer_json(lambda: msgspec.json.encode(build()))
+
+    async def _answer_json(self, build: Callable[[], bytes]) -> Response:
         try:
-            document = await run_in_threadpool(build)
+            encoded = await run_in_threadpool(build)
         except UnknownKeyError as exc:
             return error_response(404, str(exc))
         except (InputError, ConfigurationError) as exc:
@@ -210,7 +213,7 @@ class Api:
         # msgspec: several times faster than json for the multi-megabyte views, and a
         # NaN attribute value becomes null instead of failing the response.
         return Response(
-            msgspec.json.encode(document),
+            encoded,
             media_type="application/json",
             headers={"Cache-Control": "no-store"},
         )
@@ -267,10 +270,10 @@ class Api:
         return await self._answer(build)
 
     async def view(self, request: Request) -> Response:
-        def build() -> ViewDocument:
-            return self.reader.view(request.path_params["key"], self._scope(request))
+        def build() -> bytes:
+            return self.reader.view_json(request.path_params["key"], self._scope(request))
 
-        return await self._answer(build)
+        return await self._answer_json(build)
 
     async def latency(self, request: Request) -> Response:
         def build() -> LatencyDocument:
@@ -282,7 +285,9 @@ class Api:
     async def spans(self, request: Request) -> Response:
         def build() -> SpansDocument:
             loaded = self._load(request)
-            return spans_document(loaded.spans, key=loaded.key, truncated=loaded.truncated)
+            return spans_document(
+                loaded.spans, key=loaded.key, truncated=loaded.truncated, limited=loaded.limited
+            )
 
         return await self._answer(build)
 

@@ -72,14 +72,15 @@ class CountDocument(TypedDict):
     spans: int
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, *, retry_after_s: int | None = None) -> Response:
     """Every API error: ``{"error": message, "status": status}`` with that status."""
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+    headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def unreadable_store(exc: StoreError) -> Response:
-    """503: the store failed this read (busy, or its server away); a retry may succeed."""
-    return error_response(503, f"the store cannot be read now, retry: {exc}")
+    """503 with ``Retry-After``: the store failed this read (busy, or its server away)."""
+    return error_response(503, f"the store cannot be read now, retry: {exc}", retry_after_s=2)
 
 
 def _keys(request: Request, name: str) -> list[str]:
@@ -114,7 +115,7 @@ def _int(request: Request, name: str, default: int | None) -> int | None:
         value = int(text)
     except ValueError:
         raise InputError(f"{name} must be an integer, not {text!r}") from None
-    if not 0 <= value <= _INT64_MAX:
+    if not -_INT64_MAX <= value <= _INT64_MAX:
         raise InputError(f"{name} must be an integer between 0 and {_INT64_MAX}, not {value}")
     return value
 
@@ -198,9 +199,10 @@ class StoreApi:
             assert limit is not None
             if not 0 <= limit <= _MAX_RECENT:
                 raise InputError(f"limit must be between 0 and {_MAX_RECENT}, not {limit}")
-            return encode_summaries(
-                self.store.recent_traces(limit, _int(request, "before_ns", None))
-            )
+            before_ns = _int(request, "before_ns", None)
+            if before_ns is not None and before_ns < 0:
+                raise InputError(f"before_ns must be Unix nanoseconds, 0 or more, not {before_ns}")
+            return encode_summaries(self.store.recent_traces(limit, before_ns))
 
         return await self._answer(build)
 

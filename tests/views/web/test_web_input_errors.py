@@ -121,3 +121,16 @@ async def test_openapi_gives_the_bounds_of_limit(small_client: httpx.AsyncClient
     limit = next(p for p in params if p["name"] == "limit")
     assert limit["schema"]["minimum"] == 1
     assert limit["schema"]["maximum"] >= 50
+
+
+async def test_an_unreadable_store_is_503_with_retry_after(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gone.db")
+    ui = web_ui(store)
+    app = create_app(store, extra_routes=ui.routes)
+    transport = httpx.ASGITransport(app=ui.wrap(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        store.close()  # every read now fails as a store that went away does
+        response = await client.get("/api/store/count")
+    await app.state.collector.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"

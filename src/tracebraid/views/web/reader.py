@@ -6,6 +6,12 @@ given, the store's recent history, from which the expected consumers are learned
 in the background and relearned every ``history_ttl_s`` (learning reads a few
 hundred traces: too much to do on the way of a page view).
 
+What one request costs is bounded: a workflow or trace of more than ``max_view_spans``
+spans is analysed and answered on its first spans (by start time), and the answer says
+so (``limited``: "showing N of M spans", and how to narrow it: one trace, or a branch's
+event ID as the key). Views are kept as their encoded JSON in a cache bounded in bytes
+(``VIEW_CACHE_BYTES``), and dropped once ``VIEW_TTL_S`` old.
+
 Example::
 
     reader = WorkflowReader(open_store("sqlite:///tracebraid-demo.db"))
@@ -22,14 +28,28 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from tracebraid.analysis import Topology, WorkflowAnalysis, analyze, latency, learn_topology
 from tracebraid.model import Span, TraceId, is_valid_trace_id
 from tracebraid.store import SpanStore, fetch_workflow
 from tracebraid.views.documents import latency_document, workflow_document
 from tracebraid.views.source import UnknownKeyError, history
-from tracebraid.views.web.records import ViewDocument, spans_document, view_document
+from tracebraid.views.web.records import (
+    LimitedJson,
+    ViewDocument,
+    spans_document,
+    view_document,
+)
 
-__all__ = ["HISTORY_TTL_S", "VIEW_TTL_S", "Loaded", "WorkflowReader"]
+__all__ = [
+    "HISTORY_TTL_S",
+    "MAX_VIEW_SPANS",
+    "VIEW_CACHE_BYTES",
+    "VIEW_TTL_S",
+    "Loaded",
+    "WorkflowReader",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -38,7 +58,10 @@ HISTORY_TTL_S = 30.0
 VIEW_TTL_S = 5.0
 """How long a view is answered again unchanged while the store takes no new span
 (an incident link opened by many people at once is loaded and analysed once)."""
-_VIEWS_KEPT = 16
+MAX_VIEW_SPANS = 20_000
+"""Spans a view analyses and answers at most (about 20 MB of JSON); more are counted."""
+VIEW_CACHE_BYTES = 64 * 1024 * 1024
+"""Encoded views kept at most, in bytes; a view larger than a quarter of it is not kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +73,8 @@ class Loaded:
     spans: list[Span]
     analysis: WorkflowAnalysis
     truncated: bool
+    limited: LimitedJson | None = None
+    """Set when only the first spans were analysed (``WorkflowReader.max_view_spans``)."""
 
 
 class WorkflowReader:
@@ -62,14 +87,20 @@ class WorkflowReader:
         topology: Topology | None = None,
         clock: Callable[[], int] = time.time_ns,
         history_ttl_s: float = HISTORY_TTL_S,
+        max_view_spans: int = MAX_VIEW_SPANS,
+        view_cache_bytes: int = VIEW_CACHE_BYTES,
     ) -> None:
         self.store = store
+        self.max_view_spans = max_view_spans
+        self.view_cache_bytes = view_cache_bytes
         self._topology = topology
         self._clock = clock
         self._ttl_ns = int(history_ttl_s * 1e9)
         self._learned: tuple[int, Topology] | None = None
         self._learning = False
-        self._views: OrderedDict[tuple[str, str], tuple[int, int, ViewDocument]] = OrderedDict()
+        # (key, scope) -> (made at, store's span count then, the view's JSON), oldest first.
+        self._views: OrderedDict[tuple[str, str], tuple[int, int, bytes]] = OrderedDict()
+        self._views_bytes = 0
         self._lock = threading.Lock()
 
     def now_ns(self) -> int:
@@ -151,8 +182,26 @@ class WorkflowReader:
         return self.trace(key) if scope == "trace" else self.workflow(key)
 
     def _analysed(self, key: str, scope: str, spans: list[Span], truncated: bool) -> Loaded:
+        limited: LimitedJson | None = None
+        if len(spans) > self.max_view_spans:
+            total = len(spans)
+            # The first spans by start: a parent starts before its children, so what is
+            # shown is the workflow's beginning, whole, rather than scattered spans.
+            spans = sorted(spans, key=lambda s: (s.start_ns, s.trace_id, s.span_id))
+            del spans[self.max_view_spans :]
+            narrow = (
+                "open one of its traces (scope=trace) or a branch by its event ID"
+                if scope == "workflow"
+                else "open a branch by its event ID as the key"
+            )
+            limited = {
+                "shown": len(spans),
+                "total": total,
+                "message": f"showing the first {len(spans):,} of {total:,} spans; to see "
+                f"the rest, narrow it: {narrow}",
+            }
         analysis = analyze(spans, topology=self.topology(), now_ns=self.now_ns())
-        return Loaded(key, scope, spans, analysis, truncated)
+        return Loaded(key, scope, spans, analysis, truncated, limited)
 
     def span(self, trace_id: str, span_id: str) -> Span:
         """One stored span (a start marker too) by trace and span ID."""
@@ -164,37 +213,62 @@ class WorkflowReader:
         raise UnknownKeyError(f"no span {span_id} in trace {trace_id} in the store")
 
     def view(self, key: str, scope: str = "workflow") -> ViewDocument:
-        """``tracebraid.view/v1`` of the workflow (or trace) ``key``.
-
-        Answered again from memory for ``VIEW_TTL_S`` while the store's span count is
-        unchanged.
-        """
-        now = time.monotonic_ns()
-        stored = self.store.span_count()
-        with self._lock:
-            kept = self._views.get((key, scope))
-            if kept is not None and kept[1] == stored and now - kept[0] < VIEW_TTL_S * 1e9:
-                return kept[2]
-        document = self._view(key, scope)
-        with self._lock:
-            self._views[(key, scope)] = (now, stored, document)
-            while len(self._views) > _VIEWS_KEPT:
-                self._views.popitem(last=False)
-        return document
-
-    def _view(self, key: str, scope: str) -> ViewDocument:
+        """``tracebraid.view/v1`` of the workflow (or trace) ``key``, made afresh."""
         loaded = self.load(key, scope)
         return view_document(
             key=key,
             scope=scope,
             truncated=loaded.truncated,
+            limited=loaded.limited,
             workflow=workflow_document(loaded.analysis, key=key),
             latency=latency_document(latency(loaded.analysis), key=key),
             spans=spans_document(
                 loaded.spans,
                 key=key,
                 truncated=loaded.truncated,
+                limited=loaded.limited,
                 details=False,
                 graph=loaded.analysis.graph,
             ),
         )
+
+    def view_json(self, key: str, scope: str = "workflow") -> bytes:
+        """``view`` as JSON, answered again from memory for ``VIEW_TTL_S`` while the
+        store's span count is unchanged (an incident link opened by many at once is
+        analysed once). The cache holds encoded views, within ``view_cache_bytes``."""
+        now = time.monotonic_ns()
+        stored = self.store.span_count()
+        with self._lock:
+            self._drop_expired(now)
+            kept = self._views.get((key, scope))
+            if kept is not None and kept[1] == stored:
+                return kept[2]
+        # msgspec: several times faster than json for multi-megabyte views, and a NaN
+        # attribute value becomes null instead of failing the response.
+        encoded = msgspec.json.encode(self.view(key, scope))
+        if len(encoded) <= self.view_cache_bytes // 4:
+            with self._lock:
+                self._forget((key, scope))
+                self._views[(key, scope)] = (now, stored, encoded)
+                self._views_bytes += len(encoded)
+                while self._views_bytes > self.view_cache_bytes:
+                    self._forget(next(iter(self._views)))
+        return encoded
+
+    @property
+    def cached_view_bytes(self) -> int:
+        """Bytes of encoded views held now."""
+        return self._views_bytes
+
+    def _drop_expired(self, now: int) -> None:
+        ttl_ns = VIEW_TTL_S * 1e9
+        while self._views:
+            oldest = next(iter(self._views))
+            if now - self._views[oldest][0] < ttl_ns:
+                return
+            self._forget(oldest)
+
+    def _forget(self, entry: tuple[str, str]) -> None:
+        kept = self._views.pop(entry, None)
+        if kept is not None:
+            self._views_bytes -= len(kept[2])

@@ -39,6 +39,7 @@ __all__ = [
     "WEB_SCHEMAS",
     "FacetsDocument",
     "IdentityJson",
+    "LimitedJson",
     "SearchDocument",
     "SearchHitJson",
     "SpanDocument",
@@ -110,10 +111,19 @@ class SpanJson(TypedDict):
     resource: dict[str, JsonValue]
 
 
+class LimitedJson(TypedDict):
+    """A view cut to its first spans: how many are shown, of how many, and how to narrow."""
+
+    shown: int
+    total: int
+    message: str
+
+
 class SpansDocument(TypedDict):
     schema: str
     key: str | None
     truncated: bool
+    limited: LimitedJson | None
     spans: list[SpanJson]
 
 
@@ -158,6 +168,7 @@ class ViewDocument(TypedDict):
     key: str
     scope: str
     truncated: bool
+    limited: LimitedJson | None
     workflow: WorkflowDocument
     latency: LatencyDocument
     spans: SpansDocument
@@ -234,9 +245,11 @@ def spans_document(
     truncated: bool,
     details: bool = True,
     graph: CausalGraph | None = None,
+    limited: LimitedJson | None = None,
 ) -> SpansDocument:
     """``tracebraid.spans/v1``: the spans in start order (replays once); ``details`` as in
     ``span_json``. ``graph``, the analysis of the same spans, saves normalising them again.
+    ``limited`` says the spans are the first of more (``WorkflowReader``'s span cap).
     """
     unique = {span.key: span for span in spans}
     ordered = sorted(unique.values(), key=lambda s: (s.start_ns, s.trace_id, s.span_id))
@@ -248,6 +261,7 @@ def spans_document(
         "schema": WEB_SCHEMAS["spans"],
         "key": key,
         "truncated": truncated,
+        "limited": limited,
         "spans": [span_json(s, details=details, view=known.get(id(s))) for s in ordered],
     }
 
@@ -305,6 +319,7 @@ def view_document(
     workflow: WorkflowDocument,
     latency: LatencyDocument,
     spans: SpansDocument,
+    limited: LimitedJson | None = None,
 ) -> ViewDocument:
     """``tracebraid.view/v1``: everything the workflow page draws, from one analysis."""
     return {
@@ -312,6 +327,7 @@ def view_document(
         "key": key,
         "scope": scope,
         "truncated": truncated,
+        "limited": limited,
         "workflow": workflow,
         "latency": latency,
         "spans": spans,
