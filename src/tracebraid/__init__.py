@@ -27,6 +27,7 @@ from tracebraid.errors import (
     StoreError,
     TracebraidError,
 )
+from tracebraid.instrument import instrument
 from tracebraid.model import (
     CorrelationId,
     EventId,
@@ -38,6 +39,8 @@ from tracebraid.model import (
     StatusCode,
     TraceId,
 )
+from tracebraid.processor import SpanProcessor
+from tracebraid.propagator import TracebraidPropagator
 from tracebraid.sdk import (
     Extracted,
     MessageContext,
@@ -116,6 +119,7 @@ __all__ = [  # noqa: RUF022 - the lazy names are listed after the eager ones
     "Processing",
     "RetryPolicy",
     "Span",
+    "SpanProcessor",
     "SpanEvent",
     "SpanId",
     "SpanKind",
@@ -124,6 +128,7 @@ __all__ = [  # noqa: RUF022 - the lazy names are listed after the eager ones
     "StoreError",
     "TraceId",
     "TracebraidError",
+    "TracebraidPropagator",
     "__version__",
     "carry_context",
     "configure",
@@ -135,6 +140,7 @@ __all__ = [  # noqa: RUF022 - the lazy names are listed after the eager ones
     "extract",
     "extract_envelope",
     "inject",
+    "instrument",
     "open_broker",
     "publishing",
     "retrying",

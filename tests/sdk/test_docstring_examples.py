@@ -21,6 +21,7 @@ MODULES = [
     "tracebraid.sdk.broker.kafka",
     "tracebraid.sdk.broker.memory",
     "tracebraid.sdk.carriers",
+    "tracebraid.sdk.cloudevents",
     "tracebraid.sdk.consume",
     "tracebraid.sdk.context",
     "tracebraid.sdk.envelope",
@@ -29,6 +30,10 @@ MODULES = [
     "tracebraid.sdk.publish",
     "tracebraid.sdk.retry",
     "tracebraid.sdk.step",
+    "tracebraid.sdk.stock",
+    "tracebraid.propagator",
+    "tracebraid.processor",
+    "tracebraid.instrument",
     "tracebraid.testing.capture",
 ]
 

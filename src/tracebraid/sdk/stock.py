@@ -1,0 +1,364 @@
+"""Identities for spans and messages tracebraid did not create: stock instrumentation's.
+
+``tracebraid.propagator`` and ``tracebraid.SpanProcessor`` share these rules, so a
+producer span and the message it sends always name the same event:
+
+- **incoming** (``Received``): what the propagator read from a message, kept in the
+  OpenTelemetry ``Context`` the instrumentation extracted (``received(ctx)``).
+- **ambient** (``ambient``): the workflow's correlation ID and the event being processed,
+  from the message received in ``ctx``, else tracebraid's current processing (its own
+  ``consuming`` or a stock consumer span ``restore`` made current), else the
+  ``correlation_id`` baggage entry.
+- **carried** (``carried``): identities the application already put in the message it
+  publishes (``x-event-id`` or a CloudEvent's ``ce-id``, ``ce-type``...): those are the
+  message's own, adopted by its producer span and never overwritten.
+- a producer span's event ID is the message's own, else the one its instrumentation
+  recorded (``messaging.message.id``: AMQP's ``message_id``), else a fresh ``evt_…``,
+  stored on the span so the propagator writes the same one.
+
+Example::
+
+    >>> from opentelemetry.context import Context
+    >>> from tracebraid.sdk.propagation import extract
+    >>> incoming = Received(extract({"x-event-id": "evt_1", "x-correlation-id": "o_1"}), None)
+    >>> ambient(with_received(Context(), incoming))
+    ('o_1', 'evt_1')
+    >>> carried([("ce_id", b"evt_9"), ("ce_type", b"order.placed")]).event_name
+    'order.placed'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Span
+
+from tracebraid import semconv
+from tracebraid.model import AttributeValue, CorrelationId, EventId, SpanId
+from tracebraid.sdk import carriers as h
+from tracebraid.sdk.cloudevents import CloudEventIdentity, binary_attributes, cloudevent_identity
+from tracebraid.sdk.context import (
+    BAGGAGE_CORRELATION_KEY,
+    Processing,
+    _current,
+    _processing_record,
+    new_event_id,
+)
+from tracebraid.sdk.propagation import Extracted
+
+__all__ = [
+    "CLOUDEVENT_ID",
+    "CLOUDEVENT_SOURCE",
+    "CLOUDEVENT_TYPE",
+    "Carried",
+    "Received",
+    "ambient",
+    "carried",
+    "producer_event_id",
+    "received",
+    "restore",
+    "stamp_consumer",
+    "stamp_producer",
+    "with_received",
+]
+
+# The OpenTelemetry CloudEvents span attributes.
+CLOUDEVENT_ID = "cloudevents.event_id"
+CLOUDEVENT_TYPE = "cloudevents.event_type"
+CLOUDEVENT_SOURCE = "cloudevents.event_source"
+
+_RECEIVED_KEY = otel_context.create_key("tracebraid-received")
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What the propagator read from one incoming message: tracebraid's identities (with
+    ``no_parent`` saying why a parent is missing) and the CloudEvent it is, if one."""
+
+    extracted: Extracted
+    cloud_event: CloudEventIdentity | None
+
+
+def received(ctx: Context | None = None) -> Received | None:
+    """The message the propagator extracted into ``ctx`` (default: the current context)."""
+    found = otel_context.get_value(_RECEIVED_KEY, ctx)
+    return found if isinstance(found, Received) else None
+
+
+def with_received(ctx: Context, incoming: Received) -> Context:
+    """``ctx`` holding ``incoming`` as the message received."""
+    return otel_context.set_value(_RECEIVED_KEY, incoming, ctx)
+
+
+def ambient(ctx: Context | None = None) -> tuple[str | None, str | None]:
+    """(correlation ID, event being processed) for a message published in ``ctx``."""
+    correlation: str | None = None
+    cause: str | None = None
+    incoming = received(ctx)
+    if incoming is not None:
+        message = incoming.extracted.context
+        correlation = message.correlation_id
+        # A hop that carried no event of its own (an HTTP call made while processing an
+        # event) carries that event as its causation: it is still the one being processed.
+        cause = message.event_id or message.causation_id
+    if cause is None:
+        current = _current.get()
+        if current is not None:
+            event = current._event
+            cause = None if event is None else event._event_id
+            correlation = correlation or current._correlation
+    if correlation is None:
+        found = otel_baggage.get_baggage(BAGGAGE_CORRELATION_KEY, ctx)
+        if isinstance(found, str) and found:
+            correlation = found
+    return correlation, cause
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """Identities already in a message being published (tracebraid's headers or a
+    binary-mode CloudEvent's), and the CloudEvent header prefix as written, if any."""
+
+    event_id: str | None = None
+    event_name: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    cloud_event: CloudEventIdentity | None = None
+    cloud_event_prefix: str | None = None
+    # The tracebraid headers and CloudEvent attributes the message has (lowercase names).
+    headers: frozenset[str] = frozenset()
+    cloud_attributes: frozenset[str] = frozenset()
+
+
+_NOTHING_CARRIED = Carried()
+_CARRIED_HEADERS = frozenset(
+    (h.EVENT_ID_HEADER, h.EVENT_NAME_HEADER, h.CORRELATION_ID_HEADER, h.CAUSATION_ID_HEADER)
+)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            return bytes(value).decode("utf-8") or None
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def carried(carrier: object) -> Carried:
+    """What ``carrier`` (headers being published) already says; never raises."""
+    try:
+        if isinstance(carrier, Mapping):
+            pairs = list(carrier.items())
+        elif isinstance(carrier, list | tuple):
+            pairs = [p for p in carrier if isinstance(p, tuple) and len(p) == 2]
+        else:
+            return _NOTHING_CARRIED
+        ours: dict[str, str] = {}
+        prefix: str | None = None
+        for name, value in pairs:
+            if not isinstance(name, str):
+                continue
+            lowered = name.lower()
+            if lowered in _CARRIED_HEADERS:
+                text = _text(value)
+                if text is not None:
+                    ours.setdefault(lowered, text)
+            elif prefix is None and lowered[3:] == "id" and lowered[:3] in ("ce-", "ce_"):
+                prefix = name[:3]
+            elif prefix is None and lowered in ("cloudevents_id", "cloudevents:id"):
+                prefix = name[:12]
+        if not ours and prefix is None:
+            return _NOTHING_CARRIED
+        cloud = binary_attributes(pairs) if prefix is not None else {}
+        identity = cloudevent_identity(cloud) if cloud else None
+        return Carried(
+            event_id=ours.get(h.EVENT_ID_HEADER) or (identity.id if identity else None),
+            event_name=ours.get(h.EVENT_NAME_HEADER) or (identity.type if identity else None),
+            correlation_id=ours.get(h.CORRELATION_ID_HEADER) or _text(cloud.get("correlationid")),
+            causation_id=ours.get(h.CAUSATION_ID_HEADER) or _text(cloud.get("causationid")),
+            cloud_event=identity,
+            cloud_event_prefix=prefix if identity else None,
+            headers=frozenset(ours),
+            cloud_attributes=frozenset(cloud),
+        )
+    except Exception:  # publishing must never fail because of tracing
+        return _NOTHING_CARRIED
+
+
+def _attributes(span: Span) -> Mapping[str, AttributeValue]:
+    if isinstance(span, ReadableSpan):
+        found = span.attributes
+        if found is not None:
+            return found  # type: ignore[return-value]
+    return {}
+
+
+def _as_text(value: AttributeValue | None) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def stamp_producer(span: Span, ctx: Context | None, message: Carried = _NOTHING_CARRIED) -> str:
+    """Give a producer span the event ID, correlation and causation of the message it
+    sends (what is already on the span stays); returns the event ID."""
+    attributes = _attributes(span)
+    event_id = (
+        message.event_id or _as_text(semconv.first_of(attributes, semconv.MESSAGE_ID)) or None
+    )
+    updates: dict[str, AttributeValue] = {}
+    if event_id is None:
+        event_id = new_event_id()
+    if attributes.get(semconv.MESSAGE_ID) != event_id:
+        updates[semconv.MESSAGE_ID] = event_id
+    correlation, cause = ambient(ctx)
+    correlation = (
+        message.correlation_id
+        or _as_text(semconv.first_of(attributes, semconv.CORRELATION_ID))
+        or correlation
+    )
+    if correlation is not None and attributes.get(semconv.CORRELATION_ID) != correlation:
+        updates[semconv.CORRELATION_ID] = correlation
+    cause = message.causation_id or _as_text(attributes.get(semconv.CAUSATION_ID)) or cause
+    if cause is not None and cause != event_id and semconv.CAUSATION_ID not in attributes:
+        updates[semconv.CAUSATION_ID] = cause
+    if message.event_name is not None and semconv.EVENT_NAME not in attributes:
+        updates[semconv.EVENT_NAME] = message.event_name
+    if message.cloud_event is not None:
+        updates.update(_cloud_event_attributes(message.cloud_event))
+    if updates and span.is_recording():
+        span.set_attributes(updates)
+    return event_id
+
+
+def producer_event_id(span: Span) -> str | None:
+    """The event ID stamped on a producer span, if any."""
+    return _as_text(_attributes(span).get(semconv.MESSAGE_ID))
+
+
+def _cloud_event_attributes(identity: CloudEventIdentity) -> dict[str, AttributeValue]:
+    found: dict[str, AttributeValue] = {CLOUDEVENT_ID: identity.id}
+    if identity.type is not None:
+        found[CLOUDEVENT_TYPE] = identity.type
+    if identity.source is not None:
+        found[CLOUDEVENT_SOURCE] = identity.source
+    return found
+
+
+def stamp_consumer(span: Span, incoming: Received) -> None:
+    """Give a consumer span the identities of the message it received."""
+    attributes = _attributes(span)
+    message = incoming.extracted.context
+    updates: dict[str, AttributeValue] = {}
+    # What the message carries is its identity, as on the producer span that sent it; an
+    # instrumentation's own value (AMQP's message_id) stays only where the message is silent.
+    for key, value in (
+        (semconv.MESSAGE_ID, message.event_id),
+        (semconv.CORRELATION_ID, message.correlation_id),
+        (semconv.CAUSATION_ID, message.causation_id),
+        (semconv.EVENT_NAME, message.event_name),
+        (semconv.ATTEMPT, message.attempt),
+    ):
+        if value is not None and attributes.get(key) != value:
+            updates[key] = value
+    if incoming.cloud_event is not None:
+        updates.update(_cloud_event_attributes(incoming.cloud_event))
+    if updates and span.is_recording():
+        span.set_attributes(updates)
+    if message.event_id is not None:
+        _keep_event_id(span, message.event_id)
+
+
+_MESSAGE_ID_KEYS = frozenset(semconv.ALIASES[semconv.MESSAGE_ID])
+
+
+def _keep_event_id(span: Span, event_id: str) -> None:
+    """Keep the event ID on the span when its instrumentation writes its own message ID
+    later: the Kafka instrumentations set ``messaging.message.id`` to
+    ``topic.partition.offset`` after the span started (the offset is in
+    ``messaging.kafka.message.offset`` already), which would cut the consumer off from
+    the event its producer sent."""
+    if not hasattr(span, "__dict__"):
+        return
+    set_attribute = span.set_attribute
+
+    def keeping_event_id(key: str, value: object) -> None:
+        if key not in _MESSAGE_ID_KEYS:
+            set_attribute(key, value)  # type: ignore[arg-type]
+
+    span.set_attribute = keeping_event_id  # type: ignore[method-assign]
+
+
+class _StockConsumption:
+    """A stock instrumentation's consumer span as tracebraid's current processing (the
+    ``context._Current`` shape): what publishes after it name as cause and workflow."""
+
+    __slots__ = ("_correlation", "_event_id", "_event_name", "_record", "_span")
+
+    def __init__(
+        self,
+        span: Span,
+        event_id: EventId | None,
+        correlation: CorrelationId | None,
+        event_name: str | None,
+    ) -> None:
+        self._span = span
+        self._event_id = event_id
+        self._correlation = correlation
+        self._event_name = event_name
+        self._record: Processing | None = None
+
+    @property
+    def _event(self) -> _StockConsumption:
+        return self
+
+    @property
+    def processing(self) -> Processing:
+        record = self._record
+        if record is None:
+            attributes = _attributes(self._span)
+            span_context = self._span.get_span_context()
+            name = self._span.name if isinstance(self._span, ReadableSpan) else ""
+            parent = self._span.parent if isinstance(self._span, ReadableSpan) else None
+            attempt = attributes.get(semconv.ATTEMPT)
+            record = self._record = _processing_record(
+                self._event_id,
+                self._event_name,
+                self._correlation,
+                str(semconv.first_of(attributes, semconv.CONSUMER_GROUP) or name),
+                str(attributes.get(semconv.STEP) or name),
+                attempt if isinstance(attempt, int) else 1,
+                format(span_context.trace_id, "032x"),
+                format(span_context.span_id, "016x"),
+                SpanId(format(parent.span_id, "016x")) if parent is not None else None,
+            )
+        return record
+
+
+def restore(span: Span) -> None:
+    """Make a consumer span's message the one being processed, for the rest of the task
+    or thread that received it (until it receives the next one).
+
+    Kafka clients' instrumentations end the consumer span when ``getone``/``poll``
+    returns, before the application processes the record; what that processing publishes
+    still names the record as its cause and keeps its workflow.
+    """
+    attributes = _attributes(span)
+    event_id = _as_text(semconv.first_of(attributes, semconv.MESSAGE_ID))
+    correlation = _as_text(semconv.first_of(attributes, semconv.CORRELATION_ID))
+    # Always set, even without identities: a message from an uninstrumented producer
+    # must not inherit the cause of the one this task received before it.
+    _current.set(
+        _StockConsumption(
+            span,
+            EventId(event_id) if event_id else None,
+            CorrelationId(correlation) if correlation else None,
+            _as_text(attributes.get(semconv.EVENT_NAME)),
+        )
+    )

@@ -1,0 +1,198 @@
+"""tracebraid.SpanProcessor and tracebraid.instrument(): any instrumentation's producer and
+consumer spans get the identities, and long-running consumer spans a start marker."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import tracebraid
+from tracebraid import semconv
+from tracebraid.errors import ConfigurationError
+from tracebraid.instrument import uses_tracebraid_propagator
+from tracebraid.propagator import TracebraidPropagator
+from tracebraid.sdk.propagation import extract
+
+PROPAGATOR = TracebraidPropagator()
+
+
+class KafkaGetter(Getter[list[tuple[str, bytes]]]):
+    def get(self, carrier: list[tuple[str, bytes]], key: str) -> list[str] | None:
+        return next(([v.decode()] for k, v in carrier if k == key), None)
+
+    def keys(self, carrier: list[tuple[str, bytes]]) -> list[str]:
+        return [k for k, _ in carrier]
+
+
+class Service:
+    """A provider with the processor (markers after 30 ms) and an in-memory exporter."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.processor = tracebraid.SpanProcessor(self.provider, start_marker_after_ms=30)
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("stock.instrumentation")
+
+    def spans(self) -> tuple[ReadableSpan, ...]:
+        return self.exporter.get_finished_spans()
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    made = Service()
+    yield made
+    made.provider.shutdown()
+
+
+def test_a_consumer_span_still_running_after_the_threshold_gets_a_start_marker(
+    service: Service,
+) -> None:
+    ctx = PROPAGATOR.extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+
+    def consume(seconds: float) -> trace.Span:
+        with service.tracer.start_as_current_span(
+            "orders receive", ctx, kind=SpanKind.CONSUMER
+        ) as span:
+            time.sleep(seconds)
+        return span
+
+    slow = contextvars.copy_context().run(consume, 0.25)
+    quick = contextvars.copy_context().run(consume, 0)
+    time.sleep(0.1)  # past the quick one's threshold: it ended first, so no marker
+    markers = [
+        s for s in service.spans() if s.instrumentation_scope.name == semconv.START_MARKER_SCOPE
+    ]
+    [marker] = markers
+    announced = slow.get_span_context()
+    assert marker.attributes[semconv.MARKER_FOR_SPAN] == format(announced.span_id, "016x")
+    assert marker.parent is not None and marker.parent.span_id == announced.span_id
+    assert marker.attributes[semconv.MESSAGE_ID] == "evt_1"
+    assert marker.attributes[semconv.CORRELATION_ID] == "order_441"
+    assert marker.start_time == slow.start_time  # type: ignore[attr-defined]
+    assert quick.get_span_context().span_id != announced.span_id
+
+
+def test_tracebraids_own_spans_are_left_alone(service: Service) -> None:
+    with (
+        tracebraid.correlation("order_441"),
+        tracebraid.publishing(
+            "order.placed", destination="orders", tracer_provider=service.provider
+        ) as pub,
+    ):
+        pass
+    [span] = service.spans()
+    assert span.attributes[semconv.MESSAGE_ID] == pub.message.event_id
+    assert len(service.processor._in_flight) == 0
+
+
+def test_tracebraids_sdk_inside_a_stock_consumer_sees_its_message(service: Service) -> None:
+    # A service mixing both: the stock consumer's message is tracebraid's current processing.
+    def consume() -> tuple[str | None, str | None, tracebraid.MessageContext]:
+        ctx = PROPAGATOR.extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+        with service.tracer.start_as_current_span("orders receive", ctx, kind=SpanKind.CONSUMER):
+            processing = tracebraid.current_processing()
+            with tracebraid.publishing(
+                "inventory.reserved", destination="inventory", tracer_provider=service.provider
+            ) as pub:
+                pass
+        assert processing is not None
+        return processing.event_id, processing.correlation_id, pub.message
+
+    event_id, correlation, follow_up = contextvars.copy_context().run(consume)
+    assert (event_id, correlation) == ("evt_1", "order_441")
+    assert (follow_up.causation_id, follow_up.correlation_id) == ("evt_1", "order_441")
+
+
+def test_what_a_kafka_consumer_publishes_after_the_receive_span_ended_is_its_child(
+    service: Service,
+) -> None:
+    def consume() -> tuple[trace.Span, trace.Span]:
+        ctx = PROPAGATOR.extract([("x-event-id", b"evt_1")], getter=KafkaGetter())
+        with service.tracer.start_as_current_span(
+            "orders receive", ctx, kind=SpanKind.CONSUMER
+        ) as got:
+            pass  # aiokafka's span ends when getone() returns the record
+        with service.tracer.start_as_current_span("inventory send", kind=SpanKind.PRODUCER) as sent:
+            pass
+        return got, sent
+
+    received, sent = contextvars.copy_context().run(consume)
+    assert isinstance(sent, ReadableSpan) and sent.parent is not None
+    assert sent.parent.span_id == received.get_span_context().span_id
+    assert sent.attributes[semconv.CAUSATION_ID] == "evt_1"
+    assert not trace.get_current_span().get_span_context().is_valid  # nothing leaked here
+
+
+def test_a_consumer_span_with_a_message_id_of_its_own_keeps_it(service: Service) -> None:
+    # aio-pika's instrumentation records AMQP's message_id before the processor sees it.
+    ctx = PROPAGATOR.extract({"x-correlation-id": "order_441"})
+
+    def consume() -> None:
+        with service.tracer.start_as_current_span(
+            "orders receive", ctx, kind=SpanKind.CONSUMER, attributes={semconv.MESSAGE_ID: "amqp-1"}
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
+    [span] = service.spans()
+    assert span.attributes[semconv.MESSAGE_ID] == "amqp-1"
+    assert span.attributes[semconv.CORRELATION_ID] == "order_441"
+
+
+def test_spans_that_are_not_messaging_get_nothing(service: Service) -> None:
+    with (
+        tracebraid.correlation("order_441"),
+        service.tracer.start_as_current_span("GET /orders", kind=SpanKind.SERVER),
+    ):
+        pass
+    [span] = service.spans()
+    assert semconv.CORRELATION_ID not in (span.attributes or {})
+
+
+def test_a_consumer_reading_a_malformed_message_still_gets_what_was_readable(
+    service: Service,
+) -> None:
+    headers = {"traceparent": "garbage", "x-event-id": b"evt_1", "x-attempt": "0"}
+    ctx = PROPAGATOR.extract(headers)
+
+    def consume() -> None:
+        with service.tracer.start_as_current_span("orders receive", ctx, kind=SpanKind.CONSUMER):
+            pass
+
+    contextvars.copy_context().run(consume)
+    [span] = service.spans()
+    assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
+    assert semconv.ATTEMPT not in (span.attributes or {})
+    assert extract(headers).no_parent is not None
+
+
+def test_instrument_installs_both_once() -> None:
+    saved = propagate.get_global_textmap()
+    provider = TracerProvider()
+    try:
+        first = tracebraid.instrument(provider)
+        assert tracebraid.instrument(provider) is first
+        textmap = propagate.get_global_textmap()
+        assert uses_tracebraid_propagator(textmap)
+        tracebraid.instrument(provider)
+        assert propagate.get_global_textmap() is textmap  # not composed twice
+        assert first in provider._active_span_processor._span_processors
+    finally:
+        propagate.set_global_textmap(saved)
+        provider.shutdown()
+
+
+def test_instrument_without_an_sdk_provider_says_what_to_do() -> None:
+    with pytest.raises(ConfigurationError, match="set_tracer_provider"):
+        tracebraid.instrument(trace.NoOpTracerProvider())
