@@ -1,0 +1,222 @@
+"""One member of a Kafka consumer group: fetch, mark, process side by side, commit.
+
+The loop takes the free processing slots, fetches that many records, writes each
+partition's processing marker (``_kafka_progress``) and only then hands the records
+to the handler; each settled record moves its partition's committed offset up to the
+lowest record still in process. When a rebalance takes partitions away, the member
+waits (up to ``drain`` seconds) for their records in process and commits them, so
+records that finish in time are not delivered again. ``KafkaBroker.subscribe`` builds
+one per subscription::
+
+    member = GroupMember(broker, consumer, Subscription(...), drain=3.0)
+    consumer.subscribe(topics, listener=member.listener)
+    await consumer.start(); await member.joined.wait()
+    tasks.spawn(member.run(), name)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+
+from tracebraid.sdk.broker._kafka_progress import PartitionProgress
+from tracebraid.sdk.broker._settle import Acknowledge, Settlement, settle
+from tracebraid.sdk.broker._slots import take_slots
+from tracebraid.sdk.broker.base import Handler, RetryPolicy
+from tracebraid.sdk.broker.kafka import delivery_from_record, lost_too_often, record_after
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+    from tracebraid.sdk.broker.kafka import KafkaBroker
+
+__all__ = ["GroupMember", "Subscription"]
+
+_log = logging.getLogger("tracebraid.sdk.broker.kafka")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What one ``subscribe`` asked for."""
+
+    destination: str
+    group: str
+    handler: Handler
+    retry: RetryPolicy
+    concurrency: int
+    delay: float
+
+
+class GroupMember:
+    """The consume loop of one subscription, and its partitions' progress."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        consumer: AIOKafkaConsumer,
+        subscription: Subscription,
+        *,
+        drain: float,
+    ) -> None:
+        self.broker = broker
+        self.consumer = consumer
+        self.subscription = subscription
+        self.drain = drain
+        self.joined = asyncio.Event()
+        self.listener = _Rebalance(self)
+        self._slots = asyncio.Semaphore(subscription.concurrency)
+        self._progress: dict[TopicPartition, PartitionProgress] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._running: defaultdict[TopicPartition, set[asyncio.Task[None]]] = defaultdict(set)
+        self._commit_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Fetch, mark and process until cancelled."""
+        while True:
+            taken = await take_slots(self._slots)
+            started: list[tuple[ConsumerRecord[Any, Any], int]] = []
+            try:
+                fetched = await self.consumer.getmany(timeout_ms=1000, max_records=taken)
+                records = [r for batch in fetched.values() for r in batch]
+                if records:
+                    started = await self._start(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a rebalance or reconnect: uncommitted records come back
+                _log.warning("consuming %s failed: %s: %s", self._name, type(exc).__name__, exc)
+                await asyncio.sleep(0.5)
+            finally:
+                for _ in range(taken - len(started)):
+                    self._slots.release()
+            for record, earlier in started:
+                tp = TopicPartition(record.topic, record.partition)
+                task = asyncio.create_task(self._process(record, earlier), name=self._name)
+                self._running[tp].add(task)
+                task.add_done_callback(self._running[tp].discard)
+
+    # -- marking and processing --
+
+    async def _start(
+        self, records: list[ConsumerRecord[Any, Any]]
+    ) -> list[tuple[ConsumerRecord[Any, Any], int]]:
+        """Record each start, write the partitions' markers; records with earlier start counts."""
+        by_partition: defaultdict[TopicPartition, list[ConsumerRecord[Any, Any]]] = defaultdict(
+            list
+        )
+        for record in records:
+            by_partition[TopicPartition(record.topic, record.partition)].append(record)
+        new = [tp for tp in by_partition if tp not in self._progress]
+        taken_over = await asyncio.gather(
+            *(self._take_over(tp, by_partition[tp][0].offset) for tp in new)
+        )
+        self._progress.update(zip(new, taken_over, strict=True))
+        started = [
+            (r, self._progress[tp].start(r.offset)) for tp, rs in by_partition.items() for r in rs
+        ]
+        try:
+            await asyncio.gather(
+                *(
+                    self.broker.write_marker(
+                        self.subscription.group,
+                        self._progress[tp].marker(tp.topic, tp.partition),
+                    )
+                    for tp in by_partition
+                )
+            )
+        except Exception:
+            # Unmarked records are not processed: forget this partition's state, fetch
+            # them again from the first, and take the partition over afresh.
+            for tp, rs in by_partition.items():
+                self._progress.pop(tp, None)
+                with contextlib.suppress(Exception):
+                    self.consumer.seek(tp, rs[0].offset)
+            raise
+        return started
+
+    async def _take_over(self, tp: TopicPartition, first_offset: int) -> PartitionProgress:
+        """This partition's progress as the group left it: committed offset, last marker."""
+        committed, marker = await asyncio.gather(
+            self.consumer.committed(tp),
+            self.broker.last_marker(self.subscription.group, tp.topic, tp.partition),
+        )
+        start = first_offset if committed is None else committed
+        self._committed[tp] = start
+        return PartitionProgress(start, dict(marker.started) if marker else None)
+
+    async def _process(self, record: ConsumerRecord[Any, Any], earlier: int) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        sub = self.subscription
+        try:
+            delivery, not_before_ms = delivery_from_record(
+                record, destination=sub.destination, group=sub.group, earlier_starts=earlier
+            )
+            settlement: Settlement | None = lost_too_often(delivery, sub.retry, earlier)
+            if settlement is None:
+                wait = sub.delay
+                if not_before_ms is not None:
+                    wait = max(wait, not_before_ms / 1000 - time.time())
+                settlement = await settle(sub.handler, delivery, sub.retry, delay=wait)
+            if not isinstance(settlement, Acknowledge):
+                topic, headers = record_after(delivery, settlement, now_ms=int(time.time() * 1000))
+                await self.broker.send(topic, delivery.payload, headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the retry or dead letter was not sent: leave it uncommitted
+            _log.warning("%s: settling %s failed: %s", self._name, record.offset, exc)
+            return
+        finally:
+            self._slots.release()
+        progress = self._progress.get(tp)
+        if progress is not None:
+            progress.finish(record.offset)
+            await self._commit(tp)
+
+    async def _commit(self, tp: TopicPartition) -> None:
+        """Commit ``tp``'s frontier if it moved (one commit at a time per member)."""
+        async with self._commit_lock:
+            progress = self._progress.get(tp)
+            if progress is None or progress.frontier == self._committed.get(tp):
+                return
+            frontier = progress.frontier
+            try:
+                await self.consumer.commit({tp: frontier})
+            except Exception as exc:  # partition moved on: its next owner processes again
+                _log.info("%s: commit of %s failed: %s", self._name, tp, exc)
+                return
+            self._committed[tp] = frontier
+
+    # -- rebalances --
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Let records in process on ``partitions`` finish (up to ``drain`` s), commit, forget."""
+        running = [task for tp in partitions for task in self._running.get(tp, ())]
+        if running:
+            await asyncio.wait(running, timeout=self.drain)
+        for tp in partitions:
+            await self._commit(tp)
+            self._progress.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    @property
+    def _name(self) -> str:
+        return f"{self.subscription.destination}/{self.subscription.group}"
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka's rebalance callbacks, passed to the member."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self._member = member
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._member.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._member.joined.set()
