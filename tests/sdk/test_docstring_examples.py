@@ -15,6 +15,7 @@ MODULES = [
     "tracebraid.sdk._traceparent",
     "tracebraid.sdk._tracers",
     "tracebraid.sdk.broker._address",
+    "tracebraid.sdk.broker._kafka_progress",
     "tracebraid.sdk.broker._redis_entries",
     "tracebraid.sdk.broker._settle",
     "tracebraid.sdk.broker.base",

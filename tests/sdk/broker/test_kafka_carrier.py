@@ -1,11 +1,11 @@
-"""Kafka's carrier, without a Kafka server: headers through aiokafka's own record codec.
+"""Kafka's carrier through aiokafka's own record codec, without a broker round trip.
 
-No Kafka broker runs on these machines, so the consume loop is not exercised here.
-What is: the record headers the adapter writes, encoded and decoded by aiokafka's
-record batch codec into the ``ConsumerRecord`` its fetcher hands out; the
-``Delivery`` read back from it and the context the traced layer restores; the header
-attempt counter across retries and the dead-letter record; and the real client
-failing against a closed port.
+The consume loop runs against tansu in ``test_kafka.py``; here: the record headers the
+adapter writes, encoded and decoded by aiokafka's record batch codec into the
+``ConsumerRecord`` its fetcher hands out; the ``Delivery`` read back from it and the
+context the traced layer restores; the header attempt counter across retries (plus
+the processing marker's earlier starts) and the dead-letter record; and the real
+client failing against a closed port.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tracebraid.sdk.broker.kafka import (
     MESSAGE_ID_HEADER,
     NOT_BEFORE_HEADER,
     delivery_from_record,
+    lost_too_often,
     next_record,
     record_headers,
     retry_topic,
@@ -126,6 +127,19 @@ def test_retries_count_attempts_in_a_header_then_dead_letter() -> None:
     assert parked.headers[DEAD_LETTER_GROUP_HEADER] == "send-warehouse-webhook"
     assert parked.headers[DEAD_LETTER_REASON_HEADER] == "TimeoutError: no answer"
     assert parked.delivery_count == 1  # a fresh message in the dead-letter topic
+
+
+def test_earlier_starts_from_the_processing_marker_add_to_the_header_attempt() -> None:
+    headers = record_headers({}, message_id="evt_1", attempt=2)
+    record = through_kafka("inventory.retry.webhook", b"{}", headers)
+    delivery, _ = delivery_from_record(
+        record, destination="inventory", group="webhook", earlier_starts=1
+    )
+    assert (delivery.delivery_count, delivery.redelivered) == (3, True)
+    assert lost_too_often(delivery, RetryPolicy(3), 1) is None
+    parked = lost_too_often(delivery, RetryPolicy(2), 1)
+    assert parked is not None and parked.destination == "inventory.dlq"
+    assert parked.headers[DEAD_LETTER_GROUP_HEADER] == "webhook"
 
 
 def test_a_record_from_another_producer_keeps_what_it_can() -> None:
