@@ -108,11 +108,13 @@ async def run_on(broker: Broker) -> list[Span]:
     return [to_span(span) for span in exporter.get_finished_spans()]
 
 
-@pytest.mark.parametrize("name", ["rabbitmq", "redis", "nats"])
+@pytest.mark.parametrize("name", ["rabbitmq", "redis", "nats", "kafka"])
 async def test_the_order_flow_over_a_real_broker_analyses_like_the_in_process_run(
-    name: str, in_process: Shape
+    name: str, in_process: Shape, request: pytest.FixtureRequest
 ) -> None:
-    spans = await run_on(open_broker(name, temporary=True))
+    # Kafka: tansu on 9092 or on a port of the session's own (tests/kafka_server.py).
+    url = request.getfixturevalue("kafka_bootstrap") if name == "kafka" else None
+    spans = await run_on(open_broker(name, url, temporary=True))
     systems = {s.attributes.get(semconv.MESSAGING_SYSTEM) for s in spans} - {None}
     assert systems == {name}
     over_broker = shape(analysed(spans))

@@ -78,7 +78,16 @@ class GroupMember:
         self._commit_lock = asyncio.Lock()
 
     async def run(self) -> None:
-        """Fetch, mark and process until cancelled."""
+        """Fetch, mark and process until cancelled; cancelling stops the records in process."""
+        try:
+            await self._fetch_and_start()
+        finally:
+            running = [task for tasks in self._running.values() for task in tasks]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fetch_and_start(self) -> None:
         while True:
             taken = await take_slots(self._slots)
             started: list[tuple[ConsumerRecord[Any, Any], int]] = []
