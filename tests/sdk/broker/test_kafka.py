@@ -115,11 +115,8 @@ async def test_the_processing_marker_names_each_record_handed_out(
     try:
         markers = processing_topic(topic, group)
         partitions = reader.partitions_for_topic(markers) or set()
-        found: list[ProcessingMarker] = []
-        for partition in partitions:
-            marker = await kafka.last_marker(group, topic, partition)
-            if marker is not None:
-                found.append(marker)
+        markers = await kafka.last_markers(group, [(topic, p) for p in partitions])
+        found: list[ProcessingMarker] = list(markers.values())
         committed = await _committed(kafka_bootstrap, topic, group, found[0].partition)
     finally:
         await reader.stop()

@@ -19,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from tracebraid.sdk.broker._kafka_progress import PartitionProgress
+from tracebraid.sdk.broker._kafka_progress import PartitionProgress, ProcessingMarker
 from tracebraid.sdk.broker._settle import Acknowledge, Settlement, settle
 from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import Handler, RetryPolicy
@@ -76,6 +78,7 @@ class GroupMember:
         self._committed: dict[TopicPartition, int] = {}
         self._running: defaultdict[TopicPartition, set[asyncio.Task[None]]] = defaultdict(set)
         self._commit_lock = asyncio.Lock()
+        self._commit_in_flight: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Fetch, mark and process until cancelled; cancelling stops the records in process."""
@@ -86,6 +89,14 @@ class GroupMember:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            # A commit under way finishes before the consumer stops (else aiokafka's
+            # own commit task outlives it and fails on the closed connection).
+            pending = self._commit_in_flight
+            if pending is not None:
+                if not pending.done():
+                    await asyncio.wait([pending], timeout=self.drain)
+                if pending.done() and not pending.cancelled():
+                    pending.exception()  # retrieved: a commit failing now changes nothing
 
     async def _fetch_and_start(self) -> None:
         while True:
@@ -121,15 +132,17 @@ class GroupMember:
         )
         for record in records:
             by_partition[TopicPartition(record.topic, record.partition)].append(record)
-        new = [tp for tp in by_partition if tp not in self._progress]
-        taken_over = await asyncio.gather(
-            *(self._take_over(tp, by_partition[tp][0].offset) for tp in new)
-        )
-        self._progress.update(zip(new, taken_over, strict=True))
-        started = [
-            (r, self._progress[tp].start(r.offset)) for tp, rs in by_partition.items() for r in rs
-        ]
         try:
+            new = [tp for tp in by_partition if tp not in self._progress]
+            taken_over = await asyncio.gather(
+                *(self._take_over(tp, by_partition[tp][0].offset) for tp in new)
+            )
+            self._progress.update(zip(new, taken_over, strict=True))
+            started = [
+                (r, self._progress[tp].start(r.offset))
+                for tp, rs in by_partition.items()
+                for r in rs
+            ]
             await asyncio.gather(
                 *(
                     self.broker.write_marker(
@@ -140,8 +153,8 @@ class GroupMember:
                 )
             )
         except Exception:
-            # Unmarked records are not processed: forget this partition's state, fetch
-            # them again from the first, and take the partition over afresh.
+            # Unmarked records are not processed: forget these partitions' state, fetch
+            # the records again, and take the partitions over afresh.
             for tp, rs in by_partition.items():
                 self._progress.pop(tp, None)
                 with contextlib.suppress(Exception):
@@ -149,15 +162,31 @@ class GroupMember:
             raise
         return started
 
+    async def preload(self, partitions: Iterable[TopicPartition]) -> None:
+        """Take over ``partitions`` before their first record arrives (those with a commit)."""
+        todo = [tp for tp in partitions if tp not in self._progress]
+        committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in todo))
+        pairs = zip(todo, committed, strict=True)
+        known = {tp: offset for tp, offset in pairs if offset is not None}
+        markers = await self.broker.last_markers(self.subscription.group, list(known))
+        for tp, offset in known.items():
+            if tp not in self._progress:
+                self._progress[tp] = self._progress_from(tp, offset, markers.get(tp))
+
     async def _take_over(self, tp: TopicPartition, first_offset: int) -> PartitionProgress:
         """This partition's progress as the group left it: committed offset, last marker."""
-        committed, marker = await asyncio.gather(
+        committed, markers = await asyncio.gather(
             self.consumer.committed(tp),
-            self.broker.last_marker(self.subscription.group, tp.topic, tp.partition),
+            self.broker.last_markers(self.subscription.group, [tp]),
         )
         start = first_offset if committed is None else committed
-        self._committed[tp] = start
-        return PartitionProgress(start, dict(marker.started) if marker else None)
+        return self._progress_from(tp, start, markers.get(tp))
+
+    def _progress_from(
+        self, tp: TopicPartition, committed: int, marker: ProcessingMarker | None
+    ) -> PartitionProgress:
+        self._committed[tp] = committed
+        return PartitionProgress(committed, dict(marker.started) if marker else None)
 
     async def _process(self, record: ConsumerRecord[Any, Any], earlier: int) -> None:
         tp = TopicPartition(record.topic, record.partition)
@@ -173,7 +202,9 @@ class GroupMember:
                     wait = max(wait, not_before_ms / 1000 - time.time())
                 settlement = await settle(sub.handler, delivery, sub.retry, delay=wait)
             if not isinstance(settlement, Acknowledge):
-                topic, headers = record_after(delivery, settlement, now_ms=int(time.time() * 1000))
+                # Rounded up: the retry must not be due before the back-off has passed.
+                now_ms = math.ceil(time.time() * 1000)
+                topic, headers = record_after(delivery, settlement, now_ms=now_ms)
                 await self.broker.send(topic, delivery.payload, headers)
         except asyncio.CancelledError:
             raise
@@ -194,8 +225,10 @@ class GroupMember:
             if progress is None or progress.frontier == self._committed.get(tp):
                 return
             frontier = progress.frontier
+            committing = asyncio.ensure_future(self.consumer.commit({tp: frontier}))
+            self._commit_in_flight = committing
             try:
-                await self.consumer.commit({tp: frontier})
+                await asyncio.shield(committing)
             except Exception as exc:  # partition moved on: its next owner processes again
                 _log.info("%s: commit of %s failed: %s", self._name, tp, exc)
                 return
@@ -228,4 +261,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._member.revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            await self._member.preload(assigned)
+        except Exception as exc:  # then each partition is taken over at its first record
+            _log.info("preloading %s failed: %s: %s", assigned, type(exc).__name__, exc)
         self._member.joined.set()

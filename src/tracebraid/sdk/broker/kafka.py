@@ -58,6 +58,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from tracebraid.sdk.broker._adapter import (
@@ -378,6 +379,7 @@ class KafkaBroker(BrokerAdapter):
             _log.warning("%s: no partitions assigned yet; consuming once it joins", group)
         else:
             await self._prepare(consumer, topics, group)
+            await member.preload(consumer.assignment())
         self._tasks.spawn(member.run(), f"{destination}/{group}")
 
     # -- what the group members use --
@@ -393,11 +395,20 @@ class KafkaBroker(BrokerAdapter):
             topic, marker.encode(), partition=marker.partition
         )
 
-    async def last_marker(self, group: str, topic: str, partition: int) -> ProcessingMarker | None:
-        """The last processing marker group ``group`` wrote for ``topic``'s ``partition``."""
+    async def last_markers(
+        self, group: str, partitions: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], ProcessingMarker]:
+        """The last processing marker group ``group`` wrote for each ``(topic, partition)``.
+
+        Partitions without one are left out. One read for all of them: the marker
+        partitions' ends, then the record before each end.
+        """
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        where = TopicPartition(processing_topic(topic, group), partition)
+        wanted = {TopicPartition(processing_topic(t, group), p): (t, p) for t, p in partitions}
+        if not wanted:
+            return {}
+        last: dict[TopicPartition, ConsumerRecord[Any, Any]] = {}
         async with self._markers_lock:
             if self._markers is None:
                 self._markers = AIOKafkaConsumer(
@@ -407,18 +418,24 @@ class KafkaBroker(BrokerAdapter):
                 )
                 await self._markers.start()
             reader = self._markers
-            reader.assign([where])
-            end = (await reader.end_offsets([where]))[where]
-            if end == 0:
-                return None
-            reader.seek(where, end - 1)
+            reader.assign(list(wanted))
+            ends = await reader.end_offsets(list(wanted))
+            waiting = {tp for tp, end in ends.items() if end > 0}
+            for tp in waiting:
+                reader.seek(tp, ends[tp] - 1)
             async with asyncio.timeout(self.connect_timeout):
-                while not (fetched := await reader.getmany(where, timeout_ms=200)):
-                    pass
-        marker = decode_marker(fetched[where][-1].value)
-        if marker is None or (marker.topic, marker.partition) != (topic, partition):
-            return None
-        return marker
+                while waiting:
+                    fetched = await reader.getmany(*waiting, timeout_ms=200)
+                    for tp, records in fetched.items():
+                        if records:
+                            last[tp] = records[-1]
+                            waiting.discard(tp)
+        found: dict[tuple[str, int], ProcessingMarker] = {}
+        for tp, record in last.items():
+            marker = decode_marker(record.value)
+            if marker is not None and (marker.topic, marker.partition) == wanted[tp]:
+                found[wanted[tp]] = marker
+        return found
 
     # -- internals --
 
