@@ -75,9 +75,16 @@ async def test_a_rebalance_between_two_members_loses_nothing(kafka_bootstrap: st
     seen = first.deliveries + second.deliveries
     assert {d.message_id for d in seen} == {f"e{n}" for n in range(100)}
     assert len(first.deliveries) > before and second.deliveries
-    # A record processed twice (its commit lost in the rebalance) says so: attempt 2.
-    twice = {d.message_id for d in seen if [e.message_id for e in seen].count(d.message_id) > 1}
-    assert all(d.delivery_count == 2 for d in seen if d.message_id in twice and d.redelivered)
+    _repeats_are_counted(seen)
+
+
+def _repeats_are_counted(deliveries: list[Delivery]) -> None:
+    """At least once: a record handed out again (its commit lost in a rebalance) says so."""
+    by_id: dict[str, list[int]] = {}
+    for delivery in deliveries:
+        by_id.setdefault(delivery.message_id, []).append(delivery.delivery_count)
+    for message_id, counts in by_id.items():
+        assert sorted(counts) == list(range(1, len(counts) + 1)), message_id
 
 
 async def _publish_every(
@@ -98,8 +105,8 @@ async def test_a_member_leaving_hands_its_partitions_back(kafka_bootstrap: str) 
         for n in range(20):
             await broker.publish(topic, b"", {}, message_id=f"e{n}")
         received = await staying.wait_for(20, settle=0.1)
-    assert sorted(d.message_id for d in received) == sorted(f"e{n}" for n in range(20))
-    assert {d.delivery_count for d in received} == {1}
+    assert {d.message_id for d in received} == {f"e{n}" for n in range(20)}
+    _repeats_are_counted(received)
 
 
 async def test_the_processing_marker_names_each_record_handed_out(
