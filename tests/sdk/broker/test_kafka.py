@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from broker_contract import BrokerContract, Recorder, unique_name
 from traced_contract import TracedBrokerContract
 
@@ -136,8 +137,6 @@ async def test_the_processing_marker_names_each_record_handed_out(
 
 
 async def _committed(bootstrap: str, topic: str, group: str, partition: int) -> int | None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -156,10 +155,14 @@ async def test_a_record_whose_consumer_is_lost_every_time_is_dead_lettered(
     topic, group = unique_name(), "send-warehouse-webhook"
     parked = Recorder()
     await kafka.subscribe(dead_letter_destination(topic), "operators", parked)
-    # The markers a consumer lost three times in a row leaves for offset 0.
-    for partition in range(4):
-        marker = ProcessingMarker(topic, partition, 0, ((0, 3),))
-        await kafka.write_marker(group, marker)
+    # One partition, and the marker a consumer lost three times in a row left for offset 0.
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    await kafka.write_marker(group, ProcessingMarker(topic, 0, 0, ((0, 3),)))
     never = Recorder()
     await kafka.subscribe(topic, group, never, retry=RetryPolicy(3))
     await kafka.publish(topic, b"poison", {"x-tenant": "acme"}, message_id="e1")
