@@ -29,10 +29,14 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from tracebraid.sdk.broker._kafka_progress import PartitionProgress, ProcessingMarker
+from tracebraid.sdk.broker._kafka_records import (
+    delivery_from_record,
+    lost_too_often,
+    record_after,
+)
 from tracebraid.sdk.broker._settle import Acknowledge, Settlement, settle
 from tracebraid.sdk.broker._slots import take_slots
 from tracebraid.sdk.broker.base import Handler, RetryPolicy
-from tracebraid.sdk.broker.kafka import delivery_from_record, lost_too_often, record_after
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -102,11 +106,12 @@ class GroupMember:
         while True:
             taken = await take_slots(self._slots)
             started: list[tuple[ConsumerRecord[Any, Any], int]] = []
+            marked: asyncio.Future[Any] | None = None
             try:
                 fetched = await self.consumer.getmany(timeout_ms=1000, max_records=taken)
                 records = [r for batch in fetched.values() for r in batch]
                 if records:
-                    started = await self._start(records)
+                    started, marked = await self._start(records)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a rebalance or reconnect: uncommitted records come back
@@ -116,8 +121,10 @@ class GroupMember:
                 for _ in range(taken - len(started)):
                     self._slots.release()
             for record, earlier in started:
+                assert marked is not None
                 tp = TopicPartition(record.topic, record.partition)
-                task = asyncio.create_task(self._process(record, earlier), name=self._name)
+                work = self._process(record, earlier, marked)
+                task = asyncio.create_task(work, name=self._name)
                 self._running[tp].add(task)
                 task.add_done_callback(self._running[tp].discard)
 
@@ -125,8 +132,13 @@ class GroupMember:
 
     async def _start(
         self, records: list[ConsumerRecord[Any, Any]]
-    ) -> list[tuple[ConsumerRecord[Any, Any], int]]:
-        """Record each start, write the partitions' markers; records with earlier start counts."""
+    ) -> tuple[list[tuple[ConsumerRecord[Any, Any], int]], asyncio.Future[Any]]:
+        """Record each start and queue the partitions' markers.
+
+        Returns each record with its earlier start count, and a future done once every
+        marker is written (the records wait for it before their handler runs; the loop
+        does not, so it fetches on while the broker takes the markers).
+        """
         by_partition: defaultdict[TopicPartition, list[ConsumerRecord[Any, Any]]] = defaultdict(
             list
         )
@@ -143,24 +155,36 @@ class GroupMember:
                 for tp, rs in by_partition.items()
                 for r in rs
             ]
-            await asyncio.gather(
-                *(
-                    self.broker.write_marker(
-                        self.subscription.group,
-                        self._progress[tp].marker(tp.topic, tp.partition),
-                    )
-                    for tp in by_partition
+            written = [
+                await self.broker.queue_marker(
+                    self.subscription.group, self._progress[tp].marker(tp.topic, tp.partition)
                 )
-            )
+                for tp in by_partition
+            ]
         except Exception:
-            # Unmarked records are not processed: forget these partitions' state, fetch
-            # the records again, and take the partitions over afresh.
-            for tp, rs in by_partition.items():
-                self._progress.pop(tp, None)
-                with contextlib.suppress(Exception):
-                    self.consumer.seek(tp, rs[0].offset)
+            self._fetch_again(by_partition)
             raise
-        return started
+        marked = asyncio.gather(*written)
+        marked.add_done_callback(lambda done: self._unmarked(done, by_partition))
+        return started, marked
+
+    def _unmarked(
+        self,
+        done: asyncio.Future[Any],
+        by_partition: dict[TopicPartition, list[ConsumerRecord[Any, Any]]],
+    ) -> None:
+        if not done.cancelled() and (error := done.exception()) is not None:
+            _log.warning("%s: writing processing markers failed: %s", self._name, error)
+            self._fetch_again(by_partition)
+
+    def _fetch_again(
+        self, by_partition: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+    ) -> None:
+        """Unmarked records are not processed: forget their partitions, fetch them again."""
+        for tp, rs in by_partition.items():
+            self._progress.pop(tp, None)
+            with contextlib.suppress(Exception):
+                self.consumer.seek(tp, rs[0].offset)
 
     async def preload(self, partitions: Iterable[TopicPartition]) -> None:
         """Take over ``partitions`` before their first record arrives (those with a commit)."""
@@ -188,10 +212,16 @@ class GroupMember:
         self._committed[tp] = committed
         return PartitionProgress(committed, dict(marker.started) if marker else None)
 
-    async def _process(self, record: ConsumerRecord[Any, Any], earlier: int) -> None:
+    async def _process(
+        self, record: ConsumerRecord[Any, Any], earlier: int, marked: asyncio.Future[Any]
+    ) -> None:
         tp = TopicPartition(record.topic, record.partition)
         sub = self.subscription
         try:
+            try:
+                await asyncio.shield(marked)
+            except Exception:  # not marked: fetched again (``_unmarked``), not processed here
+                return
             delivery, not_before_ms = delivery_from_record(
                 record, destination=sub.destination, group=sub.group, earlier_starts=earlier
             )
