@@ -67,6 +67,15 @@ Redis / NATS: one process, bare OpenTelemetry 37-38 / 40-44 / 49-54% and tracebr
 46-47% (runs on this shared machine vary by several points).
 A handler doing real work, or a compiled broker client, would make every share
 smaller; this bench adds neither.
+
+Kafka (tansu on loopback; December 2026, this machine at load 10-14): aiokafka is the
+cheapest bare client here (~145-190 us of CPU per message in one process; 23-32 us
+producer plus 69-86 us consumer apart), so the SDK's spans weigh more: bare
+OpenTelemetry 42-71% and tracebraid 46-84% in one process, 58-65% and 42-71% apart,
+across four runs of 2,000-5,000 messages. Every Kafka mode also pays tracebraid's
+processing marker (one record per fetched batch and partition, before the handlers
+run: how a lost consumer's records are counted) and a commit per settled record (one
+at a time, so they coalesce). Runs vary widely on a machine this busy.
 """
 
 from __future__ import annotations
