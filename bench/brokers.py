@@ -68,14 +68,15 @@ Redis / NATS: one process, bare OpenTelemetry 37-38 / 40-44 / 49-54% and tracebr
 A handler doing real work, or a compiled broker client, would make every share
 smaller; this bench adds neither.
 
-Kafka (tansu on loopback; December 2026, this machine at load 10-14): aiokafka is the
-cheapest bare client here (~145-190 us of CPU per message in one process; 23-32 us
-producer plus 69-86 us consumer apart), so the SDK's spans weigh more: bare
-OpenTelemetry 42-71% and tracebraid 46-84% in one process, 58-65% and 42-71% apart,
-across four runs of 2,000-5,000 messages. Every Kafka mode also pays tracebraid's
-processing marker (one record per fetched batch and partition, before the handlers
-run: how a lost consumer's records are counted) and a commit per settled record (one
-at a time, so they coalesce). Runs vary widely on a machine this busy.
+Kafka (tansu on loopback; December 2026, this machine at load 10-14, one run of the
+defaults): aiokafka is the cheapest bare client here (130 us of CPU per message in one
+process; 26 us producer plus 56 us consumer apart), so the SDK's spans weigh more:
+bare OpenTelemetry 43% and tracebraid 65% in one process (5,945 / 3,376 / 2,091
+msg/s), 72% and 68% apart (9,478 / 2,632 / 3,018 msg/s). Every Kafka mode also pays
+tracebraid's processing marker (one record per fetched batch and partition, written
+before the handlers run: how a lost consumer's records are counted) and a commit per
+settled record (one at a time, so they coalesce). Runs vary widely on a machine this
+busy: earlier runs of 2,000 messages gave tracebraid 46-76% in one process.
 """
 
 from __future__ import annotations
