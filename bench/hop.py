@@ -13,6 +13,13 @@ drops everything, so only the instrumentation is measured). The hops:
 - tracebraid: ``publishing`` + ``headers()`` + ``extract`` + ``consuming`` with
   everything on (event ID, correlation ID in baggage and its own header, causation,
   event name, start markers deferred as configured by default).
+- stock instrumentation: the hop as OpenTelemetry's messaging instrumentations write it
+  (aio-pika's): a PRODUCER span, the global propagator's inject (W3C trace context and
+  baggage), extract, the extracted context attached, a CONSUMER span in it; inside a
+  workflow whose correlation ID is in baggage.
+- stock + tracebraid.instrument(): the same hop, on a provider with
+  ``tracebraid.SpanProcessor`` and with ``tracebraid.propagator`` after the W3C
+  propagators: what adopting tracebraid without rewriting costs per hop.
 
 Measurement under load: rounds interleave the hops (the order rotates every round) so
 machine noise hits all alike; each round times every hop both in wall-clock time and in
@@ -20,7 +27,8 @@ process CPU time (which a busy machine's other processes do not inflate, and whi
 includes the span processor's export thread). The ratio is the median of the per-round
 ratios (paired), with its interquartile range; the goal is judged on both clocks.
 
-Goal (issue 2): tracebraid <= 1.25x bare.
+Goals: tracebraid <= 1.25x bare (issue 2); stock + tracebraid.instrument() <= 1.15x
+stock instrumentation alone (issue 16).
 
     .venv/bin/python bench/hop.py [--rounds 80] [--hops 300] [--no-markers]
 """
@@ -32,18 +40,27 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tracebraid.processor import SpanProcessor
+from tracebraid.propagator import TracebraidPropagator
 from tracebraid.sdk import configure, consuming, extract, publishing
 
 GOAL = 1.25
+ADOPT_GOAL = 1.15
 BARE = "bare OpenTelemetry hop"
 SAME = "bare hop, same data"
 OURS = "tracebraid hop"
+STOCK = "stock instrumentation hop"
+ADOPTED = "stock + instrument() hop"
 
 
 class _Discard(SpanExporter):
@@ -106,6 +123,37 @@ def _bare_hop(
     return hop
 
 
+def _stock_hop(tracer: trace.Tracer, propagator: TextMapPropagator) -> Callable[[], None]:
+    """A hop as the stock messaging instrumentations write it (aio-pika's decorators)."""
+    producer_attributes = {
+        "messaging.system": "rabbitmq",
+        "messaging.destination": "orders,",
+        "messaging.operation": "publish",
+    }
+    consumer_attributes = {
+        "messaging.system": "rabbitmq",
+        "messaging.destination": "orders",
+        "messaging.operation": "receive",
+    }
+
+    def hop() -> None:
+        headers: dict[str, str] = {}
+        with tracer.start_as_current_span(
+            "orders, send", kind=SpanKind.PRODUCER, attributes=producer_attributes
+        ):
+            propagator.inject(headers)
+        token = otel_context.attach(propagator.extract(headers))
+        try:
+            with tracer.start_as_current_span(
+                "orders receive", kind=SpanKind.CONSUMER, attributes=consumer_attributes
+            ):
+                pass
+        finally:
+            otel_context.detach(token)
+
+    return hop
+
+
 def _tracebraid_hop() -> None:
     with publishing("order.placed", destination="orders") as pub:
         headers = pub.headers()
@@ -142,11 +190,24 @@ def main() -> int:
     configure(tracer_provider=provider, start_markers=not args.no_markers)
     tracer = provider.get_tracer("bench")
     propagator = TraceContextTextMapPropagator()
+    # The stock path: the default global propagators, then tracebraid's added after them,
+    # on a provider of its own that has tracebraid's span processor.
+    w3c = [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+    adopted_provider = TracerProvider()
+    adopted_provider.add_span_processor(BatchSpanProcessor(_Discard(), max_queue_size=65536))
+    adopted_provider.add_span_processor(SpanProcessor(adopted_provider))
     hops: dict[str, Callable[[], None]] = {
         BARE: _bare_hop(tracer, propagator, same_data=False),
         SAME: _bare_hop(tracer, propagator, same_data=True),
         OURS: _tracebraid_hop,
+        STOCK: _stock_hop(tracer, CompositePropagator(w3c)),
+        ADOPTED: _stock_hop(
+            adopted_provider.get_tracer("bench"),
+            CompositePropagator([*w3c, TracebraidPropagator()]),
+        ),
     }
+    # Every hop runs inside one workflow: its correlation ID is in baggage.
+    workflow = otel_context.attach(baggage.set_baggage("correlation_id", "order_441"))
     for hop in hops.values():  # warm caches, the interpreter's specialisations, the threads
         _time(hop, args.hops)
     wall: dict[str, list[float]] = {name: [] for name in hops}
@@ -157,7 +218,9 @@ def main() -> int:
             w, c = _time(hops[name], args.hops)
             wall[name].append(w)
             cpu[name].append(c)
+    otel_context.detach(workflow)
     provider.shutdown()
+    adopted_provider.shutdown()
 
     def paired(clock: dict[str, list[float]], name: str, baseline: str) -> list[float]:
         # Each round times every hop back to back, so a per-round ratio cancels the
@@ -186,6 +249,15 @@ def main() -> int:
             print(line)
     failed = [clock for clock, ok in zip(("wall", "CPU"), verdicts, strict=True) if not ok]
     print("goal met on both clocks" if not failed else f"goal NOT met on {' and '.join(failed)}")
+    adopted = []
+    for clock_name, clock in (("wall", wall), ("CPU", cpu)):
+        q1, median, q3 = _quartiles(paired(clock, ADOPTED, STOCK))
+        adopted.append(median <= ADOPT_GOAL)
+        print(
+            f"stock + instrument() / stock ({clock_name:4s}): {median:5.2f}x paired median"
+            f"  (IQR {q1:.2f}-{q3:.2f})  goal <= {ADOPT_GOAL}x:"
+            f" {'met' if median <= ADOPT_GOAL else 'NOT met'}"
+        )
     return 0
 
 

@@ -196,3 +196,26 @@ def test_instrument_installs_both_once() -> None:
 def test_instrument_without_an_sdk_provider_says_what_to_do() -> None:
     with pytest.raises(ConfigurationError, match="set_tracer_provider"):
         tracebraid.instrument(trace.NoOpTracerProvider())
+
+
+def test_a_consumer_span_that_links_to_the_message_gets_its_identities(
+    service: Service,
+) -> None:
+    # confluent-kafka's shape: extract only to link, the span starts in another context.
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    carrier = [("traceparent", traceparent.encode()), ("x-event-id", b"evt_1")]
+
+    def consume() -> trace.Span:
+        ctx = PROPAGATOR.extract(carrier, getter=KafkaGetter())
+        # (tracebraid's propagator alone puts the creation context into ctx too)
+        link = trace.Link(trace.get_current_span(ctx).get_span_context())
+        with service.tracer.start_as_current_span(
+            "orders process", kind=SpanKind.CONSUMER, links=[link]
+        ) as span:
+            return span
+
+    span = contextvars.copy_context().run(consume)
+    assert isinstance(span, ReadableSpan)
+    assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
+    batch = service.tracer.start_span("orders process", kind=SpanKind.CONSUMER)
+    assert semconv.MESSAGE_ID not in (batch.attributes or {})  # no link: not this message

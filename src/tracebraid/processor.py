@@ -32,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time
 
 from opentelemetry import context as otel_context
@@ -45,7 +44,7 @@ from tracebraid import semconv
 from tracebraid.model import AttributeValue
 from tracebraid.sdk._tracers import SCOPE
 from tracebraid.sdk.marker import CLOCK, PendingMarker
-from tracebraid.sdk.stock import received, restore, stamp_consumer, stamp_producer
+from tracebraid.sdk.stock import linked_received, received, stamp_consumer, stamp_producer
 
 __all__ = ["SpanProcessor"]
 
@@ -96,7 +95,6 @@ class SpanProcessor(OTelSpanProcessor):
             None if start_marker_after_ms is None else int(start_marker_after_ms * 1_000_000)
         )
         self._in_flight: dict[int, _InFlight] = {}
-        self._lock = threading.Lock()
 
     def _markers(self) -> trace.Tracer | None:
         if self._provider is None or self._delay_ns is None:
@@ -122,9 +120,11 @@ class SpanProcessor(OTelSpanProcessor):
                 return
             incoming = received(ctx)
             if incoming is None:
+                # confluent-kafka's shape: the span links to the message it processes.
+                incoming = linked_received(span.links)
+            if incoming is None:
                 return  # not one message (a poll span, a batch): nothing to restore
             stamp_consumer(span, incoming)
-            restore(span)
             # The consumer span stays the current span of the task or thread that received
             # the message until it receives the next one, with the message's baggage:
             # Kafka clients' instrumentations end it (and detach their context) when
@@ -142,8 +142,8 @@ class SpanProcessor(OTelSpanProcessor):
             return
         start = span.start_time or time.time_ns()
         work = _InFlight(span, tracer, start + self._delay_ns)
-        with self._lock:
-            self._in_flight[span.context.span_id] = work
+        # One dict operation, atomic under the GIL: no lock on the hot path.
+        self._in_flight[span.context.span_id] = work
         CLOCK.track(work)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -152,15 +152,13 @@ class SpanProcessor(OTelSpanProcessor):
         context = span.context
         if context is None:
             return
-        with self._lock:
-            work = self._in_flight.pop(context.span_id, None)
+        work = self._in_flight.pop(context.span_id, None)
         if work is not None:
             CLOCK.untrack(work)
 
     def shutdown(self) -> None:
-        with self._lock:
-            pending = list(self._in_flight.values())
-            self._in_flight.clear()
+        pending = list(self._in_flight.values())
+        self._in_flight.clear()
         for work in pending:
             CLOCK.untrack(work)
 

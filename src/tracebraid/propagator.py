@@ -52,7 +52,6 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.sdk.trace import ReadableSpan
 
 from tracebraid import semconv
 from tracebraid.sdk import carriers as h
@@ -65,7 +64,16 @@ from tracebraid.sdk.cloudevents import (
 )
 from tracebraid.sdk.context import BAGGAGE_CORRELATION_KEY
 from tracebraid.sdk.propagation import extract as extract_headers
-from tracebraid.sdk.stock import Received, ambient, carried, stamp_producer, with_received
+from tracebraid.sdk.stock import (
+    NOTHING_CARRIED,
+    Received,
+    ambient,
+    carried,
+    is_readable,
+    remember_extracted,
+    stamp_producer,
+    with_received,
+)
 
 __all__ = ["DELIVERY_COUNT_HEADER", "TracebraidPropagator"]
 
@@ -103,6 +111,21 @@ def _read(carrier: CarrierT, getter: Getter[CarrierT]) -> tuple[dict[str, object
     """(tracebraid and W3C headers by lowercase name, CloudEvent headers), via ``getter``."""
     found: dict[str, object] = {}
     cloud: list[str] = []
+    if type(carrier) is dict and type(getter) is DefaultGetter:
+        # The common carrier (HTTP, AMQP and NATS headers): one pass, values as stored.
+        for name, value in carrier.items():  # type: ignore[attr-defined]
+            if name in _READ:
+                found.setdefault(name, value)
+            elif type(name) is str:
+                lowered = name.lower()
+                if lowered in _READ:
+                    found.setdefault(lowered, value)
+                elif lowered.startswith(_CLOUDEVENT_PREFIXES):
+                    cloud.append(name)
+        for name, value in found.items():
+            if type(value) is int:  # AMQP header tables carry numbers as numbers
+                found[name] = str(value)
+        return found, cloud
     try:
         names: Iterable[object] = getter.keys(carrier)
     except Exception:  # a getter without keys(): ask for each header by name
@@ -126,12 +149,17 @@ def _read(carrier: CarrierT, getter: Getter[CarrierT]) -> tuple[dict[str, object
 
 def _get(carrier: CarrierT, getter: Getter[CarrierT], name: str) -> object:
     try:
-        if isinstance(getter, DefaultGetter) and isinstance(carrier, Mapping):
+        if isinstance(getter, DefaultGetter) and (
+            type(carrier) is dict or isinstance(carrier, Mapping)
+        ):
             # DefaultGetter turns a bytes value (AMQP headers) into a list of ints.
-            return _first(carrier.get(name))
-        return _first(getter.get(carrier, name))
+            value = _first(carrier.get(name))  # type: ignore[attr-defined]
+        else:
+            value = _first(getter.get(carrier, name))
     except Exception:  # e.g. a getter decoding bytes that are not UTF-8
         return b"\xff"  # unreadable: extract reports it as not UTF-8 and ignores it
+    # AMQP header tables carry numbers as numbers (an x-attempt of 2).
+    return str(value) if type(value) is int else value
 
 
 def _attempt_from_delivery_count(value: object) -> str | None:
@@ -170,11 +198,11 @@ class TracebraidPropagator(TextMapPropagator):
                 attempt = _attempt_from_delivery_count(count)
                 if attempt is not None:
                     headers[h.ATTEMPT_HEADER] = attempt
-            headers = {k: str(v) if isinstance(v, int) else v for k, v in headers.items()}
             incoming = Received(extract_headers(headers), cloud_event)
         except Exception:  # a consume loop must never see an extraction error
             return ctx
         ctx = with_received(ctx, incoming)
+        remember_extracted(incoming)
         message = incoming.extracted.context
         if (
             message.correlation_id is not None
@@ -182,7 +210,7 @@ class TracebraidPropagator(TextMapPropagator):
         ):
             ctx = otel_baggage.set_baggage(BAGGAGE_CORRELATION_KEY, message.correlation_id, ctx)
         span_context = incoming.extracted.span_context
-        if span_context is not None and not trace.get_current_span(ctx).get_span_context().is_valid:
+        if span_context is not None and trace.get_current_span(ctx) is trace.INVALID_SPAN:
             # Only a CloudEvent's Distributed Tracing extension, or no W3C propagator
             # configured: the message's creation context is still its parent.
             ctx = trace.set_span_in_context(trace.NonRecordingSpan(span_context), ctx)
@@ -204,18 +232,20 @@ class TracebraidPropagator(TextMapPropagator):
         ctx = context if context is not None else otel_context.get_current()
         message = carried(carrier)
         span = trace.get_current_span(ctx)
-        correlation, cause = ambient(ctx)
         event_id: str | None = None
         event_name = message.event_name
-        if isinstance(span, ReadableSpan) and span.kind is trace.SpanKind.PRODUCER:
-            event_id = stamp_producer(span, ctx, message)
-            attributes = span.attributes or {}
-            found = attributes.get(semconv.CORRELATION_ID)
-            correlation = message.correlation_id or (
-                found if isinstance(found, str) and found else correlation
-            )
-            name = attributes.get(semconv.EVENT_NAME)
-            event_name = event_name or (name if isinstance(name, str) else None)
+        if is_readable(span) and span.kind is trace.SpanKind.PRODUCER:  # type: ignore[attr-defined]
+            attributes = span.attributes  # type: ignore[attr-defined]
+            event_id = attributes.get(semconv.MESSAGE_ID)
+            if event_id is None or message is not NOTHING_CARRIED:
+                # Not stamped by the processor yet, or the message has identities of its own.
+                event_id = stamp_producer(span, ctx, message)
+                attributes = span.attributes  # type: ignore[attr-defined]
+            correlation = attributes.get(semconv.CORRELATION_ID)
+            cause = attributes.get(semconv.CAUSATION_ID)
+            event_name = event_name or attributes.get(semconv.EVENT_NAME)
+        else:
+            correlation, cause = ambient(ctx)
         if cause == event_id:  # republishing the message being processed (a retry)
             cause = None
         cause = message.causation_id or cause

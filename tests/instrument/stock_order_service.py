@@ -1,20 +1,21 @@
 """One service of the seed's order flow, written with a plain client and its stock
 OpenTelemetry instrumentation, plus the five-line ``tracebraid.instrument()`` start-up.
 
-It knows nothing of tracebraid's ``EventBus``: plain aio-pika or aiokafka, messages that
-are binary-mode CloudEvents (the ``cloudevents`` SDK's RabbitMQ and Kafka bindings, so
-``ce-type`` names the event), and the stock ``AioPikaInstrumentor`` or
-``AIOKafkaInstrumentor`` for its spans. Each service runs in a process of its own, as in
+It knows nothing of tracebraid's ``EventBus``: plain aio-pika, aiokafka or
+confluent-kafka, messages that are binary-mode CloudEvents (the ``cloudevents`` SDK's
+RabbitMQ and Kafka bindings, so ``ce-type`` names the event), and the client's stock
+OpenTelemetry instrumentor for its spans. Each service runs in a process of its own, as in
 production (the instrumentors patch the client process-wide, and each service has its
 own ``service.name``)::
 
     python stock_order_service.py SYSTEM SERVICE BROKER NAMESPACE SPANS_FILE SCALE PROPAGATOR
 
-SYSTEM is ``aio-pika`` or ``aiokafka``; PROPAGATOR ``on`` or ``off`` (the processor
-alone). It prints ``ready``, then one line per business step that finished (``done STEP
-ORDER``; the stalled loyalty step prints ``started``). Reading ``order N`` on stdin,
-checkout-api places order N; ``stop`` writes the finished spans (OTLP protobuf) to
-SPANS_FILE, prints ``stopped`` and exits at once, work in flight and all.
+SYSTEM is ``aio-pika``, ``aiokafka`` or ``confluent-kafka``; PROPAGATOR ``on`` or ``off``
+(the processor alone). It prints ``ready``, then one line per business step that
+finished (``done STEP ORDER``; the stalled loyalty step prints ``started``). Reading
+``order N`` on stdin, checkout-api places order N; ``stop`` writes the finished spans
+(OTLP protobuf) to SPANS_FILE, prints ``stopped`` and exits at once, work in flight and
+all.
 
 The flow and its delays are ``tracebraid.demo.order_flow``'s: payment and inventory
 consume ``order.placed``; summary (lagging) and loyalty (stalling) ``payment.authorized``;
@@ -251,6 +252,74 @@ class AioKafka(Transport):
         )
 
 
+class ConfluentKafka(Transport):
+    """confluent-kafka: a blocking client, so each consumer polls in a thread of its own
+    and runs the business step there (its instrumentation keeps the consumer span open
+    and current until the next poll)."""
+
+    def __init__(self, servers: str) -> None:
+        self.servers = servers
+
+    async def start(self, service: Service) -> None:
+        import threading
+
+        from confluent_kafka import Producer
+
+        self.producer = Producer({"bootstrap.servers": self.servers, "linger.ms": 0})
+        ready = []
+        for consumer in service.consumers():
+            subscribed = threading.Event()
+            thread = threading.Thread(
+                target=self.loop, args=(service, consumer, subscribed), daemon=True
+            )
+            thread.start()
+            ready.append(subscribed)
+        for subscribed in ready:
+            await asyncio.to_thread(subscribed.wait)
+
+    def loop(self, service: Service, consumer: Consumer, subscribed: Any) -> None:
+        import time
+
+        from confluent_kafka import Consumer as KafkaConsumer
+        from confluent_kafka import TopicPartition
+
+        client = KafkaConsumer(
+            {
+                "bootstrap.servers": self.servers,
+                "group.id": f"{service.namespace}{consumer.step}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                # A test's short-lived group: rebalance and fetch without the defaults' waits.
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 500,
+                "fetch.wait.max.ms": 50,
+                "topic.metadata.refresh.interval.ms": 1000,
+            }
+        )
+        client.subscribe([service.namespace + consumer.destination])
+        subscribed.set()
+        attempts: dict[tuple[int, int], int] = {}
+        while True:
+            record = client.poll(0.1)  # the stock instrumentation's span stays open
+            if record is None or record.error():
+                continue
+            time.sleep(consumer.lag)
+            key = (record.partition(), record.offset())
+            attempts[key] = attempts.get(key, 0) + 1
+            try:
+                asyncio.run(run_handler(consumer, record.value(), attempts[key]))
+            except Exception:
+                # Kafka keeps no delivery count: read the same record again.
+                client.seek(TopicPartition(record.topic(), record.partition(), record.offset()))
+                continue
+            client.commit(record, asynchronous=False)
+
+    async def publish(self, destination: str, event: CloudEvent) -> None:
+        wire = ce_kafka.to_binary(event, WIRE)
+        self.producer.produce(destination, wire.value, headers=list(wire.headers.items()))
+        self.producer.flush()
+
+
 async def main(
     system: str, name: str, broker: str, namespace: str, spans_file: Path, scale: float, on: bool
 ) -> None:
@@ -269,11 +338,16 @@ async def main(
 
         AioPikaInstrumentor().instrument(skip_dep_check=True)
         transport = AioPika(broker)
-    else:
+    elif system == "aiokafka":
         from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 
         AIOKafkaInstrumentor().instrument()
         transport = AioKafka(broker)
+    else:
+        from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
+
+        ConfluentKafkaInstrumentor().instrument()
+        transport = ConfluentKafka(broker)
     service = Service(name, namespace, Timings().scaled(scale), transport)
     await transport.start(service)
     say("ready")

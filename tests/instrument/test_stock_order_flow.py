@@ -4,10 +4,11 @@ analyses like the same flow on tracebraid's ``EventBus``: the same branches, att
 correlation and causation chain. Without the propagator the correlation breaks (TB201
 on RabbitMQ, where AMQP's message_id still pairs each send with its receive).
 
-aio-pika runs on RabbitMQ; aiokafka on tansu, a Kafka-protocol broker (not Apache Kafka).
-aiokafka's stock consumer span ends when ``getone`` returns, before the record is
-processed, so for Kafka the shape leaves out how each branch ended (the stalled branch
-cannot look in flight, and a failed processing is not on any span).
+aio-pika runs on RabbitMQ; aiokafka and confluent-kafka on tansu, a Kafka-protocol broker
+(not Apache Kafka). For Kafka the shape leaves out how each attempt ended: aiokafka's
+stock consumer span ends when ``getone`` returns, before the record is processed (so the
+stalled branch cannot look in flight either), and confluent-kafka's stays open until the
+next ``poll`` but records no failure of the processing inside it.
 """
 
 from __future__ import annotations
@@ -109,16 +110,16 @@ async def test_aiokafka_services_with_tracebraid_instrument_analyse_like_the_eve
     assert lost_correlations(spans) == []
 
 
-async def test_aiokafka_services_without_the_propagator_lose_the_correlation(
-    tmp_path: Path, kafka_bootstrap: str
+@pytest.mark.parametrize("client", ["aiokafka", "confluent-kafka"])
+async def test_kafka_services_without_the_propagator_lose_the_correlation(
+    client: str, tmp_path: Path, kafka_bootstrap: str
 ) -> None:
     """Without the propagator nothing but ``traceparent`` crosses Kafka: the consumers get
-    no correlation and no event ID, and the follow-ups (published after aiokafka's receive
-    span ended) start traces of their own without the workflow. With no event identity
-    on either end the lint cannot pair a send with its receive, so it reports the lost
-    correlation as missing on each span (TB401) rather than as TB201."""
+    no correlation and no event ID, and the follow-ups lose the workflow. With no event
+    identity on either end the lint cannot pair a send with its receive, so it reports
+    the lost correlation as missing on each span (TB401) rather than as TB201."""
     spans = await run_stock_flow(
-        "aiokafka", kafka_bootstrap, tmp_path, propagator=False, prepare=create_topics
+        client, kafka_bootstrap, tmp_path, propagator=False, prepare=create_topics
     )
     missing = {
         (f.service, f.message.split(" spans")[0])
@@ -127,3 +128,18 @@ async def test_aiokafka_services_without_the_propagator_lose_the_correlation(
     }
     assert {("payment", "consumer"), ("payment", "producer"), ("warehouse", "consumer")} <= missing
     assert analysed(spans).correlation_ids == (f"order_{ORDER}",)  # the checkout's alone
+
+
+async def test_confluent_kafka_services_with_tracebraid_instrument_analyse_like_the_event_bus(
+    tmp_path: Path, kafka_bootstrap: str, on_event_bus: WorkflowAnalysis
+) -> None:
+    spans = await run_stock_flow(
+        "confluent-kafka", kafka_bootstrap, tmp_path, propagator=True, prepare=create_topics
+    )
+    analysis = analysed(spans)
+    stock = shape(analysis, statuses=False)
+    assert stock == shape(on_event_bus, statuses=False)
+    assert_the_story(stock)
+    # confluent-kafka's consumer span lasts until the next poll: the stall is in flight.
+    assert [str(f.consumer).split(":")[0] for f in analysis.in_flight] == ["loyalty"]
+    assert lost_correlations(spans) == []

@@ -29,11 +29,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span
@@ -55,12 +57,16 @@ __all__ = [
     "CLOUDEVENT_ID",
     "CLOUDEVENT_SOURCE",
     "CLOUDEVENT_TYPE",
+    "NOTHING_CARRIED",
     "Carried",
     "Received",
     "ambient",
     "carried",
+    "is_readable",
+    "linked_received",
     "producer_event_id",
     "received",
+    "remember_extracted",
     "restore",
     "stamp_consumer",
     "stamp_producer",
@@ -93,6 +99,34 @@ def received(ctx: Context | None = None) -> Received | None:
 def with_received(ctx: Context, incoming: Received) -> Context:
     """``ctx`` holding ``incoming`` as the message received."""
     return otel_context.set_value(_RECEIVED_KEY, incoming, ctx)
+
+
+# The message the propagator read last in this task or thread. Instrumentations that
+# follow the messaging conventions' other shape (confluent-kafka's) extract only to link
+# the consumer span to the message and start the span in another context.
+_last_extracted: contextvars.ContextVar[Received | None] = contextvars.ContextVar(
+    "tracebraid_last_extracted", default=None
+)
+
+
+def remember_extracted(incoming: Received) -> None:
+    """Note ``incoming`` as the message this task or thread read last (the propagator)."""
+    _last_extracted.set(incoming)
+
+
+def linked_received(links: Sequence[trace.Link]) -> Received | None:
+    """The message a consumer span links to, when it links to exactly one and that one
+    is the message this task or thread extracted last (``None`` for a batch)."""
+    if len(links) != 1:
+        return None
+    incoming = _last_extracted.get()
+    if incoming is None:
+        return None
+    found = incoming.extracted.span_context
+    linked = links[0].context
+    if found is None or (found.trace_id, found.span_id) != (linked.trace_id, linked.span_id):
+        return None
+    return incoming
 
 
 def ambient(ctx: Context | None = None) -> tuple[str | None, str | None]:
@@ -135,7 +169,10 @@ class Carried:
     cloud_attributes: frozenset[str] = frozenset()
 
 
-_NOTHING_CARRIED = Carried()
+NOTHING_CARRIED = Carried()
+"""What ``carried`` returns for a message that carries no identity (the same object)."""
+# Headers the W3C propagators wrote before this one: never an identity of the message.
+_NOT_CARRIED = frozenset((h.TRACEPARENT_HEADER, h.TRACESTATE_HEADER, h.BAGGAGE_HEADER))
 _CARRIED_HEADERS = frozenset(
     (h.EVENT_ID_HEADER, h.EVENT_NAME_HEADER, h.CORRELATION_ID_HEADER, h.CAUSATION_ID_HEADER)
 )
@@ -155,16 +192,17 @@ def _text(value: object) -> str | None:
 def carried(carrier: object) -> Carried:
     """What ``carrier`` (headers being published) already says; never raises."""
     try:
-        if isinstance(carrier, Mapping):
-            pairs = list(carrier.items())
-        elif isinstance(carrier, list | tuple):
-            pairs = [p for p in carrier if isinstance(p, tuple) and len(p) == 2]
+        kind = type(carrier)
+        if kind is dict or (kind is not list and isinstance(carrier, Mapping)):
+            pairs: Iterable[tuple[object, object]] = carrier.items()  # type: ignore[attr-defined]
+        elif kind is list or isinstance(carrier, tuple):
+            pairs = [p for p in carrier if type(p) is tuple and len(p) == 2]  # type: ignore[attr-defined]
         else:
-            return _NOTHING_CARRIED
+            return NOTHING_CARRIED
         ours: dict[str, str] = {}
         prefix: str | None = None
         for name, value in pairs:
-            if not isinstance(name, str):
+            if type(name) is not str or name in _NOT_CARRIED:
                 continue
             lowered = name.lower()
             if lowered in _CARRIED_HEADERS:
@@ -176,8 +214,8 @@ def carried(carrier: object) -> Carried:
             elif prefix is None and lowered in ("cloudevents_id", "cloudevents:id"):
                 prefix = name[:12]
         if not ours and prefix is None:
-            return _NOTHING_CARRIED
-        cloud = binary_attributes(pairs) if prefix is not None else {}
+            return NOTHING_CARRIED
+        cloud = binary_attributes(carrier) if prefix is not None else {}
         identity = cloudevent_identity(cloud) if cloud else None
         return Carried(
             event_id=ours.get(h.EVENT_ID_HEADER) or (identity.id if identity else None),
@@ -190,14 +228,29 @@ def carried(carrier: object) -> Carried:
             cloud_attributes=frozenset(cloud),
         )
     except Exception:  # publishing must never fail because of tracing
-        return _NOTHING_CARRIED
+        return NOTHING_CARRIED
+
+
+_READABLE_TYPES: set[type] = set()
+
+
+def is_readable(span: object) -> bool:
+    """True for an SDK span (its kind and attributes can be read). The span types seen
+    are remembered: ``isinstance`` against an ABC is slow, and this runs on every hop."""
+    kind = type(span)
+    if kind in _READABLE_TYPES:
+        return True
+    if isinstance(span, ReadableSpan):
+        _READABLE_TYPES.add(kind)
+        return True
+    return False
 
 
 def _attributes(span: Span) -> Mapping[str, AttributeValue]:
-    if isinstance(span, ReadableSpan):
-        found = span.attributes
+    if is_readable(span):
+        found: Mapping[str, AttributeValue] | None = span.attributes  # type: ignore[attr-defined]
         if found is not None:
-            return found  # type: ignore[return-value]
+            return found
     return {}
 
 
@@ -205,41 +258,63 @@ def _as_text(value: AttributeValue | None) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def stamp_producer(span: Span, ctx: Context | None, message: Carried = _NOTHING_CARRIED) -> str:
+def _first_text(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = attributes.get(key)
+        if type(value) is str and value:
+            return value
+    return None
+
+
+_MESSAGE_ID_ALIASES = semconv.ALIASES[semconv.MESSAGE_ID]
+_CORRELATION_ALIASES = semconv.ALIASES[semconv.CORRELATION_ID]
+
+
+def stamp_producer(span: Span, ctx: Context | None, message: Carried = NOTHING_CARRIED) -> str:
     """Give a producer span the event ID, correlation and causation of the message it
     sends (what is already on the span stays); returns the event ID."""
     attributes = _attributes(span)
-    event_id = (
-        message.event_id or _as_text(semconv.first_of(attributes, semconv.MESSAGE_ID)) or None
-    )
+    event_id = message.event_id or _first_text(attributes, _MESSAGE_ID_ALIASES)
     updates: dict[str, AttributeValue] = {}
     if event_id is None:
         event_id = new_event_id()
     if attributes.get(semconv.MESSAGE_ID) != event_id:
         updates[semconv.MESSAGE_ID] = event_id
-    correlation, cause = ambient(ctx)
-    correlation = (
-        message.correlation_id
-        or _as_text(semconv.first_of(attributes, semconv.CORRELATION_ID))
-        or correlation
-    )
+    correlation = message.correlation_id or _first_text(attributes, _CORRELATION_ALIASES)
+    stamped_cause = attributes.get(semconv.CAUSATION_ID)
+    cause = message.causation_id
+    if correlation is None or (cause is None and stamped_cause is None):
+        found_correlation, found_cause = ambient(ctx)
+        correlation = correlation or found_correlation
+        cause = cause or found_cause
     if correlation is not None and attributes.get(semconv.CORRELATION_ID) != correlation:
         updates[semconv.CORRELATION_ID] = correlation
-    cause = message.causation_id or _as_text(attributes.get(semconv.CAUSATION_ID)) or cause
-    if cause is not None and cause != event_id and semconv.CAUSATION_ID not in attributes:
+    if cause is not None and cause != event_id and stamped_cause is None:
         updates[semconv.CAUSATION_ID] = cause
+    elif stamped_cause == event_id:
+        # Republishing the message being processed (a retry): the processor named it as
+        # its own cause before the message's own ID was known. "" reads as no causation.
+        updates[semconv.CAUSATION_ID] = message.causation_id or ""
     if message.event_name is not None and semconv.EVENT_NAME not in attributes:
         updates[semconv.EVENT_NAME] = message.event_name
     if message.cloud_event is not None:
         updates.update(_cloud_event_attributes(message.cloud_event))
     if updates and span.is_recording():
-        span.set_attributes(updates)
+        _set(span, updates)
     return event_id
 
 
 def producer_event_id(span: Span) -> str | None:
     """The event ID stamped on a producer span, if any."""
     return _as_text(_attributes(span).get(semconv.MESSAGE_ID))
+
+
+def _set(span: Span, updates: Mapping[str, AttributeValue]) -> None:
+    # One set_attribute per key: the SDK validates a whole mapping given to
+    # set_attributes as a nested value first, which costs half as much again.
+    set_attribute = span.set_attribute
+    for key, value in updates.items():
+        set_attribute(key, value)
 
 
 def _cloud_event_attributes(identity: CloudEventIdentity) -> dict[str, AttributeValue]:
@@ -252,7 +327,8 @@ def _cloud_event_attributes(identity: CloudEventIdentity) -> dict[str, Attribute
 
 
 def stamp_consumer(span: Span, incoming: Received) -> None:
-    """Give a consumer span the identities of the message it received."""
+    """Give a consumer span the identities of the message it received, and make that
+    message the one being processed for the rest of the task or thread (``restore``)."""
     attributes = _attributes(span)
     message = incoming.extracted.context
     updates: dict[str, AttributeValue] = {}
@@ -270,9 +346,16 @@ def stamp_consumer(span: Span, incoming: Received) -> None:
     if incoming.cloud_event is not None:
         updates.update(_cloud_event_attributes(incoming.cloud_event))
     if updates and span.is_recording():
-        span.set_attributes(updates)
+        _set(span, updates)
+    event_id = message.event_id or _first_text(attributes, _MESSAGE_ID_ALIASES)
     if message.event_id is not None:
         _keep_event_id(span, message.event_id)
+    restore(
+        span,
+        event_id,
+        message.correlation_id or _first_text(attributes, _CORRELATION_ALIASES),
+        message.event_name,
+    )
 
 
 _MESSAGE_ID_KEYS = frozenset(semconv.ALIASES[semconv.MESSAGE_ID])
@@ -341,24 +424,23 @@ class _StockConsumption:
         return record
 
 
-def restore(span: Span) -> None:
+def restore(
+    span: Span, event_id: str | None, correlation: str | None, event_name: str | None
+) -> None:
     """Make a consumer span's message the one being processed, for the rest of the task
     or thread that received it (until it receives the next one).
 
     Kafka clients' instrumentations end the consumer span when ``getone``/``poll``
     returns, before the application processes the record; what that processing publishes
-    still names the record as its cause and keeps its workflow.
+    still names the record as its cause and keeps its workflow. Set even without
+    identities: a message from an uninstrumented producer must not inherit the cause of
+    the one this task received before it.
     """
-    attributes = _attributes(span)
-    event_id = _as_text(semconv.first_of(attributes, semconv.MESSAGE_ID))
-    correlation = _as_text(semconv.first_of(attributes, semconv.CORRELATION_ID))
-    # Always set, even without identities: a message from an uninstrumented producer
-    # must not inherit the cause of the one this task received before it.
     _current.set(
         _StockConsumption(
             span,
             EventId(event_id) if event_id else None,
             CorrelationId(correlation) if correlation else None,
-            _as_text(attributes.get(semconv.EVENT_NAME)),
+            event_name,
         )
     )
