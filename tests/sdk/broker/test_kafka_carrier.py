@@ -17,7 +17,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from aiokafka.structs import ConsumerRecord
 
 from tracebraid import semconv
-from tracebraid.errors import BrokerUnavailableError
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk import consuming, extract, publishing
 from tracebraid.sdk.broker import (
     DEAD_LETTER_GROUP_HEADER,
@@ -174,3 +174,8 @@ async def test_an_unreachable_kafka_names_the_address_tried(closed_port: int) ->
     broker = KafkaBroker(f"127.0.0.1:{closed_port}", connect_timeout=2.0)
     with pytest.raises(BrokerUnavailableError, match=rf"kafka://127\.0\.0\.1:{closed_port}"):
         await broker.start()
+
+
+def test_a_session_timeout_of_zero_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="session_timeout must be above 0 s, got 0"):
+        KafkaBroker(session_timeout=0)

@@ -63,6 +63,7 @@ import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from tracebraid.errors import ConfigurationError
 from tracebraid.sdk.broker._adapter import (
     BrokerAdapter,
     check_subscription,
@@ -135,6 +136,11 @@ class KafkaBroker(BrokerAdapter):
     ):
         self.bootstrap_servers = bootstrap_servers.removeprefix("kafka://").rstrip("/")
         self.connect_timeout = connect_timeout
+        if session_timeout <= 0:
+            raise ConfigurationError(
+                f"session_timeout must be above 0 s, got {session_timeout} "
+                "(Apache Kafka accepts 6 s and more by default)"
+            )
         self.session_timeout = session_timeout
         self.temporary = temporary
         self._producer: AIOKafkaProducer | None = None
