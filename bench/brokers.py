@@ -1,4 +1,4 @@
-"""Messages per second through RabbitMQ, Redis Streams and NATS JetStream, bare and traced.
+"""Messages per second through RabbitMQ, Redis Streams, NATS JetStream and Kafka, bare and traced.
 
 For each broker (on loopback) the same adapter carries ``--messages`` messages three
 times (in one process, then with the consumer apart: see "Two shapes"): bare
@@ -20,7 +20,11 @@ processor's export thread), which a machine busy with other work inflates less.
 Goal (issue 5): instrumentation costs at most 15% of throughput.
 
     .venv/bin/python bench/brokers.py [--messages 5000] [--rounds 3] [--window 64]
-                                      [--brokers rabbitmq,redis,nats] [--no-split]
+                                      [--brokers rabbitmq,redis,nats,kafka] [--no-split]
+                                      [--kafka-url 127.0.0.1:9092]
+
+Kafka is tansu (a Kafka-protocol broker, ``.ci/run`` starts it on 9092), not Apache
+Kafka; each Kafka run starts with a group join (about 3 s, not timed).
 
 Two shapes. First publisher, consumer and broker client share one Python process, so
 a run is as fast as that process's CPU time per message allows, and the overhead is
@@ -63,6 +67,16 @@ Redis / NATS: one process, bare OpenTelemetry 37-38 / 40-44 / 49-54% and tracebr
 46-47% (runs on this shared machine vary by several points).
 A handler doing real work, or a compiled broker client, would make every share
 smaller; this bench adds neither.
+
+Kafka (tansu on loopback; December 2026, this machine at load 10-14, one run of the
+defaults): aiokafka is the cheapest bare client here (130 us of CPU per message in one
+process; 26 us producer plus 56 us consumer apart), so the SDK's spans weigh more:
+bare OpenTelemetry 43% and tracebraid 65% in one process (5,945 / 3,376 / 2,091
+msg/s), 72% and 68% apart (9,478 / 2,632 / 3,018 msg/s). Every Kafka mode also pays
+tracebraid's processing marker (one record per fetched batch and partition, written
+before the handlers run: how a lost consumer's records are counted) and a commit per
+settled record (one at a time, so they coalesce). Runs vary widely on a machine this
+busy: earlier runs of 2,000 messages gave tracebraid 46-76% in one process.
 """
 
 from __future__ import annotations
@@ -82,7 +96,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
-from tracebraid.sdk.broker import Broker, Delivery, EventBus, Received, open_broker
+from tracebraid.sdk.broker import DEFAULT_URLS, Broker, Delivery, EventBus, Received, open_broker
 
 GOAL = 0.15
 MODES = ("bare", "otel", "tracebraid")
@@ -230,7 +244,7 @@ async def _measure(
     n = args.messages
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
-    async with open_broker(name, temporary=True) as broker:
+    async with open_broker(name, args.urls.get(name), temporary=True) as broker:
         warm = max(100, n // 10)
         for mode in MODES:
             await _in_process(mode, broker, warm, args, provider)
@@ -258,7 +272,7 @@ _CONSUMER_FLAG = "--consumer-process"
 
 
 async def _consumer_process(
-    name: str, destination: str, mode: str, warm: int, count: int, concurrency: int
+    name: str, url: str, destination: str, mode: str, warm: int, count: int, concurrency: int
 ) -> None:
     """The consumer of a split run: says ``ready``, ``warm`` after the warm-up messages,
     then ``done <CPU us per message>`` after ``count`` more (on standard output)."""
@@ -269,7 +283,7 @@ async def _consumer_process(
         warmed.tick()
         finish.tick()
 
-    async with open_broker(name, temporary=True) as broker:
+    async with open_broker(name, url, temporary=True) as broker:
         await _subscribe(mode, broker, destination, concurrency, provider, tick)
         print("ready", flush=True)
         await warmed.done.wait()
@@ -287,7 +301,9 @@ async def _split_run(
     """(msg/s, producer CPU us/msg, consumer CPU us/msg) with the consumer in a child process."""
     destination = f"tb-bench-{uuid.uuid4().hex[:8]}"
     n, warm = args.messages, max(100, args.messages // 10)
-    command = [_CONSUMER_FLAG, name, destination, mode, str(warm), str(n), str(args.concurrency)]
+    url = args.urls.get(name) or DEFAULT_URLS[name]
+    command = [_CONSUMER_FLAG, name, url, destination, mode, str(warm), str(n)]
+    command.append(str(args.concurrency))
     child = await asyncio.create_subprocess_exec(
         sys.executable, __file__, *command, stdout=asyncio.subprocess.PIPE
     )
@@ -320,7 +336,7 @@ async def _measure_split(
     provider = _provider()
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpu: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
-    async with open_broker(name, temporary=True) as broker:
+    async with open_broker(name, args.urls.get(name), temporary=True) as broker:
         for round_ in range(args.rounds):
             for mode in MODES[round_ % 3 :] + MODES[: round_ % 3]:
                 rate, producer, consumer = await _split_run(name, mode, broker, args, provider)
@@ -382,9 +398,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main() -> int:
     if sys.argv[1:2] == [_CONSUMER_FLAG]:
-        name, destination, mode, warm, count, concurrency = sys.argv[2:]
+        name, url, destination, mode, warm, count, concurrency = sys.argv[2:]
         asyncio.run(
-            _consumer_process(name, destination, mode, int(warm), int(count), int(concurrency))
+            _consumer_process(name, url, destination, mode, int(warm), int(count), int(concurrency))
         )
         return 0
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
@@ -392,14 +408,19 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=64, help="publishes in flight")
     parser.add_argument("--concurrency", type=int, default=32, help="consumer concurrency")
     parser.add_argument("--rounds", type=int, default=3, help="runs per mode (median)")
-    parser.add_argument("--brokers", default="rabbitmq,redis,nats")
+    parser.add_argument("--brokers", default="rabbitmq,redis,nats,kafka")
+    parser.add_argument(
+        "--kafka-url", default=DEFAULT_URLS["kafka"], help="a Kafka-protocol broker (tansu)"
+    )
     parser.add_argument(
         "--no-split",
         dest="split",
         action="store_false",
         help="skip the runs with the consumer in a process of its own",
     )
-    return asyncio.run(_main(parser.parse_args()))
+    args = parser.parse_args()
+    args.urls = {"kafka": args.kafka_url}
+    return asyncio.run(_main(args))
 
 
 if __name__ == "__main__":

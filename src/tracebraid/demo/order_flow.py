@@ -202,38 +202,42 @@ class OrderFlow:
             plant(self)
         t, n = self.timings, self.concurrency
         payment, inventory = self.buses["payment"], self.buses["inventory"]
-        await payment.subscribe(
-            self.destination(ORDERS),
-            self.authorize_payment,
-            group="authorize-payment",
-            concurrency=n,
-        )
-        await inventory.subscribe(
-            self.destination(ORDERS),
-            self.reserve_inventory,
-            group="reserve-inventory",
-            concurrency=n,
-        )
-        await self.buses["summary"].subscribe(
-            self.destination(PAYMENTS),
-            self.project_order_summary,
-            group="project-order-summary",
-            concurrency=n,
-            delay=t.summary_lag,
-        )
-        await self.buses["loyalty"].subscribe(
-            self.destination(PAYMENTS),
-            self.award_loyalty_points,
-            group=STALLED_STEP,
-            # Each stalled delivery holds a slot; enough slots that every order's starts.
-            concurrency=max(n, 1),
-        )
-        await self.buses["warehouse"].subscribe(
-            self.destination(INVENTORY),
-            self.send_warehouse_webhook,
-            group="send-warehouse-webhook",
-            retry=RetryPolicy(max_attempts=3, backoff=t.warehouse_backoff),
-            concurrency=n,
+        # Side by side: a Kafka consumer's group join takes seconds, and the five are
+        # independent of each other.
+        await asyncio.gather(
+            payment.subscribe(
+                self.destination(ORDERS),
+                self.authorize_payment,
+                group="authorize-payment",
+                concurrency=n,
+            ),
+            inventory.subscribe(
+                self.destination(ORDERS),
+                self.reserve_inventory,
+                group="reserve-inventory",
+                concurrency=n,
+            ),
+            self.buses["summary"].subscribe(
+                self.destination(PAYMENTS),
+                self.project_order_summary,
+                group="project-order-summary",
+                concurrency=n,
+                delay=t.summary_lag,
+            ),
+            self.buses["loyalty"].subscribe(
+                self.destination(PAYMENTS),
+                self.award_loyalty_points,
+                group=STALLED_STEP,
+                # Each stalled delivery holds a slot; enough slots that every order's starts.
+                concurrency=max(n, 1),
+            ),
+            self.buses["warehouse"].subscribe(
+                self.destination(INVENTORY),
+                self.send_warehouse_webhook,
+                group="send-warehouse-webhook",
+                retry=RetryPolicy(max_attempts=3, backoff=t.warehouse_backoff),
+                concurrency=n,
+            ),
         )
 
     # -- checkout-api: the user action --

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from tracebraid.sdk.broker import (
     Broker,
     Delivery,
+    KafkaBroker,
     NatsJetStreamBroker,
     RabbitMQBroker,
     RedisStreamsBroker,
@@ -24,6 +25,7 @@ BROKERS: dict[str, Callable[[str], Broker]] = {
     "rabbitmq": lambda url: RabbitMQBroker(url),
     "redis": lambda url: RedisStreamsBroker(url, claim_after=1.0),
     "nats": lambda url: NatsJetStreamBroker(url, ack_wait=2.0),
+    "kafka": lambda url: KafkaBroker(url, session_timeout=2.0),
 }
 
 

@@ -40,6 +40,9 @@ def test_a_url_and_temporary_reach_the_adapter() -> None:
     broker = open_broker("RabbitMQ", "amqp://u:p@10.0.0.5/", temporary=True)
     assert isinstance(broker, RabbitMQBroker)
     assert (broker.url, broker.temporary) == ("amqp://u:p@10.0.0.5/", True)
+    kafka = open_broker("kafka", "kafka://10.0.0.5:9092", temporary=True)
+    assert isinstance(kafka, KafkaBroker)
+    assert (kafka.bootstrap_servers, kafka.temporary) == ("10.0.0.5:9092", True)
 
 
 def test_memory_is_a_broker_name_too_and_takes_no_url() -> None:

@@ -1,11 +1,11 @@
-"""Kafka's carrier, without a Kafka server: headers through aiokafka's own record codec.
+"""Kafka's carrier through aiokafka's own record codec, without a broker round trip.
 
-No Kafka broker runs on these machines, so the consume loop is not exercised here.
-What is: the record headers the adapter writes, encoded and decoded by aiokafka's
-record batch codec into the ``ConsumerRecord`` its fetcher hands out; the
-``Delivery`` read back from it and the context the traced layer restores; the header
-attempt counter across retries and the dead-letter record; and the real client
-failing against a closed port.
+The consume loop runs against tansu in ``test_kafka.py``; here: the record headers the
+adapter writes, encoded and decoded by aiokafka's record batch codec into the
+``ConsumerRecord`` its fetcher hands out; the ``Delivery`` read back from it and the
+context the traced layer restores; the header attempt counter across retries (plus
+the processing marker's earlier starts) and the dead-letter record; and the real
+client failing against a closed port.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from aiokafka.structs import ConsumerRecord
 
 from tracebraid import semconv
-from tracebraid.errors import BrokerUnavailableError
+from tracebraid.errors import BrokerUnavailableError, ConfigurationError
 from tracebraid.sdk import consuming, extract, publishing
 from tracebraid.sdk.broker import (
     DEAD_LETTER_GROUP_HEADER,
@@ -30,6 +30,7 @@ from tracebraid.sdk.broker.kafka import (
     MESSAGE_ID_HEADER,
     NOT_BEFORE_HEADER,
     delivery_from_record,
+    lost_too_often,
     next_record,
     record_headers,
     retry_topic,
@@ -128,6 +129,19 @@ def test_retries_count_attempts_in_a_header_then_dead_letter() -> None:
     assert parked.delivery_count == 1  # a fresh message in the dead-letter topic
 
 
+def test_earlier_starts_from_the_processing_marker_add_to_the_header_attempt() -> None:
+    headers = record_headers({}, message_id="evt_1", attempt=2)
+    record = through_kafka("inventory.retry.webhook", b"{}", headers)
+    delivery, _ = delivery_from_record(
+        record, destination="inventory", group="webhook", earlier_starts=1
+    )
+    assert (delivery.delivery_count, delivery.redelivered) == (3, True)
+    assert lost_too_often(delivery, RetryPolicy(3), 1) is None
+    parked = lost_too_often(delivery, RetryPolicy(2), 1)
+    assert parked is not None and parked.destination == "inventory.dlq"
+    assert parked.headers[DEAD_LETTER_GROUP_HEADER] == "webhook"
+
+
 def test_a_record_from_another_producer_keeps_what_it_can() -> None:
     stock = [
         ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
@@ -160,3 +174,8 @@ async def test_an_unreachable_kafka_names_the_address_tried(closed_port: int) ->
     broker = KafkaBroker(f"127.0.0.1:{closed_port}", connect_timeout=2.0)
     with pytest.raises(BrokerUnavailableError, match=rf"kafka://127\.0\.0\.1:{closed_port}"):
         await broker.start()
+
+
+def test_a_session_timeout_of_zero_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="session_timeout must be above 0 s, got 0"):
+        KafkaBroker(session_timeout=0)

@@ -36,7 +36,7 @@ _FACTORIES: Mapping[str, Callable[[str, bool], Broker]] = {
     "rabbitmq": lambda url, temporary: RabbitMQBroker(url, temporary=temporary),
     "redis": lambda url, temporary: RedisStreamsBroker(url, temporary=temporary),
     "nats": lambda url, temporary: NatsJetStreamBroker(url, temporary=temporary),
-    "kafka": lambda url, temporary: KafkaBroker(url),
+    "kafka": lambda url, temporary: KafkaBroker(url, temporary=temporary),
 }
 
 BROKER_NAMES = ("memory", *_FACTORIES)
@@ -46,7 +46,7 @@ BROKER_NAMES = ("memory", *_FACTORIES)
 def open_broker(name: str, url: str | None = None, *, temporary: bool = False) -> Broker:
     """The broker called ``name`` at ``url`` (default: ``DEFAULT_URLS[name]``), not yet started.
 
-    ``temporary=True`` makes the adapter delete the exchanges, queues and streams it
+    ``temporary=True`` makes the adapter delete the exchanges, queues, streams and topics it
     declared when it closes, so a demo or test run leaves the server as it found it.
     """
     key = name.strip().lower()

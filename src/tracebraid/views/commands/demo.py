@@ -52,7 +52,7 @@ from tracebraid.views.tree import render_tree
 __all__ = ["BROKERS", "DEFAULT_DEMO_STORE", "register", "run"]
 
 DEFAULT_DEMO_STORE = "sqlite:///tracebraid-demo.db"
-BROKERS = ("memory", "rabbitmq", "redis", "nats")
+BROKERS = ("memory", "rabbitmq", "redis", "nats", "kafka")
 _EXPORT_DELAY_MS = 50
 
 
