@@ -173,16 +173,20 @@ def test_what_the_message_already_carries_is_its_own(tracer: trace.Tracer) -> No
 def test_republishing_the_message_being_processed_is_not_its_own_cause(
     tracer: trace.Tracer,
 ) -> None:
-    def retry() -> dict[str, str]:
+    def retry() -> tuple[dict[str, str], trace.Span]:
         original = {"x-event-id": "evt_1", "x-correlation-id": "order_441"}
         ctx = PROPAGATOR.extract(original)
         with tracer.start_as_current_span("orders process", ctx, kind=SpanKind.CONSUMER):
             again = dict(original)
-            with tracer.start_as_current_span("orders publish", kind=SpanKind.PRODUCER):
+            with tracer.start_as_current_span("orders publish", kind=SpanKind.PRODUCER) as span:
                 PROPAGATOR.inject(again)
-        return again
+        return again, span
 
-    assert h.CAUSATION_ID_HEADER not in in_own_context(retry)
+    headers, span = in_own_context(retry)
+    assert h.CAUSATION_ID_HEADER not in headers
+    assert isinstance(span, ReadableSpan)
+    assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
+    assert not span.attributes.get(semconv.CAUSATION_ID)  # not its own cause
 
 
 def test_rabbitmq_delivery_count_is_the_attempt() -> None:

@@ -265,7 +265,7 @@ class ConfluentKafka(Transport):
 
         from confluent_kafka import Producer
 
-        self.producer = Producer({"bootstrap.servers": self.servers})
+        self.producer = Producer({"bootstrap.servers": self.servers, "linger.ms": 0})
         ready = []
         for consumer in service.consumers():
             subscribed = threading.Event()
@@ -289,6 +289,11 @@ class ConfluentKafka(Transport):
                 "group.id": f"{service.namespace}{consumer.step}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                # A test's short-lived group: rebalance and fetch without the defaults' waits.
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 500,
+                "fetch.wait.max.ms": 50,
+                "topic.metadata.refresh.interval.ms": 1000,
             }
         )
         client.subscribe([service.namespace + consumer.destination])

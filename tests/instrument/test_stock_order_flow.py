@@ -110,16 +110,16 @@ async def test_aiokafka_services_with_tracebraid_instrument_analyse_like_the_eve
     assert lost_correlations(spans) == []
 
 
-async def test_aiokafka_services_without_the_propagator_lose_the_correlation(
-    tmp_path: Path, kafka_bootstrap: str
+@pytest.mark.parametrize("client", ["aiokafka", "confluent-kafka"])
+async def test_kafka_services_without_the_propagator_lose_the_correlation(
+    client: str, tmp_path: Path, kafka_bootstrap: str
 ) -> None:
     """Without the propagator nothing but ``traceparent`` crosses Kafka: the consumers get
-    no correlation and no event ID, and the follow-ups (published after aiokafka's receive
-    span ended) start traces of their own without the workflow. With no event identity
-    on either end the lint cannot pair a send with its receive, so it reports the lost
-    correlation as missing on each span (TB401) rather than as TB201."""
+    no correlation and no event ID, and the follow-ups lose the workflow. With no event
+    identity on either end the lint cannot pair a send with its receive, so it reports
+    the lost correlation as missing on each span (TB401) rather than as TB201."""
     spans = await run_stock_flow(
-        "aiokafka", kafka_bootstrap, tmp_path, propagator=False, prepare=create_topics
+        client, kafka_bootstrap, tmp_path, propagator=False, prepare=create_topics
     )
     missing = {
         (f.service, f.message.split(" spans")[0])
