@@ -27,6 +27,7 @@ from tracebraid.analysis.lint import lint
 from tracebraid.collector.otlp import decode_protobuf
 from tracebraid.demo import record_order_flow, topology_file
 from tracebraid.demo.order_flow import STALLED_STEP
+from tracebraid.instrument import install_propagator
 from tracebraid.model import Span
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -52,7 +53,7 @@ def global_propagator(on: bool) -> Iterator[None]:
     """tracebraid's propagator in OpenTelemetry's global one (or not), undone after."""
     saved = propagate.get_global_textmap()
     if on:
-        tracebraid.instrument.__globals__["install_propagator"]()
+        install_propagator()
     try:
         yield
     finally:
