@@ -74,3 +74,14 @@ def test_outside_a_run_there_is_no_task_message() -> None:
 )
 def test_a_handler_name_is_a_business_step(handler: str, step: str) -> None:
     assert step_name(handler) == step
+
+
+@pytest.mark.parametrize(
+    "module", ["tracebraid.integrations.celery", "tracebraid.integrations.faststream"]
+)
+def test_the_docstring_examples_are_true(module: str) -> None:
+    import doctest
+    import importlib
+
+    found = doctest.testmod(importlib.import_module(module), raise_on_error=False)
+    assert found.attempted and not found.failed
