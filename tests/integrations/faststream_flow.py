@@ -5,7 +5,8 @@ Events fan out as on tracebraid's ``EventBus``: RabbitMQ fanout exchanges with a
 per step, Kafka topics with a consumer group per step, NATS subjects with a queue group
 per step, Redis pub/sub channels. Each message names its event in ``x-event-name``. The
 warehouse webhook's call times out twice; the handler sends the same message again
-after the flow's back-off (``x-attempt`` + 1) and fails the attempt.
+after the flow's back-off (``x-attempt`` + 1) and fails the attempt. Order 442 is paid
+by a gift card that is declined on both attempts: a final failure.
 
 Example::
 
@@ -173,7 +174,22 @@ class FastStreamFlow:
                 raise
             self.mark("send-warehouse-webhook")
 
+        async def charge_gift_card(body: dict[str, Any], message: Any = MESSAGE) -> None:
+            attempt = int(message.headers.get("x-attempt", 1))
+            if attempt < 2:
+                again = {k: message.headers[k] for k in IDENTITY_HEADERS if k in message.headers}
+                again["x-attempt"] = str(attempt + 1)
+                await self.kind.publish(
+                    self.brokers["payment"], self.destination("gift-cards"), body, again
+                )
+            else:
+                self.mark("charge-gift-card")  # out of retries: the final failure
+            raise ValueError("gift card declined")
+
         k, b = self.kind, self.brokers
+        k.subscribe(
+            b["payment"], self.destination("gift-cards"), "charge-gift-card", charge_gift_card
+        )
         k.subscribe(
             b["payment"], self.destination("orders"), "authorize-payment", authorize_payment
         )
@@ -219,11 +235,16 @@ class FastStreamFlow:
             tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER),
         ):
             await asyncio.sleep(self.timings.checkout)
+            if number == 442:  # paid by gift card, which is declined on every attempt
+                await self.send(
+                    "checkout-api", "gift-card.charged", "gift-cards", {"order_id": order_id}
+                )
+                return
             body = {"order_id": order_id, "items": [{"sku": "sku-42", "quantity": 2}]}
             await self.send("checkout-api", "order.placed", "orders", body)
 
     async def settled(self) -> None:
-        expected = {*SETTLED_STEPS, STALLED_STEP}
+        expected = {*SETTLED_STEPS, STALLED_STEP, "charge-gift-card"}
         while not self.done >= expected:
             self.changed.clear()
             await self.changed.wait()
