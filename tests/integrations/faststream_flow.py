@@ -3,7 +3,7 @@
 
 Events fan out as on tracebraid's ``EventBus``: RabbitMQ fanout exchanges with a queue
 per step, Kafka topics with a consumer group per step, NATS subjects with a queue group
-per step, Redis pub/sub channels. Each message names its event in ``x-event-name``. The
+per step, Redis streams with a group per step. Each message names its event in ``x-event-name``. The
 warehouse webhook's call times out twice; the handler sends the same message again
 after the flow's back-off (``x-attempt`` + 1) and fails the attempt. Order 442 is paid
 by a gift card that is declined on both attempts: a final failure.
@@ -92,7 +92,12 @@ class Kind:
         elif self.name == "nats":
             broker.subscriber(destination, queue=step)(handler)
         else:
-            broker.subscriber(channel=destination)(handler)
+            from faststream.redis import StreamSub
+
+            # A stream with a group per step: pub/sub would lose what is published
+            # before a subscription is in place.
+            sub = StreamSub(destination, group=step, consumer=step)
+            broker.subscriber(stream=sub)(handler)
 
     async def publish(
         self, broker: Any, destination: str, body: dict[str, Any], headers: dict[str, str]
@@ -103,7 +108,7 @@ class Kind:
             exchange = RabbitExchange(destination, type=ExchangeType.FANOUT, auto_delete=True)
             await broker.publish(body, exchange=exchange, headers=headers)
         elif self.name == "redis":
-            await broker.publish(body, channel=destination, headers=headers)
+            await broker.publish(body, stream=destination, headers=headers)
         else:
             await broker.publish(body, destination, headers=headers)
 
@@ -213,11 +218,12 @@ class FastStreamFlow:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[FastStreamFlow]:
         self.subscribe_all()
-        started = []
+        started = list(self.brokers.values())
         try:
-            for broker in self.brokers.values():
-                await broker.start()
-                started.append(broker)
+            # At once: each Kafka subscriber waits for its group to form.
+            await asyncio.gather(*(broker.start() for broker in started))
+            if self.kind.name == "nats":
+                await asyncio.sleep(0.2)  # core NATS: the subscriptions reach the server first
             yield self
         finally:
             self.release.set()
