@@ -65,8 +65,10 @@ def say(*words: object) -> None:
 
 def queue(step: str) -> Queue:
     name = NAMESPACE + step
-    # Gone a minute after its last consumer (RabbitMQ); Redis ignores the argument.
-    return Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-expires": 60_000})
+    # Gone a minute after its last consumer, its exchange with it (RabbitMQ); Redis
+    # ignores both.
+    exchange = Exchange(name, auto_delete=True)
+    return Queue(name, exchange, routing_key=name, queue_arguments={"x-expires": 60_000})
 
 
 app = Celery("orders", broker=BROKER)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from faststream_flow import FastStreamFlow, Kind
 from flow_shape import ORDER, SCALE, StepShape, step_shape
 from opentelemetry import propagate
@@ -75,6 +76,8 @@ async def run_flow(kind: Kind, *, propagator: bool) -> list[Span]:
                 await flow.settled()
             await asyncio.sleep(0.4)  # past the start-marker threshold of the stalled step
             finished = exporter.get_finished_spans()
+    if kind.name == "redis":
+        redis.Redis.from_url(kind.url).delete(*(namespace + d for d in DESTINATIONS))
     # Through OTLP, as the collector would receive them.
     decoded = decode_protobuf(encode_spans(finished).SerializeToString())
     assert not decoded.rejections
