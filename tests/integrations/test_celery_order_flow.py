@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,11 @@ def on_event_bus() -> StepShape:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def flushed_redis() -> None:
-    redis.Redis.from_url(REDIS).flushdb()
+def flushed_redis() -> Iterator[None]:
+    database = redis.Redis.from_url(REDIS)
+    database.flushdb()
+    yield
+    database.flushdb()  # kombu's bindings and queues of the runs
 
 
 async def _line(process: asyncio.subprocess.Process) -> list[str]:
