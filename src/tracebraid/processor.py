@@ -44,7 +44,14 @@ from tracebraid import semconv
 from tracebraid.model import AttributeValue
 from tracebraid.sdk._tracers import SCOPE
 from tracebraid.sdk.marker import CLOCK, PendingMarker
-from tracebraid.sdk.stock import linked_received, received, stamp_consumer, stamp_producer
+from tracebraid.sdk.stock import (
+    in_hand,
+    linked_received,
+    received,
+    stamp_consumer,
+    stamp_producer,
+    take_expected,
+)
 
 __all__ = ["SpanProcessor"]
 
@@ -116,12 +123,19 @@ class SpanProcessor(OTelSpanProcessor):
         try:
             ctx = parent_context if parent_context is not None else otel_context.get_current()
             if kind is trace.SpanKind.PRODUCER:
-                stamp_producer(span, ctx)
+                stamp_producer(span, ctx, in_hand())
                 return
             incoming = received(ctx)
             if incoming is None:
                 # confluent-kafka's shape: the span links to the message it processes.
                 incoming = linked_received(span.links)
+            if incoming is None:
+                # An integration announced it (FastStream's telemetry extracts the trace
+                # context with its own propagators, into a fresh context).
+                expected = take_expected()
+                if expected is not None:
+                    incoming, attributes = expected
+                    span.set_attributes(attributes)
             if incoming is None:
                 return  # not one message (a poll span, a batch): nothing to restore
             stamp_consumer(span, incoming)

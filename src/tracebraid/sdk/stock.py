@@ -29,8 +29,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import baggage as otel_baggage
@@ -62,14 +63,18 @@ __all__ = [
     "Received",
     "ambient",
     "carried",
+    "expecting",
+    "in_hand",
     "is_readable",
     "linked_received",
     "producer_event_id",
     "received",
     "remember_extracted",
     "restore",
+    "sending",
     "stamp_consumer",
     "stamp_producer",
+    "take_expected",
     "with_received",
 ]
 
@@ -444,3 +449,52 @@ def restore(
             event_name,
         )
     )
+
+
+# An integration over a framework whose instrumentation injects and extracts with its own
+# propagators (FastStream's telemetry middleware) hands the processor the message it is
+# sending, or has received, for the spans that instrumentation starts next.
+_sending: contextvars.ContextVar[Carried | None] = contextvars.ContextVar(
+    "tracebraid_sending", default=None
+)
+_expected: contextvars.ContextVar[tuple[Received, Mapping[str, AttributeValue]] | None] = (
+    contextvars.ContextVar("tracebraid_expected", default=None)
+)
+
+
+@contextlib.contextmanager
+def sending(message: Carried) -> Iterator[None]:
+    """Within it, producer spans are for ``message`` (its identities already in the
+    headers being sent): an instrumentation's "create" and "publish" spans alike."""
+    token = _sending.set(message)
+    try:
+        yield
+    finally:
+        _sending.reset(token)
+
+
+def in_hand() -> Carried:
+    """The message being sent in this context (``sending``), else ``NOTHING_CARRIED``."""
+    return _sending.get() or NOTHING_CARRIED
+
+
+@contextlib.contextmanager
+def expecting(
+    incoming: Received, attributes: Mapping[str, AttributeValue] | None = None
+) -> Iterator[None]:
+    """Within it, the next consumer span that starts without the message in its context
+    is for ``incoming`` and gets ``attributes`` too (the business step, say)."""
+    token = _expected.set((incoming, attributes or {}))
+    try:
+        yield
+    finally:
+        _expected.reset(token)
+
+
+def take_expected() -> tuple[Received, Mapping[str, AttributeValue]] | None:
+    """The message ``expecting`` announced and its attributes, once: the consumer spans
+    after the first are not its."""
+    expected = _expected.get()
+    if expected is not None:
+        _expected.set(None)
+    return expected
