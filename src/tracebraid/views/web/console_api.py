@@ -201,7 +201,9 @@ class ConsoleApi:
                 else None,
                 "run": run.index,
                 "runs": len(runs),
-                "trace_ids": list(run.trace_ids),
+                # The analysis' traces (the header's "N spans in M traces"), not the run's
+                # every trace: one holding only a start marker is not a trace of its own.
+                "trace_ids": summary["trace_ids"],
                 "matched_traces": 1,
                 "root_name": roots[0]["name"] if roots else None,
                 "root_service": roots[0]["service"] if roots else None,

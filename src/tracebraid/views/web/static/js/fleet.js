@@ -2,7 +2,7 @@
 // consumer lags (Consumers). Each is a deep link: its filters are the address's
 // parameters. Pending updates itself as spans arrive (live.js).
 
-import { h, s, clear, duration, plural, ago } from "./dom.js";
+import { h, s, clear, duration, plural } from "./dom.js";
 import { get } from "./api.js";
 import { link } from "./router.js";
 import { watchStore } from "./live.js";
@@ -135,7 +135,8 @@ export async function showRetries(root, route) {
   const consumers = doc.consumers.filter((c) => !consumer || c.consumer.toLowerCase().includes(consumer) || c.step.toLowerCase().includes(consumer));
   const fleet = new Map(series.totals.map((c) => [c.consumer, c]));
   const rows = consumers.map((c) => {
-    const pushed = fleet.get(c.consumer) || fleet.get(c.service) || null;
+    // The store names a consumer by its group attribute, else its service; try each.
+    const pushed = fleet.get(c.consumer) || fleet.get(c.step) || fleet.get(c.service) || null;
     const errors = Object.entries(c.errors).map(([k, n]) => `${k} ×${n}`).join(", ");
     return h("tr", { class: c.retries ? "" : "quiet-row" },
       h("td", {}, h("strong", {}, c.step), h("div", { class: "muted small" }, `${consumerLabel(c.consumer)} · ${c.service}`)),
@@ -247,4 +248,3 @@ export async function showConsumers(root, route) {
   document.body.dataset.ready = "consumers";
 }
 
-export { ago };
