@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["destination_label", "event_label"]
+__all__ = ["destination_label", "event_label", "step_label"]
 
 
 def destination_label(destination: str | None) -> str | None:
@@ -40,11 +40,22 @@ def destination_label(destination: str | None) -> str | None:
     return f"{exchange or '(default exchange)'} → {routing_key.strip()}"
 
 
+def step_label(step: str, destination: str | None) -> str:
+    """A step named after its destination, that destination read as one.
+
+    >>> step_label("orders,order.placed receive", "orders,order.placed")
+    'orders → order.placed receive'
+    """
+    if not destination or "," not in destination or destination not in step:
+        return step
+    return step.replace(destination, destination_label(destination) or destination)
+
+
 def event_label(event_name: str | None, destination: str | None, steps: Sequence[str] = ()) -> str:
     """The event's name, else ``message to <destination> → <the steps that took it>``."""
     if event_name:
         return event_name
     where = destination_label(destination)
-    taken = ", ".join(dict.fromkeys(step for step in steps if step))
+    taken = ", ".join(dict.fromkeys(step_label(step, destination) for step in steps if step))
     label = f"message to {where}" if where else "message"
     return f"{label} → {taken}" if taken else label

@@ -32,6 +32,11 @@ function filterBar(page, params, fields) {
     }));
 }
 
+/** A box that scrolls sideways on a narrow screen; focusable, so the keyboard can scroll it. */
+function scroller(label, child) {
+  return h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": label }, child);
+}
+
 function total(n, label, level = "") {
   return h("div", { class: `total ${n ? level : ""}` }, h("strong", {}, String(n)), h("span", {}, label));
 }
@@ -66,7 +71,7 @@ export async function showPending(root, route) {
     rows.sort((a, b) => rank[a.key] - rank[b.key] || (a.item.published_ns || 0) - (b.item.published_ns || 0));
     const t = doc.totals;
     const table = rows.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "grid-table pending-table" },
+      ? scroller("unfinished branches", h("table", { class: "grid-table pending-table" },
         h("caption", { class: "muted small", style: null }, `${plural(rows.length, "branch", "branches")} unfinished`),
         h("thead", {}, h("tr", {}, ["state", "workflow", "consumer", "event", "age", "deadline", "attempts", "last error"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows.map(({ w, item, key }) => h("tr", { dataset: { state: key } },
@@ -161,7 +166,7 @@ export async function showRetries(root, route) {
     h("div", { class: "legend", "aria-label": "legend" },
       h("span", { class: "legend-item" }, h("span", { class: "swatch retries" }), `retries per window (${series.series.length} windows over the last ${since})`)),
     consumers.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "grid-table retries-table" },
+      ? scroller("retries per consumer", h("table", { class: "grid-table retries-table" },
         h("thead", {}, h("tr", {}, ["consumer step", "deliveries", "retried", "retries", "error types", "dead letters", "duplicates", "failing", "attempts / deliveries (store)", "over time"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows)))
       : h("p", { class: "empty" }, "No consumer matches."),
@@ -233,7 +238,7 @@ export async function showConsumers(root, route) {
       { name: "since", label: "Window", options: SINCE, default: "24h" },
     ]),
     groups.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "grid-table consumers-table" },
+      ? scroller("queue wait per consumer group", h("table", { class: "grid-table consumers-table" },
         h("thead", {}, h("tr", {}, ["consumer group", "lag", "deliveries", "wait p50", "p95", "p99", "max"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows)))
       : h("p", { class: "empty" }, "No consumer took an event in this window."),
@@ -241,8 +246,8 @@ export async function showConsumers(root, route) {
       h("h2", {}, "Queue wait per destination over time"),
       h("div", { class: "legend" },
         ["p50", "p95", "p99"].map((cls, i) => h("span", { class: "legend-item" }, h("span", { class: `swatch ${cls}` }), ["p50", "p90", "p99"][i]))),
-      waitChart(doc),
-      dests.length ? h("div", { class: "table-wrap" }, h("table", { class: "grid-table" },
+      scroller("queue wait over time", waitChart(doc)),
+      dests.length ? scroller("queue wait per destination", h("table", { class: "grid-table" },
         h("thead", {}, h("tr", {}, ["destination", "deliveries", "p50", "p90", "p99", "max"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, dests))) : null));
   document.body.dataset.ready = "consumers";

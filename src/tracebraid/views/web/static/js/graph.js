@@ -4,7 +4,7 @@
 // right when the fan-out is wide.
 
 import { h, s, cut, duration } from "./dom.js";
-import { destinationLabel } from "./labels.js";
+import { consumerLabel, destinationLabel } from "./labels.js";
 import { spanKey } from "./model.js";
 import { link } from "./router.js";
 
@@ -217,7 +217,7 @@ function drawNode(model, node, { x, y }, selected) {
     cls = `branch state-${b.state}${b.lagging ? " lagging" : ""}`;
     const attemptsOf = node.lane && node.lane.branch ? node.lane.branch.attempts : [];
     span = attemptsOf.length ? attemptsOf[attemptsOf.length - 1].span : null;
-    tip = `${title} (${b.consumer}) took ${b.event_id}: ${STATE_TEXT[b.state] || b.state}` +
+    tip = `${title} (${consumerLabel(b.consumer)}) took ${b.event_id}: ${STATE_TEXT[b.state] || b.state}` +
       (b.queue_wait_ns !== null ? `\nwaited ${duration(b.queue_wait_ns)} in the queue` : "");
   }
   const key = span ? spanKey(span) : null;

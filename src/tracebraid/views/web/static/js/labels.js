@@ -12,6 +12,12 @@ export function destinationLabel(destination) {
   return key ? `${exchange} → ${key.trim()}` : exchange;
 }
 
+/** A step named after its destination ("orders,order.placed receive") with it read as one. */
+export function stepLabel(step, destination) {
+  if (!step || !destination || !destination.includes(",") || !step.includes(destination)) return step;
+  return step.replace(destination, destinationLabel(destination));
+}
+
 /** The event's name, else "message to <destination> → <steps that took it>". */
 export function eventLabel(eventName, destination, steps = []) {
   if (eventName) return eventName;
@@ -21,24 +27,37 @@ export function eventLabel(eventName, destination, steps = []) {
   return taken ? `${label} → ${taken}` : label;
 }
 
-/** A consumer group name as recorded; destinations used as names read like one. */
+/**
+ * A consumer as recorded, its destination read as one: "notifier:webhooks,," (a service
+ * and the queue it reads, when no group is recorded) -> "notifier on webhooks".
+ */
 export function consumerLabel(consumer) {
-  return consumer && consumer.includes(",") ? destinationLabel(consumer) : consumer;
+  if (!consumer || !consumer.includes(",")) return consumer;
+  const at = consumer.indexOf(":");
+  if (at > 0 && !consumer.slice(0, at).includes(",")) {
+    return `${consumer.slice(0, at)} on ${destinationLabel(consumer.slice(at + 1))}`;
+  }
+  return destinationLabel(consumer);
 }
 
 /**
  * Titles that repeat among siblings get their consumer added: two identical
  * "orders receive · event" rows become "... · inventory" and "... · shipping".
- * `items` have {title, consumer, group}; returns the titles to show, in order.
+ * `items` have {title, consumer, service, group}; returns the titles to show, in order.
+ * The service tells them apart when it differs, else the consumer's own name.
  */
 export function disambiguate(items) {
   const seen = new Map();
   for (const item of items) {
     const key = `${item.group}\u0000${item.title}`;
-    seen.set(key, (seen.get(key) || 0) + 1);
+    if (!seen.has(key)) seen.set(key, []);
+    seen.get(key).push(item);
   }
   return items.map((item) => {
-    const repeated = seen.get(`${item.group}\u0000${item.title}`) > 1;
-    return repeated && item.consumer && item.consumer !== item.title ? `${item.title} · ${consumerLabel(item.consumer)}` : item.title;
+    const same = seen.get(`${item.group}\u0000${item.title}`);
+    if (same.length < 2 || !item.consumer) return item.title;
+    const services = new Set(same.map((i) => i.service));
+    const by = services.size === same.length && item.service ? item.service : consumerLabel(item.consumer);
+    return `${item.title} · ${by}`;
   });
 }

@@ -4,7 +4,7 @@
 // Pure: no DOM here.
 
 import { duration as fmt } from "./dom.js";
-import { disambiguate, eventLabel } from "./labels.js";
+import { disambiguate, eventLabel, stepLabel } from "./labels.js";
 
 export const spanKey = (ref) => `${ref.trace_id}:${ref.span_id}`;
 const branchKey = (eventId, consumer) => `${eventId}\u0000${consumer}`;
@@ -45,9 +45,10 @@ export function buildModel(view) {
 
   function visitEvent(event, parentLane, depth) {
     if (event.published_ns !== null) latest = Math.max(latest, event.published_ns);
-    event.label = eventLabel(event.event_name, event.destination, event.branches.map((n) => n.step));
+    const steps = event.branches.map((n) => stepLabel(n.step, event.destination));
+    event.label = eventLabel(event.event_name, event.destination, steps);
     // Two consumers running the same step on one event would read the same: name the consumer.
-    const titles = disambiguate(event.branches.map((n) => ({ title: n.step || n.consumer, consumer: n.consumer, group: event.event_id })));
+    const titles = disambiguate(event.branches.map((n, i) => ({ title: steps[i] || n.consumer, consumer: n.consumer, service: n.service, group: event.event_id })));
     for (const [at, node] of event.branches.entries()) {
       const key = branchKey(node.event_id, node.consumer);
       const branch = branches.get(key) || null;
