@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tracebraid.analysis import analyze, latency, parse_duration
+from tracebraid.analysis import WorkflowAnalysis, analyze, latency, parse_duration
 from tracebraid.errors import InputError
 from tracebraid.model import Span
 from tracebraid.store import fetch_workflow
@@ -54,6 +54,7 @@ from tracebraid.views.web.runs import (
     Run,
     RunJson,
     run_json,
+    run_of,
     split_runs,
     workflow_counts,
 )
@@ -139,9 +140,9 @@ class ConsoleApi:
         self._answer = answer
         self._query = query
         self._lock = threading.Lock()
-        self._documents: OrderedDict[tuple[str, tuple[str, ...], int], WorkflowDocument] = (
-            OrderedDict()
-        )
+        self._documents: OrderedDict[
+            tuple[str, int], list[tuple[Run, WorkflowDocument, list[str]]]
+        ] = OrderedDict()
         self._views: OrderedDict[tuple[str, str], tuple[int, int, RunViewDocument]] = OrderedDict()
 
     # -- runs and workflow search ----------------------------------------------------
@@ -155,43 +156,55 @@ class ConsoleApi:
             )
         return list(found.spans)
 
-    def _document(self, key: str, run: Run, spans: list[Span], stored: int) -> WorkflowDocument:
-        cache_key = (key, run.trace_ids, stored)
+    def _runs(self, key: str) -> tuple[list[Span], WorkflowAnalysis, list[Run]]:
+        """The workflow's spans, their analysis, and its runs read off that analysis' graph."""
+        spans = self._spans(key)
+        analysis = analyze(spans, topology=self.reader.topology(), now_ns=self.reader.now_ns())
+        graph = analysis.graph
+        return spans, analysis, split_runs(graph.spans, views=graph.views)
+
+    def _run_analysis(
+        self, spans: list[Span], analysis: WorkflowAnalysis, runs: list[Run], run: Run
+    ) -> tuple[list[Span], WorkflowAnalysis]:
+        """One run's spans and analysis (the whole analysis when it is the only run)."""
+        if len(runs) == 1:
+            return spans, analysis
+        mine = [s for s in spans if run_of(runs, s.trace_id, s.start_ns) is run]
+        return mine, analyze(mine, topology=self.reader.topology(), now_ns=self.reader.now_ns())
+
+    def _summaries(self, key: str, stored: int) -> list[tuple[Run, WorkflowDocument, list[str]]]:
+        """Each run of ``key`` with its analysis document and services; kept while the
+        store's span count holds (a search page opens many workflows, again and again)."""
         with self._lock:
-            kept = self._documents.get(cache_key)
+            kept = self._documents.get((key, stored))
         if kept is not None:
             return kept
-        analysis = analyze(spans, topology=self.reader.topology(), now_ns=self.reader.now_ns())
-        document = workflow_document(analysis, key=key)
+        spans, analysis, runs = self._runs(key)
+        found = []
+        for run in runs:
+            mine, analysed = self._run_analysis(spans, analysis, runs, run)
+            services = sorted({s.service for s in mine})
+            found.append((run, workflow_document(analysed, key=key), services))
         with self._lock:
-            self._documents[cache_key] = document
+            self._documents[(key, stored)] = found
             while len(self._documents) > _KEPT:
                 self._documents.popitem(last=False)
-        return document
+        return found
 
     def rows(self, page: SearchPage) -> list[WorkflowRowJson]:
         """One row per workflow run the page's traces belong to, newest first."""
         stored = self.store.span_count()
         rows: dict[tuple[str, int], WorkflowRowJson] = {}
-        runs_of: dict[str, tuple[list[Run], dict[str, Run], list[Span]]] = {}
         for hit in page.hits:
             key = hit.summary.workflow_key
-            if key not in runs_of:
-                spans = self._spans(key)
-                runs = split_runs(spans)
-                where = {t: run for run in runs for t in run.trace_ids}
-                runs_of[key] = (runs, where, spans)
-            runs, where, spans = runs_of[key]
-            run = where.get(hit.summary.trace_id)
-            if run is None:
-                continue
+            summaries = self._summaries(key, stored)
+            runs = [run for run, _, _ in summaries]
+            run = run_of(runs, hit.summary.trace_id, hit.summary.start_ns)
             row = rows.get((key, run.index))
             if row is not None:
                 row["matched_traces"] += 1
                 continue
-            members = set(run.trace_ids)
-            mine = [s for s in spans if s.trace_id in members]
-            document = self._document(key, run, mine, stored)
+            _, document, services = summaries[run.index]
             roots = document["roots"]
             summary = document["summary"]
             rows[(key, run.index)] = {
@@ -201,8 +214,8 @@ class ConsoleApi:
                 else None,
                 "run": run.index,
                 "runs": len(runs),
-                # The analysis' traces (the header's "N spans in M traces"), not the run's
-                # every trace: one holding only a start marker is not a trace of its own.
+                # The analysis' traces (the header's "N spans in M traces"): a trace
+                # holding only a start marker is not one of them.
                 "trace_ids": summary["trace_ids"],
                 "matched_traces": 1,
                 "root_name": roots[0]["name"] if roots else None,
@@ -211,7 +224,7 @@ class ConsoleApi:
                 "end_ns": summary["end_ns"],
                 "duration_ns": summary["duration_ns"],
                 "span_count": summary["span_count"],
-                "services": sorted({s.service for s in mine}),
+                "services": services,
                 "counts": workflow_counts(document),
             }
         return list(rows.values())
@@ -236,8 +249,7 @@ class ConsoleApi:
             kept = self._views.get((key, which))
             if kept is not None and kept[1] == stored and now - kept[0] < _VIEW_TTL_NS:
                 return kept[2]
-        spans = self._spans(key)
-        runs = split_runs(spans)
+        spans, whole, runs = self._runs(key)
         if which == "latest":
             run = runs[-1]
         else:
@@ -248,9 +260,7 @@ class ConsoleApi:
             if not 0 <= index < len(runs):
                 raise UnknownKeyError(f"{key} has {len(runs)} run(s): 0 to {len(runs) - 1}")
             run = runs[index]
-        members = set(run.trace_ids)
-        mine = [s for s in spans if s.trace_id in members]
-        analysis = analyze(mine, topology=self.reader.topology(), now_ns=self.reader.now_ns())
+        mine, analysis = self._run_analysis(spans, whole, runs, run)
         workflow = workflow_document(analysis, key=key)
         base = view_document(
             key=key,

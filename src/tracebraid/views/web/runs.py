@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-from tracebraid.messaging import Role, normalize
+from tracebraid.messaging import MessagingView, Role, normalize
 from tracebraid.model import Span
 from tracebraid.views.schema import WorkflowDocument
 
@@ -35,6 +35,7 @@ __all__ = [
     "Run",
     "RunJson",
     "run_json",
+    "run_of",
     "split_runs",
     "workflow_counts",
 ]
@@ -86,10 +87,21 @@ class _Groups:
             self.parent[self.find(a)] = self.find(b)
 
 
-def split_runs(spans: Sequence[Span], *, gap_ns: int = RUN_GAP_NS) -> list[Run]:
-    """The runs of a workflow's spans, oldest first (one run when nothing is far apart)."""
+def split_runs(
+    spans: Sequence[Span],
+    *,
+    gap_ns: int = RUN_GAP_NS,
+    views: Sequence[MessagingView] | None = None,
+) -> list[Run]:
+    """The runs of a workflow's spans, oldest first (one run when nothing is far apart).
+
+    ``views`` are the spans' ``normalize`` results when the caller has them (an
+    analysis' graph), in the same order.
+    """
     if not spans:
         return []
+    if views is None:
+        views = [normalize(span) for span in spans]
     bounds: dict[str, tuple[int, int]] = {}
     by_span: dict[str, str] = {}
     for span in spans:
@@ -99,8 +111,7 @@ def split_runs(spans: Sequence[Span], *, gap_ns: int = RUN_GAP_NS) -> list[Run]:
     groups = _Groups(bounds)
     produced: dict[str, str] = {}
     consumed: list[tuple[str, str]] = []
-    for span in spans:
-        view = normalize(span)
+    for span, view in zip(spans, views, strict=True):
         if view.event_id is not None:
             if view.role is Role.PRODUCER:
                 produced.setdefault(view.event_id, span.trace_id)
@@ -135,6 +146,16 @@ def split_runs(spans: Sequence[Span], *, gap_ns: int = RUN_GAP_NS) -> list[Run]:
         Run(index=i, trace_ids=tuple(sorted(traces)), start_ns=start, end_ns=end)
         for i, (start, end, traces) in enumerate(merged)
     ]
+
+
+def run_of(runs: Sequence[Run], trace_id: str, start_ns: int) -> Run:
+    """The run holding ``trace_id``; a trace in none (one holding only a start marker,
+    which the graph leaves out) goes to the last run started before it."""
+    for run in runs:
+        if trace_id in run.trace_ids:
+            return run
+    earlier = [run for run in runs if run.start_ns <= start_ns]
+    return earlier[-1] if earlier else runs[0]
 
 
 class CountsJson(TypedDict):

@@ -11,8 +11,8 @@ export const COUNTS = [
   ["broken_links", "⚡", "broken link", "broken links", "bad"],
   ["retries", "↻", "retry", "retries", "warn"],
   ["pending", "◔", "pending", "pending", "flight"],
-  ["lagging", "⧗", "lagging consumer", "lagging consumers", "lag"],
-  ["duplicates", "⧉", "duplicate", "duplicates", "warn"],
+  ["lagging", "◷", "lagging consumer", "lagging consumers", "lag"],
+  ["duplicates", "⇉", "duplicate", "duplicates", "warn"],
 ];
 
 /** Badges for `counts`; with `all`, zero counts too (quiet), else "✓ clean" when none. */

@@ -220,7 +220,7 @@ export async function showConsumers(root, route) {
   const groups = doc.consumers.filter((c) => !filter || c.consumer.toLowerCase().includes(filter) || c.step.toLowerCase().includes(filter));
   const rows = groups.map((c) => h("tr", { class: c.lagging ? "lagging-row" : "" },
     h("td", {}, h("strong", {}, consumerLabel(c.consumer)), h("div", { class: "muted small" }, `${c.step} · ${c.service}`)),
-    h("td", {}, c.lagging ? h("span", { class: "badge lag" }, `⧗ lagging ×${c.lagging}${c.worst_ratio ? ` (up to ${c.worst_ratio}×)` : ""}`) : h("span", { class: "muted" }, "–")),
+    h("td", {}, c.lagging ? h("span", { class: "badge lag" }, `◷ lagging ×${c.lagging}${c.worst_ratio ? ` (up to ${c.worst_ratio}×)` : ""}`) : h("span", { class: "muted" }, "–")),
     h("td", { class: "num" }, String(c.deliveries)),
     h("td", { class: "num" }, duration(c.p50_ns)),
     h("td", { class: "num" }, duration(c.p95_ns)),

@@ -213,7 +213,9 @@ export function groupAttention(items) {
     group.count += 1;
     group.items.push(item);
   }
-  return [...groups.values()].map((group) => {
+  const rank = { bad: 0, warn: 1, lag: 2 };
+  const sorted = [...groups.values()].sort((a, b) => rank[a.level] - rank[b.level] || b.count - a.count);
+  return sorted.map((group) => {
     if (group.count === 1) return group;
     let text = `${group.subject}: ${group.kind} in ${group.count} branches`;
     if (group.kind === "retried") {

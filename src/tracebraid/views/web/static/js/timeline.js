@@ -367,6 +367,8 @@ function drawBranch(ctx, g, lane, y) {
       (lag ? `\nlagging: typical ${duration(lag.baseline_ns)}${lag.ratio ? `, ${lag.ratio}×` : ""}` : "")));
     g.appendChild(band);
   }
+  // Back-offs first, then the bars over them: a bar drawn wider than its time (3 px at
+  // least) must not sit under the next back-off's line.
   attempts.forEach((attempt, i) => {
     if (i > 0 && attempts[i - 1].end_ns !== null && attempt.start_ns > attempts[i - 1].end_ns) {
       const x0 = x(attempts[i - 1].end_ns);
@@ -382,6 +384,8 @@ function drawBranch(ctx, g, lane, y) {
       back.appendChild(s("title", {}, `back-off ${duration(gap)} before attempt ${attempt.number}`));
       g.appendChild(back);
     }
+  });
+  attempts.forEach((attempt) => {
     g.appendChild(attemptBar(ctx, lane, attempt, y, attempts.length));
     if (ctx.inner && attempt.end_ns !== null) drawInner(ctx, g, attempt, y);
   });

@@ -220,7 +220,7 @@ class WorkflowPage {
         width, selected: this.selected, range: this.range, onZoom: (range) => this.zoom(range),
         lanes, folds: filtered ? null : descendants(this.model), collapsed: this.collapsed, matches: this.matches,
       });
-      this.tools.append(...this.laneTools(lanes));
+      this.tools.append(...this.laneTools(lanes).filter(Boolean));
       this.canvas.append(h("div", { class: "sticky-axis" }, timeline.axis), timeline.svg);
       if (this.model.lanes.length >= MINIMAP_LANES) {
         this.minimap = renderMinimap(this.canvas, this.model, lanes, { matches: this.matches, range: this.range });
