@@ -439,3 +439,16 @@ def test_an_open_workflow_and_the_pending_page_follow_new_spans(
         assert int(page.evaluate("document.body.dataset.updated")) >= 1
     finally:
         context.close()
+
+
+def test_no_dead_ends_an_unknown_page_and_an_empty_lint_window(
+    page: Page, console_url: str
+) -> None:
+    page.goto(f"{console_url}/#/nope")
+    _ready(page, "error")
+    expect(page.locator(".error-box")).to_contain_text("There is no page #/nope")
+    expect(page.locator(".error-box")).to_contain_text("#/pending")
+    page.goto(f"{console_url}/#/lint?since=1ms")
+    _ready(page, "lint")
+    expect(page.locator(".all-good")).to_have_count(0)
+    expect(page.locator(".empty")).to_contain_text("nothing to lint")

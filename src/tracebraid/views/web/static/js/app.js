@@ -37,7 +37,8 @@ async function route() {
   try {
     if (current.page === "workflow" || current.page === "trace") await showWorkflow(main, current, current.page);
     else if (PAGES[current.page]) await PAGES[current.page](main, current);
-    else await showSearch(main, current);
+    else if (current.page === "search") await showSearch(main, current);
+    else throw new ApiError(404, `There is no page #/${current.page}. The pages are Workflows (#/search), Pending (#/pending), Retries (#/retries), Consumers (#/consumers) and Lint (#/lint).`);
   } catch (error) {
     showError(error);
   }

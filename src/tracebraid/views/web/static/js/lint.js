@@ -65,7 +65,9 @@ export async function showLint(root, route) {
   clear(root).append(
     h("h1", { class: "page-title" }, "Lint: propagation and conventions"),
     filters, summary, perService.size ? chips : "",
-    h("div", {}, groups.length ? groups : h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds.")),
+    h("div", {}, groups.length ? groups : doc.workflows
+      ? h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds.")
+      : h("p", { class: "empty" }, "No workflow started in this window, so there was nothing to lint. Choose a longer window, or send spans to this collector.")),
     coverage || "");
   document.body.dataset.ready = "lint";
 }
