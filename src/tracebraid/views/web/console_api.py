@@ -279,7 +279,8 @@ class ConsoleApi:
             "counts": workflow_counts(workflow),
         }
         with self._lock:
-            self._views[(key, which)] = (now, stored, document)
+            # Kept from when it was ready: a view that took seconds is still fresh for 5 s.
+            self._views[(key, which)] = (time.monotonic_ns(), stored, document)
             while len(self._views) > _VIEWS_KEPT:
                 self._views.popitem(last=False)
         return document

@@ -15,7 +15,8 @@ const BAR_Y = 9;
 const BAR_H = 20;
 const INNER_LANES_LIMIT = 300;
 const FIRST_LANES = 40;
-const CHUNK_LANES = 60;
+const CHUNK_LANES = 8;
+const SLICE_MS = 12;
 
 const STATE_ICON = {
   succeeded: "✓",
@@ -109,8 +110,12 @@ export function renderTimeline(model, { width, selected, range = null, onZoom = 
           done();
           return;
         }
-        draw(drawn, drawn + CHUNK_LANES);
-        drawn += CHUNK_LANES;
+        // A slice of about 12 ms at a time: a click between slices is answered at once.
+        const until = performance.now() + SLICE_MS;
+        do {
+          draw(drawn, drawn + CHUNK_LANES);
+          drawn += CHUNK_LANES;
+        } while (drawn < total && performance.now() < until);
         setTimeout(step, 0);
       };
       setTimeout(step, 0);
