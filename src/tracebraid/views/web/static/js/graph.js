@@ -3,7 +3,7 @@
 // that published them). A layered tree layout, drawn top-down while it fits, left to
 // right when the fan-out is wide.
 
-import { h, s, cut, duration } from "./dom.js";
+import { h, s, cutMiddle, duration } from "./dom.js";
 import { consumerLabel, destinationLabel } from "./labels.js";
 import { spanKey } from "./model.js";
 import { link } from "./router.js";
@@ -92,7 +92,9 @@ export function renderGraph(model, { selected }) {
     const marker = edge.stitched ? "g-arrow-stitched" : edge.critical ? "g-arrow-critical" : "g-arrow";
     const g = s("g", { class: cls }, s("path", { d, "marker-end": `url(#${marker})` }));
     if (edge.stitched) {
-      g.appendChild(s("text", { x: (x1 + x2) / 2 + 4, y: (y1 + y2) / 2, class: "break-label" }, "⚡ propagation break"));
+      // Left to right the gap between levels holds only the sign; the words are its title.
+      g.appendChild(s("text", { x: (x1 + x2) / 2 + (across ? -6 : 4), y: (y1 + y2) / 2 - (across ? 4 : 0), class: "break-label" },
+        across ? "⚡" : "⚡ propagation break", s("title", {}, "propagation break: the consumer started a new trace (stitched by event ID)")));
     }
     edgeLayer.appendChild(g);
   }
@@ -204,11 +206,13 @@ function drawNode(model, node, { x, y }, selected) {
     span = node.root.span;
     tip = `user action ${title}`;
   } else if (node.kind === "event") {
-    title = node.event.label || node.event.event_name || node.event.event_id;
-    sub = node.event.destination ? `event → ${destinationLabel(node.event.destination)}` : "event";
+    // The arrows show who took it: an unnamed event is named by where it went.
+    const where = destinationLabel(node.event.destination);
+    title = node.event.event_name || where || "message";
+    sub = node.event.event_name ? (where ? `event → ${where}` : "event") : "unnamed event";
     cls = "event";
     span = node.event.producer;
-    tip = `${title} (${node.event.event_id}) published${node.event.producer ? ` by ${node.event.producer.service}` : ""}`;
+    tip = `${node.event.label || title} (${node.event.event_id}) published${node.event.producer ? ` by ${node.event.producer.service}` : ""}`;
   } else {
     const b = node.branch;
     const attempts = b.attempt_count;
@@ -231,19 +235,19 @@ function drawNode(model, node, { x, y }, selected) {
     ? s("rect", { x, y: y + 6, width: NODE_W, height: NODE_H - 12, rx: (NODE_H - 12) / 2 })
     : s("rect", { x, y, width: NODE_W, height: NODE_H, rx: 6 });
   g.append(shape,
-    s("text", { x: x + NODE_W / 2, y: y + (node.kind === "event" ? 24 : 22), class: "node-title", "text-anchor": "middle" }, cut(title, 26)),
-    s("text", { x: x + NODE_W / 2, y: y + (node.kind === "event" ? 39 : 40), class: "node-sub", "text-anchor": "middle" }, cut(sub, 32)),
+    s("text", { x: x + NODE_W / 2, y: y + (node.kind === "event" ? 24 : 22), class: "node-title", "text-anchor": "middle" }, cutMiddle(title, 24)),
+    s("text", { x: x + NODE_W / 2, y: y + (node.kind === "event" ? 39 : 40), class: "node-sub", "text-anchor": "middle" }, cutMiddle(sub, 32)),
     s("title", {}, tip));
   return g;
 }
 
 export const GRAPH_LEGEND = [
-  ["node-lagging", "lagging consumer"],
   ["node-action", "user action"],
   ["node-event", "business event"],
   ["node-ok", "step done"],
   ["node-bad", "failing / lost"],
   ["node-open", "in flight / not started"],
+  ["node-lagging", "lagging consumer"],
   ["critical", "critical path"],
   ["stitched", "propagation break"],
 ];

@@ -4,7 +4,8 @@
 // and labelled as propagation breaks, the critical path in orange. Dragging across the
 // time axis zooms into that stretch of time (`range`); lanes and edges are clipped to it.
 
-import { s, cut, duration, shortId } from "./dom.js";
+import { s, cut, cutMiddle, duration, shortId } from "./dom.js";
+import { destinationLabel } from "./labels.js";
 import { innerSpans, spanKey, errorType } from "./model.js";
 import { link } from "./router.js";
 
@@ -286,12 +287,12 @@ function drawLabel(ctx, g, lane, y) {
     state = lane.node.state;
     icon = STATE_ICON[state] || "•";
     const attempts = lane.branch ? lane.branch.attempts.length : 0;
-    sub = [lane.service, lane.event.event_name || lane.event.label || shortId(lane.event.event_id),
+    sub = [lane.service, lane.event.event_name || destinationLabel(lane.event.destination) || shortId(lane.event.event_id),
       attempts > 1 ? `${attempts} attempts` : null].filter(Boolean).join(" · ");
   }
   const title = s("text", { x: indent, y: y + 20, class: "lane-title" },
     s("tspan", { class: `state-icon state-${state}` }, icon + " "),
-    cut(lane.title, chars));
+    cutMiddle(lane.title, chars));
   title.appendChild(s("title", {}, `${lane.title}\n${sub}`));
   g.appendChild(title);
   const subChars = Math.floor((LABEL_W - indent - 22) / 6.0);
