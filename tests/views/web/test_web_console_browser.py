@@ -391,8 +391,8 @@ def test_the_graph_pans_and_zooms(page: Page, big: tuple[str, Path, str]) -> Non
     assert float(graph.get_attribute("data-zoom") or 0) < after
 
 
-def _live_workflow(start_ns: int) -> tuple[list[Any], list[Any]]:
-    """An order whose loyalty step is still in flight; what arrives later: a late branch."""
+def _live_workflow(start_ns: int) -> list[list[Any]]:
+    """An order whose loyalty step is still in flight, then two branches arriving later."""
     b = WorkflowBuilder(correlation_id="order_live", start_ns=start_ns, seed=90, first_event=90_000)
     placed = b.publish(
         b.action("POST /orders", service="checkout-api", duration_ms=5), "order.placed",
@@ -400,12 +400,13 @@ def _live_workflow(start_ns: int) -> tuple[list[Any], list[Any]]:
     )  # fmt: skip
     b.consume(placed, "reserve-inventory", service="inventory")
     b.consume(placed, "award-loyalty-points", service="loyalty", in_flight=True)
-    first = list(b.build().spans)
-    b.consume(
-        placed, "audit-order", service="audit", tries=[Try(5, error="E", backoff_ms=5), Try(5)]
-    )
-    later = [s for s in b.build().spans if s not in first]
-    return first, later
+    batches = [list(b.build().spans)]
+    retried = [Try(5, error="E", backoff_ms=5), Try(5)]
+    b.consume(placed, "audit-order", service="audit", tries=retried)
+    batches.append([s for s in b.build().spans if s not in batches[0]])
+    b.consume(placed, "notify-customer", service="notify")
+    batches.append([s for s in b.build().spans if s not in batches[0] + batches[1]])
+    return batches
 
 
 def test_an_open_workflow_and_the_pending_page_follow_new_spans(
@@ -413,7 +414,7 @@ def test_an_open_workflow_and_the_pending_page_follow_new_spans(
     big: tuple[str, Path, str],
 ) -> None:
     url, path, _ = big
-    first, later = _live_workflow(time.time_ns() - 2_000_000_000)
+    first, later, last = _live_workflow(time.time_ns() - 2_000_000_000)
     with SqliteStore(path) as store:
         store.write(first)
     context = browser.new_context(viewport=WIDTHS["1440"])
@@ -438,6 +439,17 @@ def test_an_open_workflow_and_the_pending_page_follow_new_spans(
         expect(page.locator(".timeline .bar.selected")).to_have_count(1)
         expect(page.locator(".panel .panel-title")).to_contain_text("award-loyalty-points")
         assert int(page.evaluate("document.body.dataset.updated")) >= 1
+        # The graph keeps its pan and zoom through the next update.
+        page.get_by_role("tab", name="Graph").click()
+        page.get_by_role("button", name="zoom in").click()
+        graph = page.locator("svg.graph")
+        zoom = graph.get_attribute("data-zoom")
+        nodes = page.locator(".graph .node.branch")
+        expect(nodes).to_have_count(3)
+        with SqliteStore(path) as store:
+            store.write(last)
+        expect(nodes).to_have_count(4, timeout=5000)
+        assert page.locator("svg.graph").get_attribute("data-zoom") == zoom
     finally:
         context.close()
 

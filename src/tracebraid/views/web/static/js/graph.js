@@ -53,7 +53,7 @@ function buildTree(model) {
   return { nodes, edges };
 }
 
-export function renderGraph(model, { selected }) {
+export function renderGraph(model, { selected, view = {} }) {
   const { nodes, edges } = buildTree(model);
   const roots = new Set(nodes);
   for (const e of edges) roots.delete(e.to);
@@ -102,7 +102,7 @@ export function renderGraph(model, { selected }) {
   const nodeLayer = s("g", { class: "nodes" });
   for (const node of nodes) nodeLayer.appendChild(drawNode(model, node, pos(node), selected));
   svg.appendChild(nodeLayer);
-  return panZoom(svg, width, height);
+  return panZoom(svg, width, height, view);
 }
 
 /**
@@ -110,9 +110,11 @@ export function renderGraph(model, { selected }) {
  * the buttons); "Fit" shows all of it. The address does not keep it: a graph is
  * small enough to find one's way back.
  */
-function panZoom(svg, width, height) {
+function panZoom(svg, width, height, state) {
   const viewport = h("div", { class: "graph-viewport", tabindex: 0, role: "region", "aria-label": "workflow graph: drag or arrow keys to pan, wheel or + and - to zoom" });
-  const state = { x: 0, y: 0, k: 1 };
+  // `state` outlives this drawing: a redraw (new spans arrived) keeps the pan and zoom.
+  const fresh = state.k === undefined;
+  if (fresh) Object.assign(state, { x: 0, y: 0, k: 1 });
   const size = () => ({ w: Math.max(200, viewport.clientWidth || 900), h: Math.max(200, Math.min(height + 20, Math.round(window.innerHeight * 0.7))) });
   const apply = () => {
     const { w, h: vh } = size();
@@ -177,8 +179,7 @@ function panZoom(svg, width, height) {
   const wrap = h("div", { class: "graph-wrap" }, tools, viewport);
   // Sized once it is on the page: fit the width of a wide graph, keep a small one at 100 %.
   requestAnimationFrame(() => {
-    const { w } = size();
-    state.k = Math.min(1, w / width);
+    if (fresh) state.k = Math.min(1, size().w / width);
     apply();
   });
   apply();

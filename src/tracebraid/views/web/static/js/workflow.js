@@ -205,7 +205,8 @@ class WorkflowPage {
     clear(this.overview);
     let legend;
     if (this.tab === "graph") {
-      this.graphView = renderGraph(this.model, { selected: this.selected });
+      this.graphState = this.graphState || {};
+      this.graphView = renderGraph(this.model, { selected: this.selected, view: this.graphState });
       this.canvas.append(this.graphView);
       legend = GRAPH_LEGEND;
     } else if (this.tab === "latency") {
