@@ -146,3 +146,27 @@ async def test_changes_answers_304_until_a_span_arrives(
     moved = await client.get("/api/changes", headers={"If-None-Match": tag})
     assert moved.status_code == 200 and moved.headers["ETag"] != tag
     assert moved.json()["span_count"] > 0
+
+
+async def test_a_run_view_keeps_only_the_start_markers_of_work_still_in_flight(
+    client: httpx.AsyncClient, web_demo: WebDemo
+) -> None:
+    view = await _json(client, f"/api/workflows/{web_demo.plain}/runs/latest/view")
+    spans = view["spans"]["spans"]
+    present = {(s["trace_id"], s["span_id"]) for s in spans}
+    markers = [s for s in spans if s["start_marker"]]
+    # The loyalty step is in flight: its marker is all there is of it.
+    assert [m["identity"]["step"] for m in markers] == ["award-loyalty-points"]
+    assert all((m["trace_id"], m["marker_for"]) not in present for m in markers)
+
+
+async def test_a_run_view_leaves_out_the_markers_of_finished_work(
+    fresh: tuple[httpx.AsyncClient, SqliteStore],
+) -> None:
+    client, store = fresh
+    await asyncio.to_thread(store.write, twice_spans(10**18))
+    view = await _json(client, "/api/workflows/order_twice/runs/latest/view")
+    everything = await _json(client, "/api/workflows/order_twice/spans")
+    assert sum(s["start_marker"] for s in everything["spans"]) > 0
+    assert [s for s in view["spans"]["spans"] if s["start_marker"]] == []
+    assert view["workflow"]["summary"]["retries"] == 1
