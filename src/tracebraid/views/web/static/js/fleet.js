@@ -6,7 +6,7 @@ import { h, s, clear, duration, plural } from "./dom.js";
 import { get } from "./api.js";
 import { link } from "./router.js";
 import { watchStore } from "./live.js";
-import { consumerLabel } from "./labels.js";
+import { consumerLabel, destinationLabel, tidy } from "./labels.js";
 
 const SINCE = [["15m", "last 15 min"], ["1h", "last hour"], ["6h", "last 6 h"], ["24h", "last 24 h"], ["7d", "last 7 days"]];
 const PENDING_STATES = [
@@ -139,12 +139,16 @@ export async function showRetries(root, route) {
   const consumer = (params.consumer || "").toLowerCase();
   const consumers = doc.consumers.filter((c) => !consumer || c.consumer.toLowerCase().includes(consumer) || c.step.toLowerCase().includes(consumer));
   const fleet = new Map(series.totals.map((c) => [c.consumer, c]));
+  // The store names a consumer by its group attribute, else its service: a service
+  // stands for a consumer only when no other consumer runs in it.
+  const perService = new Map();
+  for (const c of doc.consumers) perService.set(c.service, (perService.get(c.service) || 0) + 1);
   const rows = consumers.map((c) => {
-    // The store names a consumer by its group attribute, else its service; try each.
-    const pushed = fleet.get(c.consumer) || fleet.get(c.step) || fleet.get(c.service) || null;
+    const pushed = fleet.get(c.consumer) || fleet.get(c.step)
+      || (perService.get(c.service) === 1 ? fleet.get(c.service) : null) || null;
     const errors = Object.entries(c.errors).map(([k, n]) => `${k} ×${n}`).join(", ");
     return h("tr", { class: c.retries ? "" : "quiet-row" },
-      h("td", {}, h("strong", {}, c.step), h("div", { class: "muted small" }, `${consumerLabel(c.consumer)} · ${c.service}`)),
+      h("td", {}, h("strong", {}, tidy(c.step)), h("div", { class: "muted small" }, `${consumerLabel(c.consumer)} · ${c.service}`)),
       h("td", { class: "num" }, String(c.branches)),
       h("td", { class: "num" }, String(c.retried_branches)),
       h("td", { class: "num" }, String(c.retries)),
@@ -196,7 +200,7 @@ function waitChart(doc) {
     const y = r * ROW + 4;
     const cells = doc.series.map((w) => w.destinations.find((d) => d.destination === dest) || null);
     const max = Math.max(1, ...cells.map((c) => (c ? c.p99_ns : 0)));
-    svg.appendChild(s("text", { x: 0, y: y + ROW / 2 }, dest || "(no destination)"));
+    svg.appendChild(s("text", { x: 0, y: y + ROW / 2 }, destinationLabel(dest) || "(no destination)"));
     svg.appendChild(s("text", { x: 0, y: y + ROW / 2 + 13 }, `p99 up to ${duration(max)}`));
     cells.forEach((c, i) => {
       if (!c) return;
@@ -219,7 +223,7 @@ export async function showConsumers(root, route) {
   const filter = (params.consumer || "").toLowerCase();
   const groups = doc.consumers.filter((c) => !filter || c.consumer.toLowerCase().includes(filter) || c.step.toLowerCase().includes(filter));
   const rows = groups.map((c) => h("tr", { class: c.lagging ? "lagging-row" : "" },
-    h("td", {}, h("strong", {}, consumerLabel(c.consumer)), h("div", { class: "muted small" }, `${c.step} · ${c.service}`)),
+    h("td", {}, h("strong", {}, consumerLabel(c.consumer)), h("div", { class: "muted small" }, `${tidy(c.step)} · ${c.service}`)),
     h("td", {}, c.lagging ? h("span", { class: "badge lag" }, `◷ lagging ×${c.lagging}${c.worst_ratio ? ` (up to ${c.worst_ratio}×)` : ""}`) : h("span", { class: "muted" }, "–")),
     h("td", { class: "num" }, String(c.deliveries)),
     h("td", { class: "num" }, duration(c.p50_ns)),
@@ -227,7 +231,7 @@ export async function showConsumers(root, route) {
     h("td", { class: "num" }, duration(c.p99_ns)),
     h("td", { class: "num" }, duration(c.max_ns))));
   const dests = doc.destinations.map((d) => h("tr", {},
-    h("td", {}, d.destination || "(none)"), h("td", { class: "num" }, String(d.deliveries)),
+    h("td", {}, destinationLabel(d.destination) || "(none)"), h("td", { class: "num" }, String(d.deliveries)),
     h("td", { class: "num" }, duration(d.p50_ns)), h("td", { class: "num" }, duration(d.p90_ns)),
     h("td", { class: "num" }, duration(d.p99_ns)), h("td", { class: "num" }, duration(d.max_ns))));
   clear(root).append(

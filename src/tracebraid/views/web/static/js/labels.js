@@ -12,6 +12,12 @@ export function destinationLabel(destination) {
   return key ? `${exchange} → ${key.trim()}` : exchange;
 }
 
+/** Any "exchange,routing_key" word of a text read as one destination ("orders,x receive"). */
+export function tidy(text) {
+  if (!text || !text.includes(",")) return text;
+  return text.split(" ").map((word) => (word.includes(",") ? destinationLabel(word) : word)).join(" ");
+}
+
 /** A step named after its destination ("orders,order.placed receive") with it read as one. */
 export function stepLabel(step, destination) {
   if (!step || !destination || !destination.includes(",") || !step.includes(destination)) return step;

@@ -16,7 +16,7 @@ const TEXT_FILTERS = [
 const FLAGS = [
   ["has_retries", "retried"],
   ["has_pending", "in flight"],
-  ["has_errors", "errors"],
+  ["has_errors", "failed attempts"],
   ["has_broken", "broken causality"],
 ];
 const SINCE = [["", "any time"], ["15m", "last 15 min"], ["1h", "last hour"], ["6h", "last 6 h"], ["24h", "last 24 h"], ["7d", "last 7 days"]];

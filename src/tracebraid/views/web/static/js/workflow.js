@@ -10,6 +10,7 @@ import { countBadges, countsOf } from "./badges.js";
 import { descendants, findLanes, laneFacets, laneId, STATUS_FILTERS, visibleLanes } from "./lanes.js";
 import { renderMinimap } from "./minimap.js";
 import { watchStore } from "./live.js";
+import { tidy } from "./labels.js";
 import { renderGraph, GRAPH_LEGEND } from "./graph.js";
 import { renderLatency, renderSegments, LATENCY_LEGEND } from "./latency.js";
 import { renderPanel } from "./panel.js";
@@ -161,7 +162,7 @@ class WorkflowPage {
     const stops = [];
     path.steps.forEach((step, i) => {
       if (step.role === "producer") return;
-      const name = i === 0 ? step.span.name : step.step;
+      const name = i === 0 ? step.span.name : tidy(step.step);
       const last = stops[stops.length - 1];
       if (last && last.name === name && step.via === "retry") last.attempts += 1;
       else stops.push({ name, attempts: 1, span: step.span });
