@@ -12,10 +12,10 @@
 ``If-None-Match`` while the store took no new span, so an open workflow or the
 Pending page asks for its document again only when something arrived.
 
-Example::
+Example (``Api`` builds one over its reader, its error mapping and its search filters)::
 
-    console = ConsoleApi(reader, answer)
-    routes = [Route(e.path, e.handler) for e in console.endpoints()]
+    console = ConsoleApi(reader, api._answer, api._query)
+    routes = [Route(e.path, e.handler) for e in console.endpoints(search_params)]
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypedDict
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tracebraid.analysis import WorkflowAnalysis, analyze, latency, parse_duration
-from tracebraid.errors import InputError
+from tracebraid.errors import InputError, StoreError
 from tracebraid.messaging import is_start_marker, marker_target
 from tracebraid.model import Span
 from tracebraid.store import fetch_workflow
@@ -38,6 +39,7 @@ from tracebraid.store.search import MAX_PAGE, SearchPage, TraceQuery, search_tra
 from tracebraid.views.documents import latency_document, workflow_document
 from tracebraid.views.schema import WorkflowDocument
 from tracebraid.views.source import UnknownKeyError, recent
+from tracebraid.views.store_api import unreadable_store
 from tracebraid.views.web.fleet import (
     MAX_WINDOWS,
     ConsumersDocument,
@@ -345,9 +347,10 @@ class ConsoleApi:
     # -- live ------------------------------------------------------------------------
 
     async def changes(self, request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        stored = await run_in_threadpool(self.store.span_count)
+        try:
+            stored = await run_in_threadpool(self.store.span_count)
+        except StoreError as exc:
+            return unreadable_store(exc)
         tag = f'W/"spans-{stored}"'
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if request.headers.get("if-none-match") == tag:
