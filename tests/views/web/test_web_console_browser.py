@@ -465,3 +465,29 @@ def test_no_dead_ends_an_unknown_page_and_an_empty_lint_window(
     _ready(page, "lint")
     expect(page.locator(".all-good")).to_have_count(0)
     expect(page.locator(".empty")).to_contain_text("nothing to lint")
+
+
+def test_a_long_timeline_draws_the_lanes_scrolled_to(
+    page: Page, big: tuple[str, Path, str]
+) -> None:
+    url, _, key = big
+    page.goto(f"{url}/#/workflow/{key}")
+    _ready(page, "workflow")
+    total = int(page.locator("svg.timeline").get_attribute("data-lanes") or 0)
+    lanes = page.locator(".timeline [data-lane]")
+    drawn = lanes.count()
+    assert 0 < drawn < total, (drawn, total)
+    page.locator(".canvas").evaluate("c => { c.scrollTop = c.scrollHeight; }")
+    expect(lanes).not_to_have_count(drawn)
+    # The last lane is drawn where it belongs: at the bottom of the timeline.
+    last = page.locator(".timeline .lane-bg").evaluate_all(
+        "rects => Math.max(...rects.map((r) => Number(r.getAttribute('y'))))"
+    )
+    assert last == (total - 1) * 48
+    # The keyboard walks into lanes not drawn yet.
+    page.locator(".canvas").evaluate("c => { c.scrollTop = 0; }")
+    page.locator(".timeline .bar[tabindex]").first.focus()
+    for _ in range(45):
+        page.keyboard.press("ArrowDown")
+    row = page.evaluate("document.activeElement.closest('[data-lane]').dataset.lane")
+    assert int(row) >= 40

@@ -17,6 +17,8 @@ const BAR_H = 20;
 const INNER_LANES_LIMIT = 300;
 const FIRST_LANES = 40;
 const CHUNK_LANES = 8;
+const DRAW_ALL_LANES = 400;
+const NEAR_LANES = 30;
 const SLICE_MS = 12;
 
 const STATE_ICON = {
@@ -82,10 +84,14 @@ export function renderTimeline(model, { width, selected, range = null, onZoom = 
     if (!edgesOf.has(edge.to.index)) edgesOf.set(edge.to.index, []);
     edgesOf.get(edge.to.index).push(edge);
   }
+  const drawnRows = new Set();
   const draw = (a, b) => {
     const laneFrag = document.createDocumentFragment();
     const edgeFrag = document.createDocumentFragment();
-    for (const lane of lanes.slice(a, b)) {
+    for (let row = Math.max(0, a); row < Math.min(b, lanes.length); row++) {
+      if (drawnRows.has(row)) continue;
+      drawnRows.add(row);
+      const lane = lanes[row];
       laneFrag.appendChild(drawLane(ctx, lane, width));
       for (const edge of edgesOf.get(lane.index) || []) {
         const drawn = drawEdge(ctx, edge);
@@ -95,28 +101,63 @@ export function renderTimeline(model, { width, selected, range = null, onZoom = 
     lanesGroup.appendChild(laneFrag);
     edgesGroup.appendChild(edgeFrag);
   };
-  // The first screenful is drawn now; a large workflow's other lanes follow in small
-  // chunks between frames, so the page answers clicks from the start.
-  draw(0, FIRST_LANES);
-  let drawn = FIRST_LANES;
   const total = lanes.length;
+  // The first screenful is drawn now. A workflow of a few hundred lanes draws the rest
+  // in ~12 ms slices between frames (clicks are answered between them); a larger one
+  // draws only the lanes scrolled near, as they come into view, so the page never
+  // holds tens of thousands of elements it does not show.
+  draw(0, FIRST_LANES);
+  const virtual = total > DRAW_ALL_LANES;
+  let onDrawn = () => {};
+  /** Draw the rows around `row` (and the screenful it is in). */
+  const ensure = (row) => {
+    const before = drawnRows.size;
+    draw(row - NEAR_LANES, row + NEAR_LANES);
+    if (drawnRows.size !== before) onDrawn();
+  };
   return {
     svg,
     axis: axisSvg,
-    complete: drawn >= total,
-    drawRest(done) {
+    complete: total <= FIRST_LANES,
+    virtual,
+    ensure,
+    /** The rows drawn so far (a virtual timeline draws them as they come into view). */
+    drawnRows,
+    drawRest(done, scroller) {
+      onDrawn = done;
+      if (virtual) {
+        let queued = false;
+        const follow = () => {
+          queued = false;
+          if (!svg.isConnected) return;
+          // How far down the lanes the scroller's top edge is, in px.
+          const top = scroller.getBoundingClientRect().top - svg.getBoundingClientRect().top;
+          const first = Math.floor(top / LANE_H);
+          const seen = Math.ceil(scroller.clientHeight / LANE_H);
+          const before = drawnRows.size;
+          draw(first - seen, first + 2 * seen);
+          if (drawnRows.size !== before) done();
+        };
+        scroller.addEventListener("scroll", () => {
+          if (!queued) {
+            queued = true;
+            requestAnimationFrame(follow);
+          }
+        });
+        return;
+      }
+      let next = FIRST_LANES;
       const step = () => {
         if (!svg.isConnected) return;
-        if (drawn >= total) {
+        if (next >= total) {
           done();
           return;
         }
-        // A slice of about 12 ms at a time: a click between slices is answered at once.
         const until = performance.now() + SLICE_MS;
         do {
-          draw(drawn, drawn + CHUNK_LANES);
-          drawn += CHUNK_LANES;
-        } while (drawn < total && performance.now() < until);
+          draw(next, next + CHUNK_LANES);
+          next += CHUNK_LANES;
+        } while (next < total && performance.now() < until);
         setTimeout(step, 0);
       };
       setTimeout(step, 0);

@@ -206,11 +206,13 @@ class WorkflowPage {
     clear(this.overview);
     let legend;
     if (this.tab === "graph") {
+      this.timeline = null;
       this.graphState = this.graphState || {};
       this.graphView = renderGraph(this.model, { selected: this.selected, view: this.graphState });
       this.canvas.append(this.graphView);
       legend = GRAPH_LEGEND;
     } else if (this.tab === "latency") {
+      this.timeline = null;
       this.canvas.append(renderLatency(this.model, { width }), renderSegments(this.model));
       legend = LATENCY_LEGEND;
     } else {
@@ -231,9 +233,10 @@ class WorkflowPage {
       } else {
         this.minimap = null;
       }
+      this.timeline = timeline;
       if (!timeline.complete) {
         // A selected span in a later lane is marked once its lane is drawn.
-        timeline.drawRest(() => this.markSelection());
+        timeline.drawRest(() => this.markSelection(), this.canvas);
       }
       legend = TIMELINE_LEGEND;
     }
@@ -293,7 +296,10 @@ class WorkflowPage {
     window.clearTimeout(this.findTimer);
     this.findTimer = window.setTimeout(() => {
       replaceParams({ find: text || null });
-      this.matches = findLanes(this.lanes || [], text);
+      // The same set the timeline holds: lanes drawn later are highlighted by it too.
+      const found = findLanes(this.lanes || [], text);
+      this.matches.clear();
+      for (const index of found) this.matches.add(index);
       for (const el of this.canvas.querySelectorAll(".lane")) {
         el.classList.toggle("match", this.matches.has(Number(el.dataset.lane)));
       }
@@ -315,7 +321,7 @@ class WorkflowPage {
     const rows = (this.lanes || []).filter((lane) => this.matches.has(lane.index));
     if (!rows.length) return;
     this.matchAt = ((this.matchAt ?? -1) + 1) % rows.length;
-    const el = this.canvas.querySelector(`[data-lane="${rows[this.matchAt].index}"]`);
+    const el = this.laneElement(rows[this.matchAt]);
     if (el) {
       el.scrollIntoView({ block: "center" });
       const bar = el.querySelector("[data-span]");
@@ -406,6 +412,23 @@ class WorkflowPage {
     }
   }
 
+  /** The lane element of a visible lane, drawn first if the timeline draws lazily. */
+  laneElement(lane) {
+    const row = (this.lanes || []).indexOf(lane);
+    if (row < 0) return null;
+    if (this.timeline) this.timeline.ensure(row);
+    return this.canvas.querySelector(`[data-lane="${lane.index}"]`);
+  }
+
+  /** The visible lane that holds a span (its attempt, or the user action's root). */
+  laneOfSpan(key) {
+    for (const lane of this.lanes || []) {
+      if (lane.type === "action" ? spanKey(lane.span) === key
+        : lane.branch && lane.branch.attempts.some((a) => spanKey(a.span) === key)) return lane;
+    }
+    return null;
+  }
+
   /** Arrow keys: up and down between lanes, left and right between a lane's bars. */
   moveFocus(event) {
     const current = event.target.closest("[data-span], [data-fold]");
@@ -418,11 +441,14 @@ class WorkflowPage {
       const at = items.indexOf(current);
       target = items[at + (event.key === "ArrowRight" ? 1 : -1)] || null;
     } else {
-      let next = event.key === "ArrowDown" ? lane.nextElementSibling : lane.previousElementSibling;
-      while (next && !next.querySelector("[data-span][tabindex]")) {
-        next = event.key === "ArrowDown" ? next.nextElementSibling : next.previousElementSibling;
+      // By row, not by element order: a long timeline draws its lanes as they are reached.
+      const lanes = this.lanes || [];
+      let row = lanes.findIndex((l) => String(l.index) === lane.dataset.lane);
+      const stepBy = event.key === "ArrowDown" ? 1 : -1;
+      for (row += stepBy; row >= 0 && row < lanes.length && !target; row += stepBy) {
+        const el = this.laneElement(lanes[row]);
+        target = el ? el.querySelector("[data-span][tabindex]") : null;
       }
-      target = next ? next.querySelector("[data-span][tabindex]") : null;
     }
     if (target) {
       target.focus({ preventScroll: true });
@@ -448,8 +474,8 @@ class WorkflowPage {
     const attempts = lane.branch ? lane.branch.attempts : [];
     const failed = attempts.find((a) => a.outcome !== "ok");
     const pick = failed || attempts[attempts.length - 1];
+    const row = this.laneElement(lane);
     if (pick) this.select(spanKey(pick.span), true);
-    const row = this.canvas.querySelector(`[data-lane="${lane.index}"]`);
     if (row) row.scrollIntoView({ block: "center" });
   }
 
@@ -464,6 +490,11 @@ class WorkflowPage {
   }
 
   showSelection(scroll) {
+    if (this.timeline && this.timeline.virtual && this.selected) {
+      // A link to a span in a lane not drawn yet: draw it, so it can be marked and shown.
+      const lane = this.laneOfSpan(this.selected.includes(":") ? this.selected : "");
+      if (lane) this.laneElement(lane);
+    }
     const span = this.markSelection();
     this.body.classList.toggle("no-selection", !span);
     if (!span) {
