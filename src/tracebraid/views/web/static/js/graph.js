@@ -6,7 +6,6 @@
 import { h, s, cutMiddle, duration } from "./dom.js";
 import { consumerLabel, destinationLabel } from "./labels.js";
 import { spanKey } from "./model.js";
-import { link } from "./router.js";
 
 const NODE_W = 212;
 const NODE_H = 54;
