@@ -1,13 +1,15 @@
-"""Benchmark: the web UI with a 2,000-span workflow, and trace search on a large store.
+"""Benchmark: the web UI with 2,000- and 10,000-span workflows, and search on a large store.
 
-1. A synthetic 2,000-span workflow (``tracebraid.testing.workflows.synthetic``:
-   fan-out, retries with back-off, follow-up events, islands, work in flight) goes
-   into a fresh SQLite store served by a real ``tracebraid serve``. Headless Chromium
-   (Debian's, through Playwright) opens the workflow page; the figure is the time from
-   ``page.goto`` to the page's own ready marker (``body[data-ready]``, set once the
-   timeline is drawn), plus the time a click on an attempt takes to fill the span
-   panel. Each run is a fresh browser context (nothing cached).
-   Goal (issue 6): interactive within 1.5 s of navigation.
+1. A synthetic 2,000-span workflow, then a 10,000-span one
+   (``tracebraid.testing.workflows.synthetic``: fan-out, retries with back-off,
+   follow-up events, islands, work in flight) goes into a fresh SQLite store served
+   by a real ``tracebraid serve``. Headless Chromium (Debian's, through Playwright)
+   opens the workflow page; the figure is the time from ``page.goto`` to the page's
+   own ready marker (``body[data-ready]``, set once the timeline is drawn), plus the
+   time a click on an attempt takes to fill the span panel. Each run is a fresh
+   browser context (nothing cached).
+   Goals (issue 15): a 2,000-span workflow interactive within 1 s of navigation, a
+   10,000-span one within 2 s (navigation -> ready -> a click's span in the panel).
 2. Search: ``search_traces`` on a store of many order workflows, first page, a deep
    page (keyset paging), and filtered pages. The figure is per page; it should not
    grow with the page number.
@@ -38,7 +40,8 @@ from tracebraid.store.search import TraceQuery, search_traces
 from tracebraid.testing.workflows import order_flow, synthetic
 from tracebraid.views.web.reader import VIEW_TTL_S
 
-GOAL_S = 1.5
+GOALS_S = {2000: 1.0, 10_000: 2.0}
+"""Spans in the workflow -> seconds from navigation until it answers a click."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -90,7 +93,7 @@ def _open(page: Page, url: str) -> tuple[float, float]:
     return ready, time.perf_counter() - t1
 
 
-def bench_workflow_page(runs: int, spans: int) -> None:
+def bench_workflow_page(runs: int, spans: int, goal_s: float) -> float:
     # One workflow per run: every navigation is a cold one (nothing cached anywhere).
     # Each has event IDs of its own: workflows sharing event IDs would be loaded as one.
     workflows = [synthetic(spans, seed=seed, first_event=seed * 100_000) for seed in range(runs)]
@@ -150,8 +153,11 @@ def bench_workflow_page(runs: int, spans: int) -> None:
     print("cold phases, ms after navigation start (median): " + ", ".join(
         f"{n} {statistics.median(p[n] or 0 for p in cold_phases):.0f}" for n in names
     ))  # fmt: skip
-    verdict = "meets" if worst <= GOAL_S else "MISSES"
-    print(f"worst cold navigation + click {worst:.2f} s: {verdict} the {GOAL_S} s goal")
+    verdict = "meets" if worst <= goal_s else "MISSES"
+    print(f"{spans:,} spans: worst cold navigation + click {worst:.2f} s: {verdict} the "
+          f"{goal_s} s goal")  # fmt: skip
+    PHASES.clear()
+    return worst
 
 
 def _copies(traces: int) -> list[Span]:
@@ -223,11 +229,15 @@ def main() -> None:
     # Other processes on the machine slow the server and the browser alike: say so.
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--spans", type=int, default=2000)
     parser.add_argument("--traces", type=int, default=20_000)
+    parser.add_argument("--no-search", action="store_true", help="the workflow pages only")
     args = parser.parse_args()
-    bench_workflow_page(args.runs, args.spans)
-    bench_search(args.traces)
+    worst = {spans: bench_workflow_page(args.runs, spans, goal) for spans, goal in GOALS_S.items()}
+    for spans, goal in GOALS_S.items():
+        verdict = "meets" if worst[spans] <= goal else "MISSES"
+        print(f"GOAL {spans:>6,} spans: {worst[spans]:.2f} s (goal {goal} s) {verdict}")
+    if not args.no_search:
+        bench_search(args.traces)
 
 
 if __name__ == "__main__":

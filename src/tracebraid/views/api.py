@@ -194,6 +194,9 @@ class Api:
         self.reader = reader
         self.store = reader.store
         self.store_api = StoreApi(reader.store)
+        from tracebraid.views.web.console_api import ConsoleApi
+
+        self.console = ConsoleApi(reader, self._answer, self._query)
 
     async def _answer(self, build: Callable[[], Mapping[str, Any]]) -> Response:
         return await self._answer_json(lambda: msgspec.json.encode(build()))
@@ -450,6 +453,7 @@ class Api:
                 "The tracebraid.lint/v1 document of `tracebraid lint --json`, seed conventions.",
             ),
             *self.store_api.endpoints(),
+            *self.console.endpoints(search_params),
         ]  # fmt: skip
 
     def routes(self) -> list[BaseRoute]:

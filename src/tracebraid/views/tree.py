@@ -49,6 +49,7 @@ from tracebraid.analysis import (
     WorkflowAnalysis,
 )
 from tracebraid.views.documents import summary
+from tracebraid.views.labels import destination_label, event_label
 from tracebraid.views.layout import (
     ActionNode,
     BranchNode,
@@ -137,10 +138,11 @@ def _span_id(ref: SpanRef, options: _Options) -> str:
 def _event(node: EventNode, options: _Options) -> Text:
     line = Text()
     _mark(line, node.on_critical_path)
-    line.append(node.event_name or "(unnamed event)", style="bold blue")
+    steps = [branch.step for branch in node.branches]
+    line.append(event_label(node.event_name, node.destination, steps), style="bold blue")
     line.append(f"  {short_id(node.event_id, full=options.ids)}", style="dim")
     if node.destination:
-        line.append(f"  → {node.destination}")
+        line.append(f"  → {destination_label(node.destination)}")
     if node.producer is None:
         line.append("  (its producer is not among the spans)", style="yellow")
     return line

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_data import HOSTILE_CORRELATION, WebDemo, hostile_spans, record_demo
+from web_data import (
+    HOSTILE_CORRELATION,
+    TWICE_CORRELATION,
+    WebDemo,
+    hostile_spans,
+    record_demo,
+    stock_spans,
+    twice_spans,
+)
 
 from tracebraid.collector.app import create_app
 from tracebraid.store import SqliteStore
@@ -23,8 +31,18 @@ from tracebraid.views.web import web_ui
 @pytest.fixture(scope="session")
 def web_demo() -> WebDemo:
     plain, broken, spans = asyncio.run(record_demo())
-    hostile = hostile_spans(time.time_ns() - 3_600_000_000_000)
-    return WebDemo(tuple(spans + hostile), plain, broken, HOSTILE_CORRELATION)
+    hour_ago = time.time_ns() - 3_600_000_000_000
+    hostile = hostile_spans(hour_ago)
+    twice = twice_spans(hour_ago - 7_200_000_000_000)
+    stock = stock_spans(hour_ago - 600_000_000_000)
+    return WebDemo(
+        tuple(spans + hostile + twice + stock),
+        plain,
+        broken,
+        HOSTILE_CORRELATION,
+        TWICE_CORRELATION,
+        stock[0].trace_id,
+    )
 
 
 @pytest.fixture(scope="session")

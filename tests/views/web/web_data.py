@@ -28,6 +28,8 @@ class WebDemo:
     plain: str
     broken: str
     hostile: str
+    twice: str = ""
+    stock_trace: str = ""
 
 
 async def record_demo() -> tuple[str, str, list[Span]]:
@@ -66,3 +68,44 @@ def hostile_spans(start_ns: int) -> list[Span]:
         spans[0], attributes={**spans[0].attributes, MARKUP: "<b onmouseover=alert(5)>x</b>"}
     )
     return spans
+
+
+TWICE_CORRELATION = "order_twice"
+"""Two user actions under one correlation ID, 33 minutes apart: two runs."""
+RUN_GAP_MS = 33 * 60 * 1000
+
+
+def twice_spans(start_ns: int) -> list[Span]:
+    """An order placed, then cancelled 33 minutes later, under the same correlation ID."""
+    b = WorkflowBuilder(
+        correlation_id=TWICE_CORRELATION, start_ns=start_ns, seed=71, first_event=71_000
+    )
+    placed = b.publish(
+        b.action("POST /orders", service="checkout-api", duration_ms=8), "order.placed",
+        destination="orders",
+    )  # fmt: skip
+    b.consume(placed, "reserve-inventory", service="inventory")
+    cancel = b.action("POST /cancel", service="checkout-api", duration_ms=6, at_ms=RUN_GAP_MS)
+    cancelled = b.publish(cancel, "order.cancelled", destination="orders")
+    b.consume(
+        cancelled,
+        "release-inventory",
+        service="inventory",
+        tries=[Try(15, error="TimeoutError", backoff_ms=20), Try(10)],
+    )
+    return list(b.build().spans)
+
+
+def stock_spans(start_ns: int) -> list[Span]:
+    """What aio-pika's stock instrumentation records: ``exchange,routing_key``
+    destinations, no event names, two consumers running a step of the same name."""
+    b = WorkflowBuilder(
+        correlation_id=None, start_ns=start_ns, seed=72, stock=True, first_event=72_000
+    )
+    post = b.action("POST /ship", service="shop", duration_ms=5)
+    shipped = b.publish(post, "shipped", destination="webhooks,,")
+    b.consume(shipped, "webhooks receive", service="notifier")
+    placed = b.publish(post, "placed", destination="orders,order.placed")
+    b.consume(placed, "orders receive", service="inventory")
+    b.consume(placed, "orders receive", service="shipping")
+    return list(b.build().spans)

@@ -39,13 +39,19 @@ function takePrefetched(url) {
   return early.response;
 }
 
+/** The headers every API call sends: JSON, and the bearer token when one is kept. */
+export function authHeaders() {
+  const headers = { Accept: "application/json" };
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = "Bearer " + token;
+  return headers;
+}
+
 /** GET an API path with query parameters; resolves to the parsed document. */
 export async function get(path, params = {}) {
   const query = queryString(params);
   const url = path + (query ? "?" + query : "");
-  const headers = { Accept: "application/json" };
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = "Bearer " + token;
+  const headers = authHeaders();
   let response;
   try {
     response = await (takePrefetched(url) || fetch(url, { headers, cache: "no-store" }));

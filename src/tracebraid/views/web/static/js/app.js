@@ -6,6 +6,10 @@ import { parseRoute, link } from "./router.js";
 import { showSearch } from "./search.js";
 import { showWorkflow } from "./workflow.js";
 import { showLint } from "./lint.js";
+import { showPending, showRetries, showConsumers } from "./fleet.js";
+import { leavePage } from "./live.js";
+
+const PAGES = { pending: showPending, retries: showRetries, consumers: showConsumers, lint: showLint };
 
 const main = document.getElementById("main");
 
@@ -20,18 +24,21 @@ function nav(route) {
   const header = document.getElementById("top");
   clear(header).append(
     h("a", { href: "#/search", class: "brand" }, h("img", { src: "/ui/static/favicon.svg", alt: "", width: 22, height: 22 }), "tracebraid"),
-    h("nav", { class: "main-nav" }, item("search", "Search"), item("lint", "Lint")),
+    h("nav", { class: "main-nav", "aria-label": "pages" }, item("search", "Workflows"), item("pending", "Pending"),
+      item("retries", "Retries"), item("consumers", "Consumers"), item("lint", "Lint")),
     goto);
 }
 
 async function route() {
   delete document.body.dataset.ready;
+  leavePage();
   const current = parseRoute();
   nav(current);
   try {
     if (current.page === "workflow" || current.page === "trace") await showWorkflow(main, current, current.page);
-    else if (current.page === "lint") await showLint(main, current);
-    else await showSearch(main, current);
+    else if (PAGES[current.page]) await PAGES[current.page](main, current);
+    else if (current.page === "search") await showSearch(main, current);
+    else throw new ApiError(404, `There is no page #/${current.page}. The pages are Workflows (#/search), Pending (#/pending), Retries (#/retries), Consumers (#/consumers) and Lint (#/lint).`);
   } catch (error) {
     showError(error);
   }

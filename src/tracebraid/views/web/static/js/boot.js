@@ -4,7 +4,10 @@
 (function prefetch() {
   const match = /^#\/(workflow|trace)\/([^?]+)/.exec(window.location.hash);
   if (!match || new URLSearchParams(window.location.search).has("token")) return;
-  const url = `/api/workflows/${match[2]}/view${match[1] === "trace" ? "?scope=trace" : ""}`;
+  const run = /[?&]run=([0-9]+)/.exec(window.location.hash);
+  const url = match[1] === "trace"
+    ? `/api/workflows/${match[2]}/view?scope=trace`
+    : `/api/workflows/${match[2]}/runs/${run ? run[1] : "latest"}/view`;
   const headers = { Accept: "application/json" };
   const token = window.localStorage.getItem("tracebraid.token");
   if (token) headers.Authorization = "Bearer " + token;

@@ -54,6 +54,18 @@ export function cut(text, n) {
   return value.length > n ? value.slice(0, Math.max(1, n - 1)) + "…" : value;
 }
 
+/**
+ * A string cut to n characters in the middle: names that share a long prefix
+ * ("corpus-aio-pika-dead-letter-ttl.orders receive") stay told apart by their ends.
+ */
+export function cutMiddle(text, n) {
+  const value = String(text ?? "");
+  if (value.length <= n) return value;
+  const head = Math.max(1, Math.ceil((n - 1) * 0.4));
+  const tail = Math.max(1, n - 1 - head);
+  return value.slice(0, head) + "…" + value.slice(value.length - tail);
+}
+
 /** Nanoseconds as the shortest readable duration: 812 ms, 1.92 s, 4 min 12 s. */
 export function duration(ns) {
   if (ns === null || ns === undefined || Number.isNaN(ns)) return "–";

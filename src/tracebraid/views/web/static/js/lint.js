@@ -38,7 +38,7 @@ export async function showLint(root, route) {
     h("section", { class: "rule" },
       h("h2", {}, h("span", { class: `sev ${items[0].severity}` }, items[0].severity), ` ${rule} `, h("span", { class: "rule-name" }, items[0].name)),
       h("p", { class: "muted" }, items[0].why),
-      h("table", { class: "grid-table" },
+      h("div", { class: "table-wrap" }, h("table", { class: "grid-table" },
         h("thead", {}, h("tr", {}, ["service", "step", "what was found", "times", "fix", "see it"].map((c) => h("th", {}, c)))),
         h("tbody", {}, items.map((f) => h("tr", {},
           h("td", { class: "nowrap" }, f.service),
@@ -46,16 +46,16 @@ export async function showLint(root, route) {
           h("td", {}, f.message),
           h("td", { class: "num" }, String(f.count)),
           h("td", { class: "fix" }, f.fix),
-          h("td", {}, examples(f))))))));
+          h("td", {}, examples(f)))))))));
   const coverage = doc.coverage.length
     ? h("section", { class: "rule" }, h("h2", {}, "Propagation coverage per service"),
-      h("table", { class: "grid-table" },
+      h("div", { class: "table-wrap" }, h("table", { class: "grid-table" },
         h("thead", {}, h("tr", {}, ["service", "sent (kept context)", "received (kept context)", "coverage"].map((c) => h("th", {}, c)))),
         h("tbody", {}, doc.coverage.map((c) => h("tr", {},
           h("td", {}, c.service),
           h("td", { class: "num" }, `${c.sent} (${c.sent_intact})`),
           h("td", { class: "num" }, `${c.received} (${c.received_intact})`),
-          h("td", { class: "num" }, c.ratio === null ? "–" : `${Math.round(c.ratio * 100)} %`))))))
+          h("td", { class: "num" }, c.ratio === null ? "–" : `${Math.round(c.ratio * 100)} %`)))))))
     : null;
   const perService = new Map();
   for (const f of doc.findings) perService.set(f.service, (perService.get(f.service) || 0) + 1);
@@ -65,7 +65,9 @@ export async function showLint(root, route) {
   clear(root).append(
     h("h1", { class: "page-title" }, "Lint: propagation and conventions"),
     filters, summary, perService.size ? chips : "",
-    h("div", {}, groups.length ? groups : h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds.")),
+    h("div", {}, groups.length ? groups : doc.workflows
+      ? h("p", { class: "all-good" }, "No findings: every delivery kept its context and every convention holds.")
+      : h("p", { class: "empty" }, "No workflow started in this window, so there was nothing to lint. Choose a longer window, or send spans to this collector.")),
     coverage || "");
   document.body.dataset.ready = "lint";
 }

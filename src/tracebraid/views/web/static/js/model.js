@@ -4,6 +4,7 @@
 // Pure: no DOM here.
 
 import { duration as fmt } from "./dom.js";
+import { disambiguate, eventLabel, stepLabel } from "./labels.js";
 
 export const spanKey = (ref) => `${ref.trace_id}:${ref.span_id}`;
 const branchKey = (eventId, consumer) => `${eventId}\u0000${consumer}`;
@@ -44,14 +45,18 @@ export function buildModel(view) {
 
   function visitEvent(event, parentLane, depth) {
     if (event.published_ns !== null) latest = Math.max(latest, event.published_ns);
-    for (const node of event.branches) {
+    const steps = event.branches.map((n) => stepLabel(n.step, event.destination));
+    event.label = eventLabel(event.event_name, event.destination, steps);
+    // Two consumers running the same step on one event would read the same: name the consumer.
+    const titles = disambiguate(event.branches.map((n, i) => ({ title: steps[i] || n.consumer, consumer: n.consumer, service: n.service, group: event.event_id })));
+    for (const [at, node] of event.branches.entries()) {
       const key = branchKey(node.event_id, node.consumer);
       const branch = branches.get(key) || null;
       const lane = {
         index: lanes.length,
         type: "branch",
         depth,
-        title: node.step || node.consumer,
+        title: titles[at],
         service: node.service,
         node,
         event,
@@ -147,30 +152,30 @@ export function attention(model) {
     if (lane.type !== "branch") continue;
     const p = lane.pending;
     if (p && p.state === "lost") {
-      items.push({ level: "bad", lane, text: `${lane.title} is lost: expected for ${p.event_name || "its event"}, not done ${p.overdue_ns ? "and overdue" : ""}`.trim() });
+      items.push({ level: "bad", kind: "is lost", lane, text: `${lane.title} is lost: expected for ${p.event_name || "its event"}, not done ${p.overdue_ns ? "and overdue" : ""}`.trim() });
     } else if (lane.node.state === "in_flight") {
       const started = lane.branch && lane.branch.attempts.length
         ? lane.branch.attempts[lane.branch.attempts.length - 1].start_ns : null;
-      items.push({ level: "warn", lane, text: `${lane.title} is still in flight`, since: started });
+      items.push({ level: "warn", kind: "still in flight", lane, text: `${lane.title} is still in flight`, since: started });
     } else if (lane.node.state === "pending") {
-      items.push({ level: "warn", lane, text: `${lane.title} has not started (expected by ${p ? p.expected_by : "topology"})` });
+      items.push({ level: "warn", kind: "not started", lane, text: `${lane.title} has not started (expected by ${p ? p.expected_by : "topology"})` });
     } else if (lane.node.state === "failed" || lane.node.state === "dead_lettered") {
-      items.push({ level: "bad", lane, text: `${lane.title} ${lane.node.state === "failed" ? "is failing" : "was dead-lettered"}` });
+      items.push({ level: "bad", kind: lane.node.state === "failed" ? "failing" : "dead-lettered", lane, text: `${lane.title} ${lane.node.state === "failed" ? "is failing" : "was dead-lettered"}` });
     }
     if (lane.branch && lane.branch.retries > 0) {
       const errors = lane.branch.attempts.filter((a) => a.outcome !== "ok" && a.outcome !== "in_flight" && a.outcome !== "unknown");
       const kinds = countBy(errors.map((a) => errorType(a.error)));
       const last = lane.branch.attempts[lane.branch.attempts.length - 1];
       const outcome = last.outcome === "ok" ? `succeeded on attempt ${last.number}` : `attempt ${last.number}: ${last.outcome.replace("_", " ")}`;
-      items.push({ level: "warn", lane, text: `${lane.title} retried ${lane.branch.retries}× (${kinds}), ${outcome}` });
+      items.push({ level: "warn", kind: "retried", lane, errors, text: `${lane.title} retried ${lane.branch.retries}× (${kinds}), ${outcome}` });
     }
     if (lane.lagging) {
       const l = lane.lagging;
-      items.push({ level: "warn", lane, text: `${lane.title} lagged: waited ${fmt(l.queue_wait_ns)} for ${l.event_name || "its event"}, typical ${fmt(l.baseline_ns)}${l.ratio ? ` (${l.ratio}×)` : ""}` });
+      items.push({ level: "lag", kind: "lagged", lane, text: `${lane.title} lagged: waited ${fmt(l.queue_wait_ns)} for ${l.event_name || "its event"}, typical ${fmt(l.baseline_ns)}${l.ratio ? ` (${l.ratio}×)` : ""}` });
     }
     if (lane.node.stitched) {
       const producer = lane.event.producer;
-      items.push({ level: "bad", lane, text: `Propagation break: ${producer ? producer.service : "the producer"} → ${lane.service || lane.title} on ${lane.event.event_name || "an event"} lost its trace context (stitched by event ID)` });
+      items.push({ level: "bad", kind: "propagation break", lane, text: `Propagation break: ${producer ? producer.service : "the producer"} → ${lane.service || lane.title} on ${lane.event.event_name || "an event"} lost its trace context (stitched by event ID)` });
     }
   }
   const stitchedRoots = new Set(model.lanes.filter((l) => l.type === "branch" && l.node.stitched && l.branch)
@@ -181,16 +186,45 @@ export function attention(model) {
     const where = producer ? `${producer.name} (${producer.service}) in trace ${producer.trace_id.slice(0, 8)}…` : "a producer outside these spans";
     items.push({
       level: "bad",
+      kind: "broken causality",
       lane: null,
       href: producer ? `#/trace/${producer.trace_id}` : null,
       text: `Broken causality: ${island.root.name} (${island.root.service}) began a new trace; its event was published by ${where}`,
     });
   }
   for (const d of w.duplicate_publishes) {
-    items.push({ level: "warn", lane: null, text: `${d.event_name || d.event_id} was published ${d.producers.length} times` });
+    items.push({ level: "warn", kind: "published more than once", lane: null, text: `${d.event_name || d.event_id} was published ${d.producers.length} times` });
   }
-  const rank = { bad: 0, warn: 1 };
+  const rank = { bad: 0, warn: 1, lag: 2 };
   return items.sort((a, b) => rank[a.level] - rank[b.level]);
+}
+
+/**
+ * Attention items grouped: the same kind of note on the same step (a consumer that
+ * retried in 37 branches) becomes one line counting them, opening the first.
+ */
+export function groupAttention(items) {
+  const groups = new Map();
+  for (const item of items) {
+    const subject = item.lane ? item.lane.title : item.text;
+    const key = `${item.level}\u0000${item.kind}\u0000${subject}`;
+    if (!groups.has(key)) groups.set(key, { ...item, subject, count: 0, items: [] });
+    const group = groups.get(key);
+    group.count += 1;
+    group.items.push(item);
+  }
+  const rank = { bad: 0, warn: 1, lag: 2 };
+  const sorted = [...groups.values()].sort((a, b) => rank[a.level] - rank[b.level] || b.count - a.count);
+  return sorted.map((group) => {
+    if (group.count === 1) return group;
+    let text = `${group.subject}: ${group.kind} in ${group.count} branches`;
+    if (group.kind === "retried") {
+      const errors = group.items.flatMap((i) => i.errors || []);
+      const retries = group.items.reduce((n, i) => n + i.lane.branch.retries, 0);
+      text = `${group.subject} retried in ${group.count} branches, ${retries} retries (${countBy(errors.map((a) => errorType(a.error)))})`;
+    }
+    return { ...group, text, since: null };
+  });
 }
 
 export function errorType(error) {

@@ -1,10 +1,11 @@
-// The search page: recent traces newest first, filtered by what operators ask
-// ("which orders retried in the last hour on payment?"), one row per trace with its
-// workflow's business name first.
+// The search page: recent workflows newest first, filtered by what operators ask
+// ("which orders retried in the last hour on payment?"): one row per workflow run,
+// its traces folded in, its counts from the run's analysis (the workflow header's).
 
 import { h, clear, ago, clock, duration, plural, shortId } from "./dom.js";
 import { get } from "./api.js";
 import { link } from "./router.js";
+import { countBadges } from "./badges.js";
 
 const TEXT_FILTERS = [
   ["correlation_id", "Correlation ID", "order_441"],
@@ -15,7 +16,7 @@ const TEXT_FILTERS = [
 const FLAGS = [
   ["has_retries", "retried"],
   ["has_pending", "in flight"],
-  ["has_errors", "errors"],
+  ["has_errors", "failed attempts"],
   ["has_broken", "broken causality"],
 ];
 const SINCE = [["", "any time"], ["15m", "last 15 min"], ["1h", "last hour"], ["6h", "last 6 h"], ["24h", "last 24 h"], ["7d", "last 7 days"]];
@@ -27,11 +28,11 @@ export async function showSearch(root, route) {
   const params = route.params;
   const form = searchForm(params);
   const results = h("div", { class: "results" }, h("p", { class: "loading" }, "Searching…"));
-  clear(root).append(h("h1", { class: "page-title" }, "Workflows and traces"), form, results);
+  clear(root).append(h("h1", { class: "page-title" }, "Workflows"), form, results);
   loadFacets(form);
   const query = {};
   for (const name of [...FILTER_NAMES, "cursor"]) if (params[name]) query[name] = params[name];
-  const doc = await get("/api/search", { ...query, limit: 50 });
+  const doc = await get("/api/workflow-search", { ...query, limit: 50 });
   clear(results).append(resultTable(doc, params));
   document.body.dataset.ready = "search";
 }
@@ -46,7 +47,7 @@ function searchForm(params) {
   const form = h("form", { class: "search-form", onsubmit: (e) => { e.preventDefault(); submit(form); } },
     h("div", { class: "row" }, TEXT_FILTERS.map(([n, l, p]) => input(n, l, p))),
     h("div", { class: "row" },
-      h("fieldset", { class: "flags" }, h("legend", {}, "only traces that"), FLAGS.map(([n, l]) => flag(n, l))),
+      h("fieldset", { class: "flags" }, h("legend", {}, "only workflows that"), FLAGS.map(([n, l]) => flag(n, l))),
       input("min_duration_ms", "Took at least (ms)", "500"),
       input("max_duration_ms", "At most (ms)", ""),
       h("label", { class: "field" }, h("span", {}, "Started"), since),
@@ -79,43 +80,42 @@ async function loadFacets(form) {
   }
 }
 
-function signals(row) {
-  const out = [];
-  if (row.broken) out.push(h("span", { class: "badge bad" }, "⚡ broken causality"));
-  if (row.error_count) out.push(h("span", { class: "badge bad" }, `✗ ${plural(row.error_count, "error")}`));
-  if (row.retries) out.push(h("span", { class: "badge warn" }, `↻ ${plural(row.retries, "retry", "retries")}`));
-  if (row.in_flight) out.push(h("span", { class: "badge warn" }, `◔ ${row.in_flight} in flight`));
-  if (!out.length) out.push(h("span", { class: "badge ok" }, "✓ clean"));
-  return out;
+function resultTable(doc, params) {
+  if (!doc.workflows.length) {
+    const filtered = FILTER_NAMES.some((n) => params[n]);
+    return h("div", {},
+      h("p", { class: "empty" }, filtered
+        ? "No workflow matches these filters. Clear some, or widen the time range."
+        : doc.next_cursor ? "Nothing on this page." : "The store holds no traces yet. Point an OpenTelemetry exporter at this collector (OTLP/HTTP, /v1/traces), or run `tracebraid demo` into the same store."),
+      pager(doc, params));
+  }
+  const rows = doc.workflows.map((row) => {
+    const name = row.correlation_id || row.key;
+    const target = link("workflow", row.key, row.runs > 1 ? { run: row.run } : {});
+    const traces = row.trace_ids.length;
+    return h("tr", { dataset: { workflow: row.key, run: row.run } },
+      h("td", { title: clock(row.start_ns) }, ago(row.start_ns)),
+      h("td", {},
+        h("a", { href: target, class: "wf-link" }, row.correlation_id ? name : `trace ${shortId(name)}`),
+        row.runs > 1 ? h("span", { class: "runs-note muted small" }, `run ${row.run + 1} of ${row.runs} (separate user actions)`) : null,
+        h("div", { class: "muted small" }, traces > 1
+          ? `${plural(traces, "trace")} folded in`
+          : h("a", { href: link("trace", row.trace_ids[0], {}), class: "muted" }, `trace ${shortId(row.trace_ids[0])}`))),
+      h("td", {}, row.root_name || h("span", { class: "muted" }, "no user action among the spans"), h("div", { class: "muted small" }, row.root_service || "")),
+      h("td", { class: "num" }, duration(row.duration_ns)),
+      h("td", { class: "num col-spans" }, String(row.span_count)),
+      h("td", { class: "col-services", title: row.services.join(", ") }, `${row.services.length} `, h("span", { class: "muted small" }, row.services.slice(0, 4).join(", ") + (row.services.length > 4 ? "…" : ""))),
+      h("td", { class: "signals" }, countBadges(row.counts)));
+  });
+  return h("div", {},
+    h("div", { class: "table-wrap" }, h("table", { class: "grid-table results-table" },
+      h("thead", {}, h("tr", {}, [["Started"], ["Workflow"], ["User action"], ["Took"], ["Spans", "col-spans"], ["Services", "col-services"], ["Signals"]].map(([c, cls]) => h("th", { scope: "col", class: cls || null }, c)))),
+      h("tbody", {}, rows))),
+    pager(doc, params));
 }
 
-function resultTable(doc, params) {
-  if (!doc.traces.length) {
-    const filtered = FILTER_NAMES.some((n) => params[n]);
-    return h("p", { class: "empty" }, filtered
-      ? "No trace matches these filters. Clear some, or widen the time range."
-      : "The store holds no traces yet. Point an OpenTelemetry exporter at this collector (OTLP/HTTP, /v1/traces), or run `tracebraid demo` into the same store.");
-  }
-  const rows = doc.traces.map((row) => {
-    const workflow = row.correlation_ids.length ? row.correlation_ids[0] : null;
-    const target = workflow ? link("workflow", workflow, {}) : link("workflow", row.trace_id, {});
-    return h("tr", {},
-      h("td", { title: clock(row.start_ns) }, ago(row.start_ns)),
-      h("td", {}, h("a", { href: target, class: "wf-link" }, workflow || `trace ${shortId(row.trace_id)}`),
-        row.correlation_ids.length > 1 ? h("span", { class: "muted" }, ` +${row.correlation_ids.length - 1}`) : null,
-        h("div", { class: "muted small" }, h("a", { href: link("trace", row.trace_id, {}), class: "muted" }, `trace ${shortId(row.trace_id)}`))),
-      h("td", {}, row.root_name, h("div", { class: "muted small" }, row.root_service)),
-      h("td", { class: "num" }, duration(row.duration_ns)),
-      h("td", { class: "num" }, String(row.span_count)),
-      h("td", { title: row.services.join(", ") }, `${row.services.length} `, h("span", { class: "muted small" }, row.services.slice(0, 4).join(", ") + (row.services.length > 4 ? "…" : ""))),
-      h("td", { class: "signals" }, signals(row)));
-  });
-  const pager = h("div", { class: "pager" },
+function pager(doc, params) {
+  return h("div", { class: "pager" },
     params.cursor ? h("a", { href: link("search", "", { ...params, cursor: null }), class: "button secondary" }, "← Newest") : null,
     doc.next_cursor ? h("a", { href: link("search", "", { ...params, cursor: doc.next_cursor }), class: "button secondary", rel: "next" }, "Older →") : h("span", { class: "muted" }, "end of results"));
-  return h("div", {},
-    h("table", { class: "grid-table results-table" },
-      h("thead", {}, h("tr", {}, ["Started", "Workflow", "User action", "Took", "Spans", "Services", "Signals"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, rows)),
-    pager);
 }

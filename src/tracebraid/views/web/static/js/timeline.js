@@ -4,11 +4,11 @@
 // and labelled as propagation breaks, the critical path in orange. Dragging across the
 // time axis zooms into that stretch of time (`range`); lanes and edges are clipped to it.
 
-import { s, cut, duration, shortId } from "./dom.js";
+import { s, cut, cutMiddle, duration, shortId } from "./dom.js";
+import { destinationLabel } from "./labels.js";
 import { innerSpans, spanKey, errorType } from "./model.js";
 import { link } from "./router.js";
 
-const LABEL_W = 300;
 const RIGHT_PAD = 96;
 const AXIS_H = 34;
 const LANE_H = 48;
@@ -16,7 +16,10 @@ const BAR_Y = 9;
 const BAR_H = 20;
 const INNER_LANES_LIMIT = 300;
 const FIRST_LANES = 40;
-const CHUNK_LANES = 60;
+const CHUNK_LANES = 8;
+const DRAW_ALL_LANES = 400;
+const NEAR_LANES = 30;
+const SLICE_MS = 12;
 
 const STATE_ICON = {
   succeeded: "✓",
@@ -37,68 +40,125 @@ export function fullRange(model) {
   return { fromNs: t0, toNs: tEnd, nowInside };
 }
 
-export function renderTimeline(model, { width, selected, range = null, onZoom = null }) {
-  const plotW = Math.max(400, width - LABEL_W - RIGHT_PAD);
+/** The width of the label column for a canvas `width` px wide. */
+export function labelWidth(width) {
+  return width >= 1100 ? 300 : width >= 800 ? 220 : 170;
+}
+
+/**
+ * The timeline of `lanes` (the visible ones, in order): `axis` is its time axis, drawn
+ * apart so it stays on screen while the lanes scroll under it; `svg` the lanes.
+ */
+export function renderTimeline(model, { width, selected, range = null, onZoom = null, lanes = model.lanes, folds = null, collapsed = new Set(), matches = new Set() }) {
+  const labelW = labelWidth(width);
+  const plotW = Math.max(240, width - labelW - RIGHT_PAD);
   const full = fullRange(model);
   const { nowInside } = full;
   const from = range ? range.fromNs : full.fromNs;
   const to = range ? Math.max(range.toNs, from + 1) : full.toNs;
-  const x = (t) => LABEL_W + ((t - from) / (to - from)) * plotW;
-  const openEnd = nowInside ? x(model.nowNs) : LABEL_W + plotW + 14;
-  const height = AXIS_H + model.lanes.length * LANE_H + 8;
-  const laneY = (lane) => AXIS_H + lane.index * LANE_H;
+  const x = (t) => labelW + ((t - from) / (to - from)) * plotW;
+  const openEnd = nowInside ? x(model.nowNs) : labelW + plotW + 14;
+  const rows = new Map(lanes.map((lane, i) => [lane.index, i]));
+  const height = lanes.length * LANE_H + 8;
+  const laneY = (lane) => rows.get(lane.index) * LANE_H;
   const svg = s("svg", {
     class: "timeline",
     width,
     height,
     viewBox: `0 0 ${width} ${height}`,
-    role: "img",
-    "aria-label": "causal timeline",
-    dataset: { zoomed: String(Boolean(range)) },
+    role: "group",
+    "aria-label": `causal timeline: ${lanes.length} lanes; arrow keys move between lanes and bars`,
+    dataset: { zoomed: String(Boolean(range)), lanes: lanes.length },
   });
-  svg.appendChild(defs(plotW, height));
-  const ctx = { model, x, openEnd, laneY, selected, nowInside, inner: model.lanes.length <= INNER_LANES_LIMIT };
+  svg.appendChild(defs(labelW, plotW, height));
+  const ctx = { model, x, openEnd, laneY, selected, nowInside, labelW, plotW, rows, folds, collapsed, matches, inner: lanes.length <= INNER_LANES_LIMIT };
 
   const lanesGroup = s("g", { class: "lanes" });
   const edgesGroup = s("g", { class: "edges", "clip-path": "url(#timeline-plot)" });
-  svg.appendChild(axis(x, model.startNs, from, to, plotW, height, model, nowInside));
+  svg.appendChild(grid(ctx, from, to, height));
   svg.append(lanesGroup, edgesGroup);
-  if (onZoom) svg.appendChild(brush(svg, { from, to, plotW, height, onZoom }));
+  const axisSvg = axis(ctx, from, to, width);
+  if (onZoom) axisSvg.appendChild(brush(axisSvg, { from, to, labelW, plotW, onZoom }));
   const edgesOf = new Map();
   for (const edge of model.edges) {
+    if (!rows.has(edge.to.index)) continue;
     if (!edgesOf.has(edge.to.index)) edgesOf.set(edge.to.index, []);
     edgesOf.get(edge.to.index).push(edge);
   }
-  const draw = (from, to) => {
-    const lanes = document.createDocumentFragment();
-    const edges = document.createDocumentFragment();
-    for (const lane of model.lanes.slice(from, to)) {
-      lanes.appendChild(drawLane(ctx, lane, width));
+  const drawnRows = new Set();
+  const draw = (a, b) => {
+    const laneFrag = document.createDocumentFragment();
+    const edgeFrag = document.createDocumentFragment();
+    for (let row = Math.max(0, a); row < Math.min(b, lanes.length); row++) {
+      if (drawnRows.has(row)) continue;
+      drawnRows.add(row);
+      const lane = lanes[row];
+      laneFrag.appendChild(drawLane(ctx, lane, width));
       for (const edge of edgesOf.get(lane.index) || []) {
         const drawn = drawEdge(ctx, edge);
-        if (drawn) edges.appendChild(drawn);
+        if (drawn) edgeFrag.appendChild(drawn);
       }
     }
-    lanesGroup.appendChild(lanes);
-    edgesGroup.appendChild(edges);
+    lanesGroup.appendChild(laneFrag);
+    edgesGroup.appendChild(edgeFrag);
   };
-  // The first screenful is drawn now; a large workflow's other lanes follow in small
-  // chunks between frames, so the page answers clicks from the start.
+  const total = lanes.length;
+  // The first screenful is drawn now. A workflow of a few hundred lanes draws the rest
+  // in ~12 ms slices between frames (clicks are answered between them); a larger one
+  // draws only the lanes scrolled near, as they come into view, so the page never
+  // holds tens of thousands of elements it does not show.
   draw(0, FIRST_LANES);
-  let drawn = FIRST_LANES;
-  const total = model.lanes.length;
+  const virtual = total > DRAW_ALL_LANES;
+  let onDrawn = () => {};
+  /** Draw the rows around `row` (and the screenful it is in). */
+  const ensure = (row) => {
+    const before = drawnRows.size;
+    draw(row - NEAR_LANES, row + NEAR_LANES);
+    if (drawnRows.size !== before) onDrawn();
+  };
   return {
     svg,
-    complete: drawn >= total,
-    drawRest(done) {
+    axis: axisSvg,
+    complete: total <= FIRST_LANES,
+    virtual,
+    ensure,
+    /** The rows drawn so far (a virtual timeline draws them as they come into view). */
+    drawnRows,
+    drawRest(done, scroller) {
+      onDrawn = done;
+      if (virtual) {
+        let queued = false;
+        const follow = () => {
+          queued = false;
+          if (!svg.isConnected) return;
+          // How far down the lanes the scroller's top edge is, in px.
+          const top = scroller.getBoundingClientRect().top - svg.getBoundingClientRect().top;
+          const first = Math.floor(top / LANE_H);
+          const seen = Math.ceil(scroller.clientHeight / LANE_H);
+          const before = drawnRows.size;
+          draw(first - seen, first + 2 * seen);
+          if (drawnRows.size !== before) done();
+        };
+        scroller.addEventListener("scroll", () => {
+          if (!queued) {
+            queued = true;
+            requestAnimationFrame(follow);
+          }
+        });
+        return;
+      }
+      let next = FIRST_LANES;
       const step = () => {
         if (!svg.isConnected) return;
-        if (drawn >= total) {
+        if (next >= total) {
           done();
           return;
         }
-        draw(drawn, drawn + CHUNK_LANES);
-        drawn += CHUNK_LANES;
+        const until = performance.now() + SLICE_MS;
+        do {
+          draw(next, next + CHUNK_LANES);
+          next += CHUNK_LANES;
+        } while (next < total && performance.now() < until);
         setTimeout(step, 0);
       };
       setTimeout(step, 0);
@@ -107,7 +167,9 @@ export function renderTimeline(model, { width, selected, range = null, onZoom = 
 }
 
 /** Drag across the time axis to choose a stretch of time; onZoom gets it in ns. */
-function brush(svg, { from, to, plotW, height, onZoom }) {
+function brush(svg, { from, to, labelW, plotW, onZoom }) {
+  const LABEL_W = labelW;
+  const height = AXIS_H;
   const g = s("g", { class: "zoom-brush" });
   const area = s("rect", { x: LABEL_W, y: 0, width: plotW, height: AXIS_H, class: "zoom-area" });
   area.appendChild(s("title", {}, "drag across the time axis to zoom into that stretch of time"));
@@ -146,7 +208,7 @@ function brush(svg, { from, to, plotW, height, onZoom }) {
   return g;
 }
 
-function defs(plotW, height) {
+function defs(LABEL_W, plotW, height) {
   const arrow = (id, cls) =>
     s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
@@ -175,35 +237,70 @@ function niceStep(rangeNs, target = 8) {
   return 10 * power;
 }
 
-function axis(x, t0, from, to, plotW, height, model, nowInside) {
-  const g = s("g", { class: "axis" });
-  g.appendChild(s("rect", { x: 0, y: 0, width: LABEL_W + plotW + RIGHT_PAD, height: AXIS_H, class: "axis-bg" }));
-  g.appendChild(s("text", { x: 12, y: 22, class: "axis-title" }, "step · service · event taken"));
-  // Ticks count from the workflow's start, zoomed or not, so a time reads the same.
+function ticks(from, to, t0) {
   const step = niceStep(to - from);
-  for (let t = Math.ceil((from - t0) / step) * step; t0 + t <= to; t += step) {
-    const px = x(t0 + t);
-    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 6, y2: height, class: "grid" }));
-    g.appendChild(s("text", { x: px, y: 20, class: "tick", "text-anchor": "middle" }, t === 0 ? "0" : "+" + duration(t)));
+  const out = [];
+  for (let t = Math.ceil((from - t0) / step) * step; t0 + t <= to; t += step) out.push(t);
+  return out;
+}
+
+function grid(ctx, from, to, height) {
+  const g = s("g", { class: "grid-lines" });
+  for (const t of ticks(from, to, ctx.model.startNs)) {
+    const px = ctx.x(ctx.model.startNs + t);
+    g.appendChild(s("line", { x1: px, x2: px, y1: 0, y2: height, class: "grid" }));
   }
-  if (nowInside && model.nowNs >= from && model.nowNs <= to) {
-    const px = x(model.nowNs);
-    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 10, y2: height, class: "now-line" }));
-    g.appendChild(s("text", { x: px + 4, y: AXIS_H - 2, class: "now-label" }, "now"));
-  } else if (!nowInside) {
-    const px = LABEL_W + plotW + RIGHT_PAD - 6;
-    g.appendChild(s("text", { x: px, y: 14, class: "now-label", "text-anchor": "end" }, "now"));
-    g.appendChild(s("text", { x: px, y: 28, class: "now-label", "text-anchor": "end" }, `+${duration(model.nowNs - model.endNs)}`));
+  const { model } = ctx;
+  if (ctx.nowInside && model.nowNs >= from && model.nowNs <= to) {
+    const px = ctx.x(model.nowNs);
+    g.appendChild(s("line", { x1: px, x2: px, y1: 0, y2: height, class: "now-line" }));
   }
   return g;
 }
 
+function axis(ctx, from, to, width) {
+  const { model, x, labelW, plotW, nowInside } = ctx;
+  const t0 = model.startNs;
+  const svg = s("svg", { class: "timeline-axis", width, height: AXIS_H, viewBox: `0 0 ${width} ${AXIS_H}`, role: "group", "aria-label": "time axis: drag across it to zoom" });
+  const g = s("g", { class: "axis" });
+  svg.appendChild(g);
+  g.appendChild(s("rect", { x: 0, y: 0, width, height: AXIS_H, class: "axis-bg" }));
+  g.appendChild(s("text", { x: 12, y: 22, class: "axis-title" }, labelW >= 260 ? "step · service · event taken" : "step · service"));
+  // Ticks count from the workflow's start, zoomed or not, so a time reads the same;
+  // a tick label that would run into the one before it is left out.
+  let lastEnd = -Infinity;
+  for (const t of ticks(from, to, t0)) {
+    const px = x(t0 + t);
+    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 6, y2: AXIS_H, class: "grid" }));
+    const text = t === 0 ? "0" : "+" + duration(t);
+    const half = (text.length * 6.6) / 2;
+    if (px - half > lastEnd + 6 && px - half >= labelW - 4) {
+      g.appendChild(s("text", { x: px, y: 20, class: "tick", "text-anchor": "middle" }, text));
+      lastEnd = px + half;
+    }
+  }
+  if (nowInside && model.nowNs >= from && model.nowNs <= to) {
+    const px = x(model.nowNs);
+    g.appendChild(s("line", { x1: px, x2: px, y1: AXIS_H - 10, y2: AXIS_H, class: "now-line" }));
+    g.appendChild(s("text", { x: px + 4, y: AXIS_H - 2, class: "now-label" }, "now"));
+  } else if (!nowInside) {
+    const px = labelW + plotW + RIGHT_PAD - 6;
+    g.appendChild(s("text", { x: px, y: 14, class: "now-label", "text-anchor": "end" }, "now"));
+    g.appendChild(s("text", { x: px, y: 28, class: "now-label", "text-anchor": "end" }, `+${duration(model.nowNs - model.endNs)}`));
+  }
+  return svg;
+}
+
 function drawLane(ctx, lane, width) {
   const y = ctx.laneY(lane);
-  const g = s("g", { class: `lane lane-${lane.type}${lane.critical ? " on-critical" : ""}`, dataset: { lane: lane.index } });
-  g.appendChild(s("rect", { x: 0, y, width, height: LANE_H, class: lane.index % 2 ? "lane-bg odd" : "lane-bg" }));
+  const match = ctx.matches.has(lane.index);
+  const g = s("g", { class: `lane lane-${lane.type}${lane.critical ? " on-critical" : ""}${match ? " match" : ""}`, dataset: { lane: lane.index } });
+  g.appendChild(s("rect", { x: 0, y, width, height: LANE_H, class: ctx.rows.get(lane.index) % 2 ? "lane-bg odd" : "lane-bg" }));
   if (lane.critical) g.appendChild(s("rect", { x: 0, y, width: 5, height: LANE_H, class: "critical-strip" }));
-  drawLabel(g, lane, y);
+  drawLabel(ctx, g, lane, y);
+  // Labels above the bars (queue wait, back-off) take room left to right; one that
+  // would overlap another is left to the hover title.
+  ctx.taken = [];
   const plot = s("g", { "clip-path": "url(#timeline-plot)" });
   g.appendChild(plot);
   if (lane.type === "action") drawAction(ctx, plot, lane, y);
@@ -211,9 +308,20 @@ function drawLane(ctx, lane, width) {
   return g;
 }
 
-function drawLabel(g, lane, y) {
-  const indent = 14 + Math.min(lane.depth, 6) * 12;
+function drawLabel(ctx, g, lane, y) {
+  const LABEL_W = ctx.labelW;
+  const indent = 14 + Math.min(lane.depth, ctx.labelW >= 260 ? 6 : 3) * 12 + (ctx.folds ? 8 : 0);
   const chars = Math.floor((LABEL_W - indent - 12) / 7.6);
+  const hidden = ctx.folds ? ctx.folds.get(lane.index) || 0 : 0;
+  if (hidden) {
+    const closed = ctx.collapsed.has(lane.id);
+    const fold = s("g", { class: "fold", dataset: { fold: lane.id }, role: "button", tabindex: 0,
+      "aria-expanded": String(!closed), "aria-label": `${closed ? "expand" : "collapse"} ${lane.title}: ${hidden} lanes under it` },
+      s("rect", { x: indent - 16, y: y + 8, width: 16, height: 16 }),
+      s("text", { x: indent - 14, y: y + 20 }, closed ? "▸" : "▾"),
+      s("title", {}, `${closed ? "show" : "hide"} the ${hidden} lanes under ${lane.title}`));
+    g.appendChild(fold);
+  }
   let icon = "▶";
   let state = "action";
   let sub = lane.service || "";
@@ -221,16 +329,27 @@ function drawLabel(g, lane, y) {
     state = lane.node.state;
     icon = STATE_ICON[state] || "•";
     const attempts = lane.branch ? lane.branch.attempts.length : 0;
-    sub = [lane.service, lane.event.event_name || shortId(lane.event.event_id),
+    sub = [lane.service, lane.event.event_name || destinationLabel(lane.event.destination) || shortId(lane.event.event_id),
       attempts > 1 ? `${attempts} attempts` : null].filter(Boolean).join(" · ");
   }
   const title = s("text", { x: indent, y: y + 20, class: "lane-title" },
     s("tspan", { class: `state-icon state-${state}` }, icon + " "),
-    cut(lane.title, chars));
+    cutMiddle(lane.title, chars));
   title.appendChild(s("title", {}, `${lane.title}\n${sub}`));
   g.appendChild(title);
   const subChars = Math.floor((LABEL_W - indent - 22) / 6.0);
   g.appendChild(s("text", { x: indent + 16, y: y + 37, class: "lane-sub" }, cut(sub, subChars)));
+  if (ctx.collapsed.has(lane.id) && hidden) {
+    g.appendChild(s("text", { x: LABEL_W - 8, y: y + 37, class: "lane-sub", "text-anchor": "end" }, `+${hidden}`));
+  }
+}
+
+/** Room for a label from x0 to x1 above the bars of the lane being drawn: taken if free. */
+function claim(ctx, x0, x1) {
+  if (x0 < ctx.labelW - 2) return false;
+  for (const [a, b] of ctx.taken) if (x0 < b + 4 && x1 > a - 4) return false;
+  ctx.taken.push([x0, x1]);
+  return true;
 }
 
 /** The first of the candidate labels that fits in `room` pixels, or null. */
@@ -267,7 +386,7 @@ function drawAction(ctx, g, lane, y) {
     label: [`${root.span.name} ${duration(root.duration_ns)}`],
   }));
   // Zoomed past the action's end, its duration would hang cut off at the plot's edge.
-  if (x1 >= LABEL_W) {
+  if (x1 >= ctx.labelW) {
     const rest = s("text", { x: Math.max(x1, x0 + 3) + 6, y: y + BAR_Y + 14, class: "bar-after" }, duration(root.duration_ns));
     g.appendChild(rest);
   }
@@ -286,15 +405,18 @@ function drawBranch(ctx, g, lane, y) {
     const band = s("g", { class: `queue${lag ? " lagging" : ""}` });
     band.appendChild(s("rect", { x: x0, y: y + BAR_Y + 4, width: Math.max(1, x1 - x0), height: BAR_H - 8 }));
     const text = lag ? `lagging · waited ${duration(wait)}` : `waited ${duration(wait)}`;
-    if (x1 - x0 > text.length * 6.4 + 8) {
+    const textW = text.length * 6.4;
+    if (x1 - x0 > textW + 8 && claim(ctx, x0 + 5, x0 + 5 + textW)) {
       band.appendChild(s("text", { x: x0 + 5, y: y + BAR_Y - 1, class: "queue-label" }, text));
-    } else if (lag) {
+    } else if (lag && claim(ctx, x1 + 4, x1 + 4 + textW)) {
       band.appendChild(s("text", { x: x1 + 4, y: y + BAR_Y - 1, class: "queue-label" }, text));
     }
     band.appendChild(s("title", {}, `queue wait ${duration(wait)} (published → first attempt started)` +
       (lag ? `\nlagging: typical ${duration(lag.baseline_ns)}${lag.ratio ? `, ${lag.ratio}×` : ""}` : "")));
     g.appendChild(band);
   }
+  // Back-offs first, then the bars over them: a bar drawn wider than its time (3 px at
+  // least) must not sit under the next back-off's line.
   attempts.forEach((attempt, i) => {
     if (i > 0 && attempts[i - 1].end_ns !== null && attempt.start_ns > attempts[i - 1].end_ns) {
       const x0 = x(attempts[i - 1].end_ns);
@@ -303,12 +425,15 @@ function drawBranch(ctx, g, lane, y) {
       back.appendChild(s("line", { x1: x0, x2: x1, y1: y + BAR_Y + BAR_H / 2, y2: y + BAR_Y + BAR_H / 2 }));
       const gap = attempt.start_ns - attempts[i - 1].end_ns;
       const text = fitting([`back-off ${duration(gap)}`, duration(gap)], x1 - x0 + 16, 6.3);
-      if (text) {
+      const half = text ? (text.length * 6.3) / 2 : 0;
+      if (text && claim(ctx, (x0 + x1) / 2 - half, (x0 + x1) / 2 + half)) {
         back.appendChild(s("text", { x: (x0 + x1) / 2, y: y + BAR_Y - 1, class: "backoff-label", "text-anchor": "middle" }, text));
       }
       back.appendChild(s("title", {}, `back-off ${duration(gap)} before attempt ${attempt.number}`));
       g.appendChild(back);
     }
+  });
+  attempts.forEach((attempt) => {
     g.appendChild(attemptBar(ctx, lane, attempt, y, attempts.length));
     if (ctx.inner && attempt.end_ns !== null) drawInner(ctx, g, attempt, y);
   });
@@ -385,7 +510,7 @@ function drawEdge(ctx, edge) {
   const marker = edge.stitched ? "arrow-stitched" : edge.critical ? "arrow-critical" : "arrow";
   const g = s("g", { class: cls });
   let d;
-  if (edge.from) {
+  if (edge.from && ctx.rows.has(edge.from.index)) {
     const yFrom = laneY(edge.from) + BAR_Y + BAR_H;
     d = `M ${xFrom} ${yFrom} L ${xFrom} ${yTo} L ${Math.max(xTo - 1, xFrom + 4)} ${yTo}`;
   } else {
@@ -413,6 +538,7 @@ function consumerTrace(lane) {
 }
 
 export const TIMELINE_LEGEND = [
+  ["match", "matches the find box"],
   ["ok", "attempt succeeded"],
   ["failed", "attempt failed (hover: error)"],
   ["unknown", "delivered, outcome unknown"],
