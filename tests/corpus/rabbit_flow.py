@@ -560,9 +560,13 @@ def derive_truth(
         by_branch.setdefault((d["label"], d["service"]), []).append(d)
     for (label, service), attempts in by_branch.items():
         outcomes = ["succeeded" if a["outcome"] == "succeeded" else "failed" for a in attempts]
+        # Processed again after a success: the broker handing the same copy back
+        # (redelivered, or back through a dead-letter route). A second copy of a
+        # duplicate publish arrives fresh, so it is another publish, not a duplicate.
         after_success = 0
         if "succeeded" in outcomes:
-            after_success = len(outcomes) - outcomes.index("succeeded") - 1
+            later = attempts[outcomes.index("succeeded") + 1 :]
+            after_success = sum(1 for a in later if a["redelivered"] or a["x_death"])
         branch: dict[str, Any] = {
             "message": label,
             "consumer_service": service,

@@ -74,6 +74,8 @@ def test_truth_follows_the_corpus_schema(scenario: str) -> None:
             expected = len(branch["attempts"]) - first_success - 1
         else:
             expected = 0
+        if branch["message"] in document["duplicate_publishes"]:
+            expected = 0  # each copy of a duplicate publish arrives once (README)
         assert branch["duplicate_deliveries"] == expected, branch
         assert ("error" in branch) == ("failed" in branch["attempts"]), branch
     labelled = [

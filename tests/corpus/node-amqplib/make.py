@@ -243,10 +243,11 @@ def derive_truth(
     branches = []
     for (message, role), events in by_branch.items():
         outcomes = [e["outcome"] for e in events]
-        # Deliveries after the first success; none when the handler never succeeded.
-        after_success = (
-            outcomes[outcomes.index("succeeded") + 1 :] if "succeeded" in outcomes else []
-        )
+        # Processed again after a success: the broker handing the same copy back
+        # (redelivered). A second copy of a duplicate publish arrives fresh: another
+        # publish, not a duplicate delivery.
+        later = events[outcomes.index("succeeded") + 1 :] if "succeeded" in outcomes else []
+        after_success = [e for e in later if e["redelivered"]]
         errors = sorted({e["error"] for e in events if "error" in e})
         branch: dict[str, Any] = {
             "message": message,

@@ -298,10 +298,11 @@ def derive_truth(
     branches = []
     for (message, role), events in by_branch.items():
         outcomes = [e["outcome"] for e in events]
-        # Deliveries after the first success; none when the handler never succeeded.
-        after_success = (
-            outcomes[outcomes.index("succeeded") + 1 :] if "succeeded" in outcomes else []
-        )
+        # Processed again after a success: an offset read again. A second copy of a
+        # duplicate publish has an offset of its own: another publish, not a duplicate.
+        first = outcomes.index("succeeded") if "succeeded" in outcomes else len(events)
+        seen = {where(e) for e in events[: first + 1]}
+        after_success = [e for e in events[first + 1 :] if where(e) in seen]
         errors = sorted({e["error"] for e in events if "error" in e})
         branch: dict[str, Any] = {
             "message": message,
