@@ -222,3 +222,24 @@ def test_any_well_typed_spans_are_analysed_without_error(spans: list[Span]) -> N
         assert why(analysis, f"{span.trace_id}:{span.span_id}").steps[-1].span.span_id == (
             span.span_id
         )
+
+
+def test_producer_spans_that_parent_each_other_terminate() -> None:
+    """Malformed input: two publish spans of one message, each the other's parent, and a
+    consumer under one of them. Finding which publish a delivery took climbs nested
+    producer spans; a parent cycle must end that climb, not loop for ever."""
+    from tracebraid.model import Span, SpanId, SpanKind, TraceId
+
+    trace = TraceId("4bf92f3577b34da6a3ce929d0e0e4736")
+    publish = {"messaging.operation.type": "send", "messaging.message.id": "evt_1",
+               "messaging.destination.name": "orders"}  # fmt: skip
+    a, b, c = SpanId("00000000000000a1"), SpanId("00000000000000b2"), SpanId("00000000000000c3")
+    spans = (
+        Span(trace, a, b, "orders send", SpanKind.PRODUCER, 0, 10, "shop", attributes=publish),
+        Span(trace, b, a, "orders send", SpanKind.PRODUCER, 1, 9, "shop", attributes=publish),
+        Span(trace, c, a, "orders process", SpanKind.CONSUMER, 20, 30, "billing",
+             attributes={**publish, "messaging.operation.type": "process"}),
+    )  # fmt: skip
+    analysis = analyze(spans)
+    (branch,) = analysis.branches
+    assert [attempt.span.span_id for attempt in branch.attempts] == [c]

@@ -260,10 +260,14 @@ def _attempts(
     copies: list[int] = []  # the origin producer that published the copy each attempt took
     for _, i, open_ in timeline:
         source = NO_NODE if open_ else delivered_by.get(i, (NO_NODE, False))[0]
-        while source != NO_NODE and source not in origins:
+        climbed: set[int] = set()  # parent IDs can form a cycle in malformed input
+        while source != NO_NODE and source not in origins and source not in climbed:
+            climbed.add(source)
             above = graph.parent[source]  # a producer span nested in its publish's own
             fits = above != NO_NODE and graph.message[above] == graph.message[source]
             source = above if fits and graph.views[above].role is Role.PRODUCER else NO_NODE
+        if source in climbed and source not in origins:
+            source = NO_NODE
         if source == NO_NODE:
             source = copies[-1] if copies else NO_NODE  # a retry re-sends the same copy
         copies.append(source)
