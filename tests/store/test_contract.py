@@ -24,6 +24,7 @@ from clickhouse_http import clickhouse_http
 from workflow_fleet import CountingStore, build_fleet
 
 from tracebraid import semconv
+from tracebraid.messaging import normalize
 from tracebraid.model import (
     CorrelationId,
     EventId,
@@ -588,7 +589,8 @@ def test_retry_counts_per_consumer(store: SpanStore) -> None:
     assert counts.deliveries == len(deliveries)
     assert counts.attempts == len(consumer_spans)
     assert counts.retries == len(consumer_spans) - len(deliveries)
-    assert counts.failed_attempts == sum(s.failed for s in consumer_spans)
+    # A failed attempt is the vocabulary's: these spans' exception events make all fail.
+    assert counts.failed_attempts == sum(normalize(s).outcome.failed for s in consumer_spans)
     assert counts.max_attempts == max(
         int(s.attributes["tracebraid.attempt"])  # type: ignore[arg-type]
         for s in consumer_spans
