@@ -15,7 +15,7 @@ const TEXT_FILTERS = [
 const FLAGS = [
   ["has_retries", "retried"],
   ["has_pending", "in flight"],
-  ["has_errors", "errors"],
+  ["has_failed", "failed"],
   ["has_broken", "broken causality"],
 ];
 const SINCE = [["", "any time"], ["15m", "last 15 min"], ["1h", "last hour"], ["6h", "last 6 h"], ["24h", "last 24 h"], ["7d", "last 7 days"]];
@@ -82,9 +82,11 @@ async function loadFacets(form) {
 function signals(row) {
   const out = [];
   if (row.broken) out.push(h("span", { class: "badge bad" }, "⚡ broken causality"));
-  if (row.error_count) out.push(h("span", { class: "badge bad" }, `✗ ${plural(row.error_count, "error")}`));
+  // Failed branches, as the workflow page counts them: an error span retried to success is not one.
+  if (row.failed) out.push(h("span", { class: "badge bad" }, `✗ ${row.failed} failed`));
   if (row.retries) out.push(h("span", { class: "badge warn" }, `↻ ${plural(row.retries, "retry", "retries")}`));
   if (row.in_flight) out.push(h("span", { class: "badge warn" }, `◔ ${row.in_flight} in flight`));
+  if (row.duplicates) out.push(h("span", { class: "badge warn" }, `⧉ ${plural(row.duplicates, "duplicate")}`));
   if (!out.length) out.push(h("span", { class: "badge ok" }, "✓ clean"));
   return out;
 }
