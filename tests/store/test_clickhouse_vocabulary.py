@@ -122,7 +122,7 @@ def test_sql_reads_every_span_as_normalize_does(
     for span_id, *values in rows:
         got = dict(zip(_COLUMNS, values, strict=True))
         got["dead_letter"] = bool(got["dead_letter"])
-        got["attempt"] = None if got["attempt"] is None else int(got["attempt"])  # type: ignore[call-overload]
+        got["attempt"] = None if got["attempt"] is None else int(got["attempt"])
         assert got == expected(stored[span_id]), stored[span_id]
 
 
