@@ -357,8 +357,7 @@ def find_branches(graph: CausalGraph) -> Branches:
                 event_name=first.event_name
                 or (views[source].event_name if source != NO_NODE else None),
                 consumer=key.consumer,
-                consumer_identified_by=first.consumer_identified_by
-                or ConsumerIdentity.SERVICE,
+                consumer_identified_by=first.consumer_identified_by or ConsumerIdentity.SERVICE,
                 service=attempts[0].span.service,
                 step=first.step,
                 destination=first.destination,

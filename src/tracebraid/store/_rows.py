@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 from tracebraid.errors import InputError
-from tracebraid.messaging import Role, normalize
+from tracebraid.messaging import AttemptOutcome, Role, normalize
 from tracebraid.model import (
     Attributes,
     Span,
@@ -126,7 +126,9 @@ _STATUSES = tuple(StatusCode)
 
 
 _CONSUMER = Role.CONSUMER
-_MESSAGING = frozenset({Role.PRODUCER, Role.CONSUMER})
+# Enum .value is a Python-level property: read the texts from dicts on this hot path.
+_ROLE_TEXT = {Role.PRODUCER: Role.PRODUCER.value, Role.CONSUMER: Role.CONSUMER.value}
+_OUTCOME_TEXT = {outcome: outcome.value for outcome in AttemptOutcome}
 
 
 def derived(span: Span) -> tuple[str | int | None, ...]:
@@ -159,9 +161,9 @@ def derived_with_identities(
         view.consumer,
         view.attempt,
         view.destination,
-        role.value if role in _MESSAGING else None,
+        _ROLE_TEXT.get(role),
         view.operation,
-        view.outcome.value if role is _CONSUMER else None,
+        _OUTCOME_TEXT[view.outcome] if role is _CONSUMER else None,
         1 if view.dead_letter else 0,
         view.marker_for,
     )
