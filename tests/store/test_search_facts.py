@@ -106,6 +106,8 @@ def check(store: SpanStore, spans: Sequence[Span], *, filters: bool = True) -> N
         if (correlation := normalize(span).correlation_id) is not None:
             workflows[correlation].append(span)
     assert retried == {c for c, own in workflows.items() if analysed_facts(own)[0]}
+    listed = {w.correlation_id: w.retry_count for w in fleet.recent_workflows(limit=1000)}
+    assert listed == {c: analysed_facts(own)[0] for c, own in workflows.items()}
 
 
 generations = st.sets(st.sampled_from(GENERATIONS))

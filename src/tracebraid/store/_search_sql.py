@@ -45,8 +45,10 @@ _FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
 # Necessary conditions for the facts' filters: a trace failing one cannot match.
+# A branch's attempts share their consumer and, but for batch and structure-joined
+# deliveries (no ID of their own), their message's first strong identity.
 _CAN_RETRY = """EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND s.role = 'consumer' GROUP BY s.consumer
+    AND s.role = 'consumer' GROUP BY coalesce(s.event_id, ''), s.consumer
     HAVING count(*) > 1 OR max(coalesce(s.attempt, 1)) > 1)"""
 _CAN_FAIL = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
     AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter))"""

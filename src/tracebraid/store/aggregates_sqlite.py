@@ -205,21 +205,38 @@ ORDER BY 3 DESC, service"""
             having.append("sum(service = :service) > 0")
         if failed_only:
             having.append(f"sum(status = {_ERROR}) > 0")
-        if retried_only:
+        retries = "0"
+        join = ""
+        if retried_only:  # every workflow's retries are needed to choose the page
             having.append("coalesce(max(r.retries), 0) > 0")
-        sql = f"""SELECT s.correlation_id, min(start_ns), max(end_ns), count(*),
-       count(DISTINCT trace_id), sum(status = {_ERROR}),
-       coalesce(max(r.retries), 0), json_group_array(DISTINCT service)
-FROM spans s LEFT JOIN (
+            retries = "coalesce(max(r.retries), 0)"
+            join = f"""LEFT JOIN (
     SELECT correlation_id, sum(retry) AS retries FROM ({_attempts("")})
     WHERE correlation_id IS NOT NULL GROUP BY correlation_id
-) r ON r.correlation_id = s.correlation_id
+) r ON r.correlation_id = s.correlation_id"""
+        sql = f"""SELECT s.correlation_id, min(start_ns), max(end_ns), count(*),
+       count(DISTINCT trace_id), sum(status = {_ERROR}), {retries},
+       json_group_array(DISTINCT service)
+FROM spans s {join}
 WHERE coalesce(s.correlation_id, '') != ''
 GROUP BY s.correlation_id
 HAVING {" AND ".join(having)}
 ORDER BY min(start_ns) DESC, s.correlation_id
 LIMIT :limit"""
         params = {"before": before_ns, "service": service, "limit": max(0, limit)}
+        rows = self._rows(sql, params)
+        if rows and not retried_only:
+            # The page's retries only: rank the attempts of its workflows' consumers.
+            page = json.dumps([row[0] for row in rows])
+            counted = dict(
+                self._rows(
+                    "SELECT correlation_id, sum(retry) FROM ("
+                    + _attempts(" AND s.correlation_id IN (SELECT value FROM json_each(:page))")
+                    + ") GROUP BY correlation_id",
+                    {"page": page},
+                )
+            )
+            rows = [(*row[:6], counted.get(row[0]) or 0, row[7]) for row in rows]
         return [
             WorkflowSummary(
                 correlation_id=CorrelationId(row[0]),
@@ -231,5 +248,5 @@ LIMIT :limit"""
                 retry_count=int(row[6]),
                 services=tuple(sorted(json.loads(row[7]))),
             )
-            for row in self._rows(sql, params)
+            for row in rows
         ]
