@@ -27,6 +27,7 @@ from tracebraid.store.clickhouse.codec import ERROR_STATUSES, kind_values, statu
 
 __all__ = [
     "ATTEMPT",
+    "CAUSATION",
     "COLUMNS",
     "CONSUMER",
     "CORRELATION",
@@ -34,12 +35,14 @@ __all__ = [
     "DESTINATION",
     "EVENT_ID",
     "FAILED_OUTCOMES",
+    "IDENTITIES",
     "MARKER",
     "MARKER_FOR",
     "OPERATION",
     "OUTCOME",
     "ROLE",
     "VIEW",
+    "inline",
 ]
 
 
@@ -107,6 +110,10 @@ MARKER = "MsgMarker"
 """True for a start marker."""
 MARKER_FOR = "MsgMarkerFor"
 """``MessagingView.marker_for``: the span a start marker announces ('' on other spans)."""
+IDENTITIES = "MsgIdentities"
+"""``MessagingView.strong_identities``, as an array (empty on other spans)."""
+CAUSATION = "MsgCausation"
+"""``MessagingView.causation_id``."""
 
 _MESSAGING = f"{ROLE} IN ('producer', 'consumer')"
 _OFFSET = _integer(_first(RULES.kafka_offset_keys))
@@ -182,6 +189,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         + " OR ".join(f"endsWith({_DLQ}, {_quote(s)})" for s in _SUFFIXES)
         + ")))",
     ),
+    (
+        IDENTITIES,
+        f"if({_MESSAGING}, arrayDistinct(arrayFilter(i -> i != '', "
+        f"[{_MESSAGE_ID}, {_CLOUD}, {_TASK}, {_KAFKA}])), CAST([], 'Array(String)'))",
+    ),
+    (CAUSATION, f"if({_MESSAGING}, {_attr(RULES.causation_key)}, '')"),
     (MARKER, f"ScopeName = {_quote(RULES.marker_scope)}"),
     (
         MARKER_FOR,
@@ -194,6 +207,21 @@ expression may read the columns named before it."""
 
 VIEW = ", ".join(f"{expression} AS {name}" for name, expression in COLUMNS)
 """The select list of every field, for ``SELECT ..., {VIEW} FROM otel_traces``."""
+
+
+def inline(name: str) -> str:
+    """The expression of the column ``name`` with the columns it reads written out: for
+    a query that reads one field once (a look-up, a view's select) and needs no subquery.
+
+    >>> "MsgRole" in inline(EVENT_ID)
+    False
+    """
+    expressions = dict(COLUMNS)
+    text = expressions[name]
+    for earlier, expression in reversed(COLUMNS[: list(expressions).index(name)]):
+        text = text.replace(earlier, f"({expression})")
+    return text
+
 
 FAILED_OUTCOMES = _set(o.value for o in AttemptOutcome if o.failed)
 """The outcomes of a failed attempt (``AttemptOutcome.failed``), as an SQL tuple."""
