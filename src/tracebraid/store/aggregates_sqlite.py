@@ -22,15 +22,13 @@ import json
 from typing import Any
 
 from tracebraid.messaging import AttemptOutcome
-from tracebraid.model import CorrelationId, SpanKind, StatusCode
+from tracebraid.model import CorrelationId, StatusCode
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
 from tracebraid.store.sqlite import SqliteStore
 
 __all__ = ["SqliteAggregates"]
 
-_CONSUMER = int(SpanKind.CONSUMER)
-_PRODUCER = int(SpanKind.PRODUCER)
 _ERROR = int(StatusCode.ERROR)
 
 
@@ -140,15 +138,15 @@ ORDER BY sum(retries) DESC, consumer"""
                 ELSE 's:' || trace_id || coalesce(parent_span_id, '') END AS key,
            min(start_ns) AS first_start,
            destination  -- SQLite takes a bare column from the row min() chose
-    FROM spans WHERE kind = {_CONSUMER}{_window(since_ns, until_ns)}
+    FROM spans WHERE role = 'consumer' AND scope <> {_MARKER}{_window(since_ns, until_ns)}
     GROUP BY 1, 2
 ), producers AS (
     SELECT key, min(end_ns) AS producer_end, destination FROM (
         SELECT 'e:' || event_id AS key, end_ns, destination FROM spans
-        WHERE kind = {_PRODUCER} AND coalesce(event_id, '') != ''
+        WHERE role = 'producer' AND coalesce(event_id, '') != ''
         UNION ALL
         SELECT 's:' || trace_id || span_id, end_ns, destination FROM spans
-        WHERE kind = {_PRODUCER}
+        WHERE role = 'producer'
     ) GROUP BY key
 ), waits AS (
     SELECT coalesce(nullif(f.destination, ''), nullif(p.destination, ''), '') AS destination,
@@ -176,12 +174,13 @@ FROM (
            NOT EXISTS (SELECT 1 FROM links l
                        WHERE l.trace_id = r.trace_id AND l.span_id = r.span_id)
            AND EXISTS (SELECT 1 FROM spans p
-                       WHERE p.kind = {_PRODUCER} AND p.event_id = r.event_id)
+                       WHERE p.role = 'producer' AND p.event_id = r.event_id)
            AND NOT EXISTS (SELECT 1 FROM spans p
-                           WHERE p.kind = {_PRODUCER} AND p.event_id = r.event_id
+                           WHERE p.role = 'producer' AND p.event_id = r.event_id
                              AND p.trace_id = r.trace_id) AS island
     FROM spans r
-    WHERE r.kind = {_CONSUMER} AND r.parent_span_id IS NULL{_window(since_ns, until_ns)}
+    WHERE r.role = 'consumer' AND r.scope <> {_MARKER}
+      AND r.parent_span_id IS NULL{_window(since_ns, until_ns)}
 )
 GROUP BY service
 ORDER BY 3 DESC, service"""

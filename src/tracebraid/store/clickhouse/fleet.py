@@ -19,21 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracebraid import semconv
-from tracebraid.model import CorrelationId, SpanKind
+from tracebraid.model import CorrelationId
 from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
 from tracebraid.store.clickhouse import vocabulary as v
 from tracebraid.store.clickhouse.backends import Backend
-from tracebraid.store.clickhouse.queries import CORRELATION, ERROR, in_kinds, ns_param
-from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
+from tracebraid.store.clickhouse.queries import CORRELATION, ERROR, ns_param
+from tracebraid.store.clickhouse.schema import TableNames
 
 __all__ = ["islands_per_service", "queue_wait_percentiles", "recent_workflows", "retry_counts"]
 
 _TRACES = "{traces}"  # filled with the quoted table name by _sql
-_EVENT = attribute_expr(semconv.MESSAGE_ID)
-_DESTINATION = attribute_expr(semconv.DESTINATION)
-_GROUP = attribute_expr(semconv.CONSUMER_GROUP)
-_ATTEMPT = f"toUInt64OrZero({attribute_expr(semconv.ATTEMPT)})"
 _START = "toUnixTimestamp64Nano(Timestamp)"
 _END = f"({_START} + toInt64(Duration))"
 
@@ -57,19 +52,29 @@ def _params(since_ns: int | None, until_ns: int | None) -> dict[str, Any]:
 
 
 def _consumer_spans(window: str) -> str:
+    """Consumer spans (start markers aside) as the messaging vocabulary reads them."""
     return f"""SELECT TraceId, SpanId, ParentSpanId, ServiceName, StatusCode,
-        Links.SpanId AS LinkSpans, {_START} AS StartNs, {_EVENT} AS EventId,
-        {_DESTINATION} AS Destination,
-        if({_GROUP} != '', {_GROUP}, ServiceName) AS Consumer, {_ATTEMPT} AS AttemptAttr
-    FROM {_TRACES} WHERE {in_kinds(SpanKind.CONSUMER)}{window}
-    LIMIT 1 BY TraceId, SpanId"""
+        LinkSpans, StartNs, {v.EVENT_ID} AS EventId, {v.DESTINATION} AS Destination,
+        {v.CONSUMER} AS Consumer
+    FROM (
+        SELECT TraceId, SpanId, ParentSpanId, ServiceName, StatusCode,
+            Links.SpanId AS LinkSpans, {_START} AS StartNs, Timestamp, {v.VIEW}
+        FROM {_TRACES}
+        LIMIT 1 BY TraceId, SpanId
+    )
+    WHERE {v.ROLE} = 'consumer' AND NOT {v.MARKER}{window}"""
 
 
 def _producer_spans() -> str:
-    return f"""SELECT TraceId, SpanId, {_END} AS EndNs, {_EVENT} AS EventId,
-        {_DESTINATION} AS Destination
-    FROM {_TRACES} WHERE {in_kinds(SpanKind.PRODUCER)}
-    LIMIT 1 BY TraceId, SpanId"""
+    """Producer spans as the messaging vocabulary reads them."""
+    return f"""SELECT TraceId, SpanId, EndNs, {v.EVENT_ID} AS EventId,
+        {v.DESTINATION} AS Destination
+    FROM (
+        SELECT TraceId, SpanId, {_END} AS EndNs, {v.VIEW}
+        FROM {_TRACES}
+        LIMIT 1 BY TraceId, SpanId
+    )
+    WHERE {v.ROLE} = 'producer'"""
 
 
 def _attempts(window: str) -> str:
