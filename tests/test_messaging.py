@@ -10,6 +10,7 @@ from tracebraid.messaging import (
     ConsumerIdentity,
     Role,
     is_dead_letter_destination,
+    is_retry_route,
     normalize,
 )
 from tracebraid.model import (
@@ -139,11 +140,13 @@ def test_a_consumer_without_group_is_named_by_its_queue_when_known(
         ({"messaging.message.id": "evt_1"}, [("evt_1", "message_id", "strong")]),
         ({"messaging.message_id": "evt_1"}, [("evt_1", "message_id", "strong")]),
         ({"cloudevents.event_id": "ce-1"}, [("ce-1", "cloudevents", "strong")]),
-        ({"celery.task_id": "t-1", "messaging.message.id": "t-1"}, [("t-1", "message_id", "strong")]),
+        ({"celery.task_id": "t-1", "messaging.message.id": "t-1"},
+         [("t-1", "message_id", "strong")]),
         (
             {"messaging.destination.name": "orders", "messaging.kafka.message.offset": 7,
              "messaging.destination.partition.id": "0", "messaging.message.id": "orders.0.7"},
-            [("orders.0.7", "message_id", "strong"), ("kafka:orders/0@7", "kafka_offset", "strong")],
+            [("orders.0.7", "message_id", "strong"),
+             ("kafka:orders/0@7", "kafka_offset", "strong")],
         ),
         (
             {"messaging.destination": "orders", "messaging.kafka.offset": "7",
@@ -319,3 +322,37 @@ def test_one_outcome_vocabulary_what_the_sdk_writes_the_analysis_reads() -> None
 def test_a_dead_letter_flag_as_text_marks_the_span(flag: AttributeValue) -> None:
     view = normalize(make({semconv.DEAD_LETTER: flag}, kind=SpanKind.CONSUMER))
     assert view.dead_letter and view.outcome is AttemptOutcome.DEAD_LETTER
+
+
+@pytest.mark.parametrize(
+    ("written", "destination"),
+    [
+        ("orders,", "orders"),
+        ("orders,reserve", "orders"),
+        (",reserve", "reserve"),
+        ("orders", "orders"),
+    ],
+)
+def test_aio_pikas_exchange_and_routing_key_destination_is_its_exchange(
+    written: str, destination: str
+) -> None:
+    view = normalize(make({"messaging.destination": written}, kind=SpanKind.PRODUCER))
+    assert view.destination == destination
+
+
+@pytest.mark.parametrize(
+    ("destination", "route"),
+    [
+        ("orders.payment.retry", True),
+        ("orders-retry-2", True),
+        ("orders.retry.30s", True),
+        ("orders.loyalty.dlt", True),
+        ("orders.dlq", True),
+        ("corpus-aiokafka-retry-topic-orders", False),
+        ("retry-topic-inventory", False),
+        ("orders", False),
+        (None, False),
+    ],
+)
+def test_retry_routes_are_named_by_their_last_part(destination: str | None, route: bool) -> None:
+    assert is_retry_route(destination) is route

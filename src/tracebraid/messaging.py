@@ -28,6 +28,9 @@ Rules, in order:
 - attempt: ``tracebraid.attempt``; else ``celery.retries + 1``; else Google Pub/Sub's
   ``delivery_attempt``; else unknown (``None``), never guessed here. Below 1 (0 for
   Celery) is unknown too.
+- destination: ``messaging.destination.name`` (and older keys); aio-pika's producer spans
+  write ``"exchange,routing_key"``: the exchange is the destination (the routing key on
+  the default exchange, whose name is empty).
 - typed attributes are read however they were stored: ``2``, ``"2"`` or ``"2.0"``;
   ``True`` or ``"true"`` (the OpenTelemetry Collector's ClickHouse exporter keeps
   every attribute as a string).
@@ -67,6 +70,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -78,6 +82,7 @@ from tracebraid.model import (
     Span,
     SpanId,
     SpanKind,
+    SpanLink,
     StatusCode,
 )
 
@@ -93,10 +98,16 @@ __all__ = [
     "MessagingView",
     "Role",
     "VocabularyRules",
+    "correlation_of",
+    "has_messaging_attributes",
     "is_dead_letter_destination",
+    "is_retry_route",
     "is_start_marker",
+    "link_message_id",
     "marker_target",
     "normalize",
+    "system_of",
+    "written_by_sdk",
 ]
 
 
@@ -194,7 +205,7 @@ RECEIVE_ONLY_SCOPES = frozenset(
 before the application handles the record (aiokafka, kafka-python), or last until the
 next poll without ever recording its error (confluent-kafka). Their attempts are
 ``unknown`` unless the span itself reports an error."""
-DEAD_LETTER_MARKS = ("dlq", "dlx", "dead-letter", "dead_letter", "deadletter")
+DEAD_LETTER_MARKS = ("dlq", "dlx", "dlt", "dead-letter", "dead_letter", "deadletter")
 """A destination is a dead-letter queue when its last ``.``/``-``/``_`` part is one of these."""
 _DEAD_LETTER_SUFFIXES = tuple(sep + mark for mark in DEAD_LETTER_MARKS for sep in ".-_")
 _MARKER_NAME_SUFFIX = " started"  # tracebraid.sdk.marker names a marker "<step> started"
@@ -212,6 +223,9 @@ _KAFKA_PARTITION = (
 )
 _KAFKA_KEY = ("messaging.kafka.message.key", "messaging.kafka.message_key")
 _QUEUE_KEYS = ("messaging.destination.subscription.name", "messaging.rabbitmq.queue")
+_OTHER_IDENTITY_KEYS = frozenset(
+    (_CLOUDEVENTS_ID, *_CELERY_TASK_ID, *_KAFKA_OFFSET, *_KAFKA_KEY)
+)  # identities besides the message ID
 _NACK_WORDS = ("nack", "reject")
 
 
@@ -223,7 +237,7 @@ class MessagingView:
     ``consumer`` is set on consumer spans only. ``marker_for`` is set on start
     markers only: the span ID of the processing span the marker announces.
     ``identities`` are every identity of its message, strong ones first; ``event_id`` is
-    the first strong one.
+    the first strong one, ``strong_identities`` the values of the strong ones.
     """
 
     role: Role
@@ -242,11 +256,33 @@ class MessagingView:
     dead_letter: bool
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
+    strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
 
-    @property
-    def strong_identities(self) -> tuple[str, ...]:
-        """The values of the identities that name exactly one message."""
-        return tuple(i.value for i in self.identities if i.strong)
+
+def link_message_id(link: SpanLink) -> str | None:
+    """The message ID a link itself carries (a batch consumer's record whose producer
+    span is elsewhere), or ``None``."""
+    return _first(link.attributes, _MESSAGE_ID_KEYS)
+
+
+def correlation_of(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The correlation ID among ``attributes`` (current and older keys), or ``None``."""
+    return _first(attributes, _CORRELATION_KEYS)
+
+
+def system_of(span: Span) -> str | None:
+    """The messaging system a span names (``messaging.system``: ``kafka``, ``rabbitmq``...)."""
+    return _text(span.attributes.get(semconv.MESSAGING_SYSTEM))
+
+
+def has_messaging_attributes(span: Span) -> bool:
+    """True when a span carries any ``messaging.*`` attribute."""
+    return any(key.startswith("messaging.") for key in span.attributes)
+
+
+def written_by_sdk(span: Span) -> bool:
+    """True for a consumer span tracebraid's SDK wrote (it may also have emitted a marker)."""
+    return semconv.ATTEMPT in span.attributes or semconv.STEP in span.attributes
 
 
 def is_start_marker(span: Span) -> bool:
@@ -262,6 +298,28 @@ def marker_target(marker: Span) -> SpanId:
 def is_dead_letter_destination(destination: str | None) -> bool:
     """True when ``destination`` names a dead-letter queue (``orders.dlq``, ``orders-dlx``...)."""
     return destination is not None and _names_dead_letter_queue(destination)
+
+
+def is_retry_route(destination: str | None) -> bool:
+    """True when ``destination`` names a retry or dead-letter route of another one: its
+    last ``.``/``-``/``_`` part (numbers and delays like ``2`` or ``30s`` aside) reads
+    ``retry`` (``orders.payment.retry``, ``orders-retry-2``) or marks a dead-letter queue
+    (``orders.dlq``, ``orders.loyalty.dlt``); a name merely containing the word
+    (``retry-topic-orders``) does not."""
+    return destination is not None and _names_retry_route(destination)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_retry_route(destination: str) -> bool:
+    parts = [p for p in _PARTS.split(destination.lower()) if p]
+    while parts and _COUNT.fullmatch(parts[-1]):
+        parts.pop()
+    return bool(parts) and (parts[-1] in _ROUTE_MARKS or _names_dead_letter_queue(destination))
+
+
+_PARTS = re.compile(r"[.\-_]")
+_COUNT = re.compile(r"\d+[a-z]{0,2}")  # "2", "30s", "5m", "100ms"
+_ROUTE_MARKS = frozenset({"retry", "retries", *DEAD_LETTER_MARKS})
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct destinations, read for every span
@@ -292,6 +350,16 @@ _DESTINATION_KEYS = semconv.ALIASES[semconv.DESTINATION]
 _GROUP_KEYS = semconv.ALIASES[semconv.CONSUMER_GROUP]
 _MESSAGE_ID_KEYS = semconv.ALIASES[semconv.MESSAGE_ID]
 _CORRELATION_KEYS = semconv.ALIASES[semconv.CORRELATION_ID]
+
+
+def _destination(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The destination; aio-pika's producer spans write ``"exchange,routing_key"``: the
+    exchange, or on the default exchange (empty name) the queue the routing key names."""
+    destination = _first(attributes, _DESTINATION_KEYS)
+    if destination is not None and "," in destination:
+        exchange, _, routing_key = destination.partition(",")
+        return exchange or routing_key or None
+    return destination
 
 
 def _integer(value: AttributeValue | None) -> int | None:
@@ -453,7 +521,7 @@ def normalize(span: Span) -> MessagingView:
     role = _role(span.kind, operation)
     messaging = role is Role.PRODUCER or role is Role.CONSUMER
     # Identities of a message mean nothing on other spans: skip reading them (hot path).
-    destination = _first(attributes, _DESTINATION_KEYS) if messaging else None
+    destination = _destination(attributes) if messaging else None
     consumer: str | None = None
     identity: ConsumerIdentity | None = None
     if role is Role.CONSUMER:
@@ -462,10 +530,18 @@ def normalize(span: Span) -> MessagingView:
     flagged = _flag(attributes.get(semconv.DEAD_LETTER))
     outcome = _outcome(span, role, declared, flagged)
     identities: tuple[MessageIdentity, ...] = ()
+    strong: tuple[str, ...] = ()
     event_id: str | None = None
     if messaging:
-        identities = _identities(attributes, _first(attributes, _MESSAGE_ID_KEYS), destination)
-        event_id = next((i.value for i in identities if i.strong), None)
+        event_id = _first(attributes, _MESSAGE_ID_KEYS)
+        if _OTHER_IDENTITY_KEYS.isdisjoint(attributes):  # the common case: the ID or nothing
+            if event_id:
+                identities = (MessageIdentity(event_id, IdentitySource.MESSAGE_ID, _STRONG),)
+                strong = (event_id,)
+        else:
+            identities = _identities(attributes, event_id, destination)
+            strong = tuple(i.value for i in identities if i.strong)
+            event_id = strong[0] if strong else None
     correlation = _first(attributes, _CORRELATION_KEYS)
     causation = _text(attributes.get(semconv.CAUSATION_ID)) if messaging else None
     marker_for: SpanId | None = None
@@ -496,6 +572,7 @@ def normalize(span: Span) -> MessagingView:
         ),
         marker_for=marker_for,
         identities=identities,
+        strong_identities=strong,
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from tracebraid.analysis import (
+    DEFAULT_DEADLINE_NS,
     PendingReason,
     PendingState,
     analyze,
@@ -111,3 +112,44 @@ def test_stock_spans_learn_and_match_by_destination(stock_flow: Workflow) -> Non
     (missing,) = analyze(today, history=stock_flow.spans).pending
     assert missing.consumer == "summary"
     assert missing.event_name is None
+
+
+def test_a_message_nobody_consumed_is_reported_apart_without_a_topology() -> None:
+    b = WorkflowBuilder()
+    post = b.action("POST /reports", service="api", duration_ms=5)
+    b.publish(post, "report.requested", destination="reports")
+    analysis = analyze(b.build().spans)
+    assert analysis.pending == ()  # no consumer is expected: nothing *pending*...
+    (unread,) = analysis.unconsumed  # ...but the message is reported
+    assert unread.summary == "published to reports, no consumer seen yet"
+    assert unread.state is PendingState.PENDING
+    later = analyze(b.build().spans, now_ns=unread.published_ns + DEFAULT_DEADLINE_NS + SECOND)
+    assert [(u.state, u.overdue_ns) for u in later.unconsumed] == [(PendingState.LOST, SECOND)]
+
+
+def test_an_expected_consumer_keeps_a_message_out_of_unconsumed() -> None:
+    b = WorkflowBuilder()
+    post = b.action("POST /reports", service="api", duration_ms=5)
+    b.publish(post, "report.requested", destination="reports")
+    topology = parse_topology("events: {report.requested: [reporter]}")
+    analysis = analyze(b.build().spans, topology=topology)
+    assert analysis.unconsumed == ()
+    assert [p.consumer for p in analysis.pending] == ["reporter"]
+
+
+def test_without_a_topology_failing_work_is_lost_after_the_default_deadline() -> None:
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    b.consume(placed, "reserve", service="inventory", tries=[Try(10, error="E: down")])
+    spans = b.build().spans
+    (waiting,) = analyze(spans).pending
+    assert waiting.state is PendingState.PENDING
+    assert waiting.deadline_ns == (waiting.published_ns or 0) + DEFAULT_DEADLINE_NS
+    much_later = (waiting.published_ns or 0) + 341 * 86_400 * SECOND
+    (lost,) = analyze(spans, now_ns=much_later).pending
+    assert lost.state is PendingState.LOST  # never "in flight for 341 days"
+    # A declared deadline still overrides the default.
+    topology = parse_topology("default_deadline: 2d\nevents: {}")
+    (declared,) = analyze(spans, topology=topology, now_ns=waiting.deadline_ns + SECOND).pending
+    assert declared.state is PendingState.PENDING

@@ -12,6 +12,7 @@ from tracebraid.analysis import (
     parse_duration,
     parse_topology,
 )
+from tracebraid.analysis.topology import LEARNED_DEADLINE_FACTOR, LEARNED_DEADLINE_MIN_NS
 from tracebraid.errors import ConfigurationError
 from tracebraid.testing.workflows import Try, Workflow, WorkflowBuilder
 
@@ -118,7 +119,18 @@ def test_learned_topology_lists_the_consumers_seen_per_event_name(flow: Workflow
         "inventory.reserved": {"warehouse"},
     }
     assert {e.source for e in learned.events} == {"history"}
-    assert all(e.deadline_ns is None for e in learned.events)
+    # Every flow here finishes within seconds: the learned deadline is the floor.
+    assert {e.deadline_ns for e in learned.events} == {LEARNED_DEADLINE_MIN_NS}
+
+
+def test_a_learned_deadline_is_a_multiple_of_the_slowest_publish_to_finish() -> None:
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    b.consume(placed, "reserve", service="inventory", wait_ms=30_000, duration_ms=10)
+    (expected,) = learn_topology(b.build().spans).events
+    assert expected.deadline_ns is not None
+    assert expected.deadline_ns >= LEARNED_DEADLINE_FACTOR * 30_000_000_000
 
 
 def test_stock_spans_are_learned_by_the_producers_destination(stock_flow: Workflow) -> None:

@@ -20,7 +20,15 @@ from tracebraid.store.clickhouse import vocabulary as sql
 
 _VALUES: dict[tuple[str, ...], list[str]] = {
     RULES.operation_keys: ["process", "receive", "send", "publish", "create", "settle", "PROCESS"],
-    RULES.destination_keys: ["orders", "orders.dlq", "DLQ", "payments_dlx", "q1"],
+    RULES.destination_keys: [
+        "orders",
+        "orders.dlq",
+        "DLQ",
+        "payments_dlx",
+        "q1",
+        "orders,key",
+        ",q1",
+    ],
     RULES.group_keys: ["billing"],
     RULES.queue_keys: ["q1", "orders"],
     RULES.message_id_keys: ["evt_1", "7"],

@@ -83,7 +83,7 @@ def test_pending_and_retries_documents(order_analysis: WorkflowAnalysis) -> None
     loaded = [LoadedWorkflow("order_441", order_analysis, False)]
     pending = round_trip(pending_document(loaded, now_ns=order_analysis.now_ns, since_ns=None))
     check_document(pending)
-    assert pending["totals"] == {"pending": 1, "lost": 0, "in_flight": 1}
+    assert pending["totals"] == {"pending": 1, "lost": 0, "in_flight": 1, "unconsumed": 0}
     retried = round_trip(retries_document(loaded))
     check_document(retried)
     consumers = {c["consumer"]: c for c in retried["consumers"]}

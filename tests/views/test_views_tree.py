@@ -7,7 +7,7 @@ import re
 from rich.console import Console
 
 from tracebraid.analysis import WorkflowAnalysis, analyze, parse_topology
-from tracebraid.model import Span
+from tracebraid.model import Span, SpanId, SpanKind, TraceId
 from tracebraid.testing.workflows import islands, order_flow
 from tracebraid.views.layout import NodeState, build_tree, walk_branches
 from tracebraid.views.tree import render_tree
@@ -147,3 +147,27 @@ def test_orphan_events_are_listed_under_their_unknown_cause() -> None:
     text = rendered(analyze(islands(1, orphans=1).spans))
     assert "(cause not among the spans)" in text
     assert "(its producer is not among the spans)" in text
+
+
+def test_receive_only_deliveries_read_as_unknown_never_as_succeeded() -> None:
+    # aiokafka's receive spans end before the handler runs: three deliveries of one record.
+    scope = "opentelemetry.instrumentation.aiokafka"
+    sent = Span(TraceId("1" * 32), SpanId("1" * 16), None, "orders send", SpanKind.PRODUCER,
+                0, 1_000_000, "checkout", scope=scope,
+                attributes={"messaging.destination.name": "orders"})  # fmt: skip
+    spans = [sent] + [
+        Span(sent.trace_id, SpanId(f"{n + 2:016x}"), sent.span_id, "orders receive",
+             SpanKind.CONSUMER, (5 + 400 * n) * 1_000_000, (5 + 400 * n) * 1_000_000 + 200_000,
+             "loyalty", scope=scope,
+             attributes={"messaging.destination.name": "orders",
+                         "messaging.operation.type": "receive",
+                         "messaging.message.id": "orders.0.0"})
+        for n in range(3)
+    ]  # fmt: skip
+    analysis = analyze(spans)
+    (node,) = walk_branches(build_tree(analysis))
+    assert node.state is NodeState.UNKNOWN
+    text = rendered(analysis)
+    line = line_with(text, "loyalty", "3 deliveries")
+    assert "outcome unknown" in line and "✓" not in line and "✗" not in line
+    assert "attempt 1 ? delivered, outcome unknown" in text

@@ -45,10 +45,13 @@ from tracebraid.analysis.graph import CausalGraph, Edge, EdgeKind, MissingLink, 
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
 from tracebraid.analysis.outstanding import (
+    DEFAULT_DEADLINE_NS,
     PendingBranch,
     PendingReason,
     PendingState,
+    Unconsumed,
     find_pending,
+    find_unconsumed,
 )
 from tracebraid.analysis.questions import (
     CausalChain,
@@ -98,6 +101,7 @@ from tracebraid.messaging import (
 )
 
 __all__ = [
+    "DEFAULT_DEADLINE_NS",
     "LAG_FACTOR",
     "LAG_MIN_NS",
     "Attempt",
@@ -145,6 +149,7 @@ __all__ = [
     "SpanRef",
     "Timing",
     "Topology",
+    "Unconsumed",
     "WorkflowAnalysis",
     "analyze",
     "build_graph",
@@ -155,6 +160,7 @@ __all__ = [
     "find_islands",
     "find_limitations",
     "find_pending",
+    "find_unconsumed",
     "is_dead_letter_destination",
     "is_start_marker",
     "latency",

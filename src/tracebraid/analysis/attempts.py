@@ -10,8 +10,10 @@ attempt is classified:
 - ``first``: the first attempt;
 - ``retry``: an attempt after a failed one (or the first one seen, when it reports
   itself as attempt 2 or later: the attempts before it left no span);
-- ``duplicate``: an attempt after a success: the message was processed again, an
-  idempotency hazard (whatever this attempt's own outcome);
+- ``duplicate``: an attempt after a success of the same copy: the message was
+  processed again, an idempotency hazard (whatever this attempt's own outcome). The
+  copies of a duplicate publish are judged apart: each copy's first processing is a
+  ``first`` attempt (the duplicate publish is its own finding);
 - ``redelivery``: an attempt after one whose outcome is unknown (a receive-only span):
   the message came again, and the spans cannot tell whether it was a retry.
 
@@ -190,24 +192,30 @@ class _Draft:
         return min(starts + [graph.open_markers[m].start_ns for m in self.markers])
 
 
-def _classify(outcomes: list[AttemptOutcome], reported: list[int | None]) -> list[AttemptKind]:
+def _classify(
+    outcomes: list[AttemptOutcome], reported: list[int | None], copies: list[int]
+) -> list[AttemptKind]:
+    """Each attempt's kind, judged within its copy of the message: the copies of a
+    duplicate publish are delivered anew (the duplicate publish is reported as such),
+    so a copy's first processing is a first attempt, not a duplicate delivery."""
     kinds: list[AttemptKind] = []
-    succeeded = False
-    previous = AttemptOutcome.OK
-    for outcome, number in zip(outcomes, reported, strict=True):
-        if not kinds:
+    succeeded: set[int] = set()
+    previous: dict[int, AttemptOutcome] = {}
+    for outcome, number, copy in zip(outcomes, reported, copies, strict=True):
+        if copy not in previous:
             # An attempt that counts itself 2 or more is a retry even when the attempts
             # before it left no span (a process killed mid-processing exports none).
             retried = number is not None and number > 1
             kinds.append(AttemptKind.RETRY if retried else AttemptKind.FIRST)
-        elif succeeded:
+        elif copy in succeeded:
             kinds.append(AttemptKind.DUPLICATE)
-        elif previous is AttemptOutcome.UNKNOWN:
+        elif previous[copy] is AttemptOutcome.UNKNOWN:
             kinds.append(AttemptKind.REDELIVERY)
         else:
             kinds.append(AttemptKind.RETRY)
-        succeeded = succeeded or outcome is AttemptOutcome.OK
-        previous = outcome
+        if outcome is AttemptOutcome.OK:
+            succeeded.add(copy)
+        previous[copy] = outcome
     return kinds
 
 
@@ -234,6 +242,7 @@ def _drafts(graph: CausalGraph) -> dict[BranchId, _Draft]:
 def _attempts(
     graph: CausalGraph,
     draft: _Draft,
+    origins: frozenset[int],
     delivered_by: Mapping[int, tuple[int, bool]],
     previous: dict[int, int],
     numbers: dict[int, int],
@@ -248,12 +257,22 @@ def _attempts(
     marker_views = graph.open_marker_views
     outcomes = [AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline]
     said = [(marker_views if open_ else views)[i].attempt for _, i, open_ in timeline]
+    copies: list[int] = []  # the origin producer that published the copy each attempt took
+    for _, i, open_ in timeline:
+        source = NO_NODE if open_ else delivered_by.get(i, (NO_NODE, False))[0]
+        while source != NO_NODE and source not in origins:
+            above = graph.parent[source]  # a producer span nested in its publish's own
+            fits = above != NO_NODE and graph.message[above] == graph.message[source]
+            source = above if fits and graph.views[above].role is Role.PRODUCER else NO_NODE
+        if source == NO_NODE:
+            source = copies[-1] if copies else NO_NODE  # a retry re-sends the same copy
+        copies.append(source)
     attempts: list[Attempt] = []
     previous_end: int | None = None
     previous_node = NO_NODE
     latest: dict[int, int] = {}  # delivering producer -> the latest attempt it delivered
     for number, ((start, i, open_), kind) in enumerate(
-        zip(timeline, _classify(outcomes, said), strict=True), 1
+        zip(timeline, _classify(outcomes, said, copies), strict=True), 1
     ):
         if open_:
             ref, end, duration = marker_ref(graph, i), None, None
@@ -342,7 +361,8 @@ def find_branches(graph: CausalGraph) -> Branches:
     drafts = sorted(_drafts(graph).items(), key=lambda item: item[1].first_start(graph))
     for key, draft in drafts:
         first = views[draft.nodes[0]] if draft.nodes else graph.open_marker_views[draft.markers[0]]
-        attempts = _attempts(graph, draft, delivered_by, previous, numbers)
+        origins = frozenset(graph.origin_producers.get(key.event_id, ()))
+        attempts = _attempts(graph, draft, origins, delivered_by, previous, numbers)
         own_dead = _own_dead_letters(graph, key, first, draft, attempts)
         dead_letters += own_dead
         sources = [delivered_by[n] for n in draft.nodes if n in delivered_by]

@@ -1,7 +1,8 @@
 """The critical path: the chain of edges that decided when the workflow finished.
 
-Walk back from the business work that ended last (never a poll span, nor a consumer
-span that ends before its handler runs). At each span, the predecessor is:
+Walk back from the business work that ended last (never a poll or batch span, whose
+end says when the poll returned, not when work finished). At each span, the
+predecessor is:
 
 1. the previous attempt of the same message, when the span is a retry or redelivery
    (it waited for that attempt, joined by message identity even when no span edge
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from tracebraid.analysis.attempts import Branches
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
 from tracebraid.analysis.records import SpanRef
-from tracebraid.messaging import AttemptOutcome, Role
+from tracebraid.messaging import Role
 
 __all__ = [
     "CriticalPath",
@@ -164,11 +165,11 @@ def _predecessor(
 
 
 def _business(graph: CausalGraph, node: int) -> bool:
-    """False for poll spans and receive-only consumer spans (outcome unknown)."""
-    if graph.container[node]:
-        return False
-    view = graph.views[node]
-    return not (view.role is Role.CONSUMER and view.outcome is AttemptOutcome.UNKNOWN)
+    """False for poll and batch spans: they wrap deliveries, they are not work.
+
+    A receive-only delivery span stays: its handler's work follows it unrecorded, so
+    the delivery is the latest evidence of that work."""
+    return not graph.container[node]
 
 
 class _Timeline:
@@ -195,8 +196,8 @@ def find_critical_path(graph: CausalGraph, branches: Branches) -> CriticalPath:
     if not spans:
         return EMPTY_PATH
     ends = [max(span.start_ns, span.end_ns) for span in spans]
-    # The path ends at the last business work: never a poll span, nor a consumer span
-    # that ended before its handler ran (what it waited for is not the workflow's end).
+    # The path ends at the last business work: never a poll span, whose end is when the
+    # poll returned (after the records it wraps were handed over), not when work finished.
     work = [n for n in range(len(spans)) if _business(graph, n)] or range(len(spans))
     last = max(work, key=lambda n: (ends[n], n))
     chain: list[tuple[int, Hop | None]] = []

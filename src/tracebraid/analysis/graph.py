@@ -16,6 +16,11 @@
   are per-record consumer spans (aiokafka ``getmany``, confluent-kafka ``recv``,
   kafkajs ``eachBatch``) is not itself a delivery; its record spans are.
 
+Receive-only instrumentation ends its consumer span before the handler runs and leaves
+the producer's context current: the handler's spans are children of the producer's
+span. Such a span, in a service that took the message before it started, is owned by
+that delivery (the latest one), and the delivery's outcome is unknown unless it says.
+
 A message is named by its earliest producer's ID, else by the first ID any of its
 spans carries, else (a producer that carries none, and no consumer that does) by the
 producer's ``trace_id:span_id``.
@@ -40,21 +45,24 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from tracebraid import semconv
 from tracebraid.analysis.records import SpanRef
 from tracebraid.messaging import (
+    AttemptOutcome,
     MessagingView,
     Role,
+    is_retry_route,
     is_start_marker,
+    link_message_id,
     marker_target,
     normalize,
 )
-from tracebraid.model import EventId, Span, SpanId, TraceId
+from tracebraid.model import EventId, Span, SpanId, StatusCode, TraceId
 
 __all__ = ["CausalGraph", "Edge", "EdgeKind", "MissingLink", "build_graph"]
 
@@ -104,6 +112,9 @@ class CausalGraph:
     (``None`` for other spans and batch consumers); ``container`` marks poll and batch
     spans, whose record spans are the deliveries. ``open_markers`` are the start markers
     whose span has not arrived, ``marker_count`` how many markers there were in all.
+    ``copies`` and ``rerouted`` are the producer spans whose message was inferred from
+    structure, not read: sibling publishes taken for copies of an earlier one, and
+    republishes to a retry or dead-letter route taken for the message being handled.
     """
 
     spans: tuple[Span, ...]
@@ -126,6 +137,8 @@ class CausalGraph:
     missing_parents: tuple[int, ...]
     missing_links: tuple[MissingLink, ...]
     replayed: int
+    copies: tuple[int, ...]
+    rerouted: tuple[int, ...]
     refs: list[SpanRef | None] = field(repr=False, compare=False)
 
     def ref(self, node: int) -> SpanRef:
@@ -242,13 +255,79 @@ def _link_edges(
             found = index.get((link.trace_id, link.span_id))
             if found is None:
                 missing.append(MissingLink(SpanRef.of(span), link.trace_id, link.span_id))
-                said = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
-                if said is not None and said != "":
-                    absent_ids.setdefault(i, []).append(str(said))
+                said = link_message_id(link)
+                if said is not None:
+                    absent_ids.setdefault(i, []).append(said)
             elif found not in targets:
                 targets.append(found)
                 edges.append(Edge(EdgeKind.LINK, found, i))
     return linked, absent_ids, missing
+
+
+def _handling_parents(
+    ordered: list[Span],
+    views: list[MessagingView],
+    parent: list[int],
+    message: list[EventId | None],
+    container: list[bool],
+) -> list[int]:
+    """Parents for ownership. Receive-only instrumentation (aiokafka, kafka-python) ends
+    its consumer span before the handler runs and leaves the context it extracted from
+    the message's headers current: the handler's spans are children of the *producer's*
+    span. A span whose parent is a producer span of message M, in a service that took
+    M before it started, is work of that delivery (the latest one)."""
+    taken: dict[tuple[EventId, str], list[int]] = {}
+    for node, view in enumerate(views):
+        took = message[node]
+        if view.role is Role.CONSUMER and not container[node] and took is not None:
+            taken.setdefault((took, ordered[node].service), []).append(node)
+    adopted = list(parent)
+    for node, above in enumerate(parent):
+        if above == NO_NODE or views[above].role is not Role.PRODUCER:
+            continue
+        sent = message[above]
+        if views[node].role is Role.CONSUMER or sent is None:
+            continue
+        deliveries = taken.get((sent, ordered[node].service), ())
+        start = ordered[node].start_ns
+        before = [d for d in deliveries if ordered[d].start_ns <= start]
+        if before:
+            adopted[node] = before[-1]  # nodes are in start order: the latest delivery
+    return adopted
+
+
+def _unknown_when_handled_outside(
+    ordered: list[Span], views: list[MessagingView], parent: list[int], adopted: list[int]
+) -> None:
+    """A delivery whose handler's spans lie outside it (adopted from the producer's
+    context) ended before handling: unless it says otherwise, its outcome is unknown.
+    This catches receive-only instrumentation ``RECEIVE_ONLY_SCOPES`` does not list."""
+    for node, boss in enumerate(adopted):
+        if boss == parent[node] or boss == NO_NODE:
+            continue
+        view = views[boss]
+        if view.outcome is AttemptOutcome.OK and ordered[boss].status is StatusCode.UNSET:
+            views[boss] = dataclasses.replace(view, outcome=AttemptOutcome.UNKNOWN)
+
+
+def _route_joins(
+    views: list[MessagingView], owner: list[int], message: list[EventId | None]
+) -> dict[int, int]:
+    """Producer spans that re-send the message their owner is handling to a retry or
+    dead-letter route (``orders.payment.retry``, ``orders.dlt``) without an identity of
+    their own: the same message on another route (a retry topic), not a new one. A key
+    both sides carry must agree."""
+    joined: dict[int, int] = {}
+    for node, view in enumerate(views):
+        boss = owner[node]
+        if view.role is not Role.PRODUCER or boss == NO_NODE or view.strong_identities:
+            continue
+        if message[boss] is None or not is_retry_route(view.destination):
+            continue
+        mine, theirs = _weak_key(view), _weak_key(views[boss])
+        if mine is None or theirs is None or mine == theirs:
+            joined[node] = boss
+    return joined
 
 
 def _containers(
@@ -288,8 +367,9 @@ def _containers(
 
 class _Messages:
     """Which message every producer and delivery span is about: a union-find over
-    producer spans and strong identities. A consumer joins its structural producer's
-    message (whatever IDs either carries); identities join the rest."""
+    producer spans (their node numbers) and strong identities (strings). A consumer
+    joins its structural producer's message (whatever IDs either carries); identities
+    join the rest."""
 
     def __init__(self) -> None:
         self.up: dict[object, object] = {}
@@ -309,23 +389,52 @@ class _Messages:
             self.up[rb] = ra
 
 
+def _weak_key(view: MessagingView) -> str | None:
+    return next((i.value for i in view.identities if not i.strong), None)
+
+
+def _copies(ordered: list[Span], views: list[MessagingView], parent: list[int]) -> list[int]:
+    """Producer spans that are copies of one message, each joined to the first: sibling
+    publishes (one parent, one service, one destination, one key or none) that carry no
+    identity of their own. Nothing in their spans tells them apart, so they are taken
+    for one message published more than once: a duplicate publish, said to be inferred
+    (``CausalGraph.weak``)."""
+    first: dict[tuple[int, str, str | None, str | None], int] = {}
+    copy_of = [NO_NODE] * len(views)
+    for node, view in enumerate(views):
+        above = parent[node]
+        if view.role is not Role.PRODUCER or above == NO_NODE or view.strong_identities:
+            continue
+        key = (above, ordered[node].service, view.destination, _weak_key(view))
+        earlier = first.setdefault(key, node)
+        if earlier != node:
+            copy_of[node] = earlier
+    return copy_of
+
+
 def _resolve_messages(
     ordered: list[Span],
     views: list[MessagingView],
     parent: list[int],
     linked: Mapping[int, list[int]],
     container: list[bool],
+    copy_of: list[int],
+    joined: Mapping[int, int],
 ) -> tuple[list[EventId | None], list[int], Callable[[str], EventId]]:
     """The message of every producer and delivery span (``None``: none known), the
     structural producer of every delivery span (``NO_NODE``: none), and the message of
-    a bare identity."""
+    a bare identity. ``joined`` maps a producer span to a delivery span whose message it
+    re-sends (a retry or dead-letter route taken while handling it)."""
     count = len(ordered)
     messages = _Messages()
     source = [NO_NODE] * count
+    for node, copy in enumerate(copy_of):
+        if copy != NO_NODE:
+            messages.union(copy, node)
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER:
             for identity in view.strong_identities:
-                messages.union(("span", node), identity)
+                messages.union(node, identity)
         elif view.role is Role.CONSUMER and not container[node]:
             above = parent[node]
             if above != NO_NODE and views[above].role is Role.PRODUCER:
@@ -335,28 +444,33 @@ def _resolve_messages(
                 if len(producers) == 1:
                     source[node] = producers[0]
             own = view.strong_identities
-            anchor: object = ("span", source[node]) if source[node] != NO_NODE else None
+            anchor: object = source[node] if source[node] != NO_NODE else None
             for identity in own:
                 if anchor is None:
                     anchor = identity
                 else:
                     messages.union(anchor, identity)
+    for producer, delivery in joined.items():
+        anchor = source[delivery] if source[delivery] != NO_NODE else None
+        said = views[delivery].event_id
+        if anchor is not None or said is not None:
+            messages.union(anchor if anchor is not None else said, producer)
     # Name each message: the earliest producer's own ID, else the earliest ID anyone
     # carries, else (a producer without one) its trace and span ID.
     names: dict[object, EventId] = {}
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER and view.event_id is not None:
-            names.setdefault(messages.find(("span", node)), view.event_id)
+            names.setdefault(messages.find(node), view.event_id)
     for view in views:
         if view.event_id is not None and view.role is Role.CONSUMER:
             names.setdefault(messages.find(view.event_id), view.event_id)
     result: list[EventId | None] = [None] * count
     for node, view in enumerate(views):
         if view.role is Role.PRODUCER:
-            root = messages.find(("span", node))
+            root = messages.find(node)
         elif view.role is Role.CONSUMER and not container[node]:
             if source[node] != NO_NODE:
-                root = messages.find(("span", source[node]))
+                root = messages.find(source[node])
             elif view.event_id is not None:
                 root = messages.find(view.event_id)
             else:
@@ -407,19 +521,24 @@ def _consumers(
 def _producers(
     views: list[MessagingView],
     message: list[EventId | None],
+    parent: list[int],
     owner: list[int],
     delivered: list[tuple[EventId, ...]],
 ) -> tuple[dict[EventId, list[int]], dict[EventId, list[int]]]:
     """Producer spans per message: origins, and republishers (a dead-letter destination,
-    or a re-send from inside the message's own consumer)."""
+    a re-send from inside the message's own consumer, or a producer span nested in one
+    of the same message: pika traces one publish twice)."""
     origins: dict[EventId, list[int]] = {}
     republishers: dict[EventId, list[int]] = {}
     for i, view in enumerate(views):
         event_id = message[i]
         if view.role is not Role.PRODUCER or event_id is None:
             continue
-        boss = owner[i]
-        resend = view.dead_letter or (boss != NO_NODE and event_id in delivered[boss])
+        boss, above = owner[i], parent[i]
+        nested = (
+            above != NO_NODE and views[above].role is Role.PRODUCER and message[above] == event_id
+        )
+        resend = nested or view.dead_letter or (boss != NO_NODE and event_id in delivered[boss])
         (republishers if resend else origins).setdefault(event_id, []).append(i)
     return origins, republishers
 
@@ -440,11 +559,20 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     parent, missing_parents = _child_edges(ordered, index, edges)
     linked, absent_ids, missing_links = _link_edges(ordered, index, edges)
     container = _containers(views, parent, linked)
-    message, source, named = _resolve_messages(ordered, views, parent, linked, container)
     roles = [Role.OTHER if container[n] else view.role for n, view in enumerate(views)]
-    owner = _owners(parent, roles)
+    copy_of = _copies(ordered, views, parent)
+    resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, {})
+    adopted = _handling_parents(ordered, views, parent, resolved[0], container)
+    owner = _owners(adopted, roles)
+    joined = _route_joins(views, owner, resolved[0])
+    if joined:  # a second pass, with the re-sent routes joined to their messages
+        resolved = _resolve_messages(ordered, views, parent, linked, container, copy_of, joined)
+        adopted = _handling_parents(ordered, views, parent, resolved[0], container)
+        owner = _owners(adopted, roles)
+    message, source, named = resolved
+    _unknown_when_handled_outside(ordered, views, parent, adopted)
     delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
-    origins, republishers = _producers(views, message, owner, delivered)
+    origins, republishers = _producers(views, message, parent, owner, delivered)
 
     for event_id, readers in consumers.items():
         own_origins = tuple(origins.get(event_id, ()))
@@ -498,5 +626,7 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
         missing_parents=tuple(missing_parents),
         missing_links=tuple(missing_links),
         replayed=replayed + replayed_markers,
+        copies=tuple(n for n, copy in enumerate(copy_of) if copy != NO_NODE),
+        rerouted=tuple(joined),
         refs=[None] * count,
     )

@@ -18,20 +18,13 @@ Example::
 
 from __future__ import annotations
 
-from tracebraid import semconv
 from tracebraid.analysis.cycles import Cycle
 from tracebraid.analysis.graph import CausalGraph
 from tracebraid.analysis.records import Limitation
 from tracebraid.analysis.topology import Topology
-from tracebraid.messaging import ConsumerIdentity, Role
-from tracebraid.model import Attributes
+from tracebraid.messaging import ConsumerIdentity, Role, written_by_sdk
 
 __all__ = ["find_limitations"]
-
-
-def _sdk_written(attributes: Attributes) -> bool:
-    """True for a consumer span tracebraid's SDK wrote (it may also have emitted a marker)."""
-    return semconv.ATTEMPT in attributes or semconv.STEP in attributes
 
 
 def _some(names: list[str], shown: int = 3) -> str:
@@ -101,7 +94,7 @@ def find_limitations(
     # tracebraid's SDK emits a marker only for work still running after a delay (100 ms),
     # so an SDK-written consumer without one just finished quickly. Only consumers whose
     # instrumentation never emits markers leave in-flight work invisible: say so of those.
-    unmarked = [node for node, _ in consumers if not _sdk_written(graph.spans[node].attributes)]
+    unmarked = [node for node, _ in consumers if not written_by_sdk(graph.spans[node])]
     if unmarked:
         services = sorted({graph.spans[node].service for node in unmarked})
         found.append(Limitation(
@@ -110,6 +103,17 @@ def find_limitations(
             "that emits no start markers (tracebraid's SDK does, for work still running "
             "after 100 ms): their work in flight is invisible until its span ends",
             len(unmarked),
+        ))  # fmt: skip
+    if graph.copies or graph.rerouted:
+        inferred = len(graph.copies) + len(graph.rerouted)
+        found.append(Limitation(
+            "message_identity_inferred",
+            f"{inferred} publishes carry no message ID and were joined to a message by "
+            f"structure alone: {len(graph.copies)} sibling publishes nothing tells apart "
+            f"were taken for copies of one message (a duplicate publish), "
+            f"{len(graph.rerouted)} republishes to a retry or dead-letter route for the "
+            "message being handled; set messaging.message.id on publish to be sure",
+            inferred,
         ))  # fmt: skip
     if topology is None and (graph.origin_producers or graph.consumers):
         found.append(Limitation(

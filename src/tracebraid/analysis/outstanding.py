@@ -9,8 +9,17 @@ that is reported as a dead letter, not as pending). Otherwise its branch is:
 - ``pending`` with reason ``not_started`` (no attempt and no start marker seen),
   ``in_flight`` (a start marker without a finished span) or ``failing`` (attempts
   so far all failed: a retry may still come);
-- ``lost`` instead, when a deadline applies and ``now_ns`` is past
-  the publish time (the producer's end) plus the deadline.
+- ``lost`` instead, once ``now_ns`` is past the publish time (the producer's end) plus
+  the deadline: the topology's (the event's own, else its ``default_deadline``), else
+  one learned from history, else ``DEFAULT_DEADLINE_NS`` (one hour). So nothing stays
+  "in flight" for days; ``overdue_ns`` says how far past it is.
+
+A branch whose attempts' outcome is unknown (receive-only spans) was delivered: it is
+not pending, since nothing shows it failed. A message published with no consumer
+seen, and no consumer expected for it by the topology or history, is reported apart
+(``Unconsumed``: "published to audit, no consumer seen yet"), with the same deadline;
+so is a republish to a destination none of the message's consumers read (a parking
+queue, a dead-letter topic).
 
 Example::
 
@@ -38,7 +47,19 @@ from tracebraid.analysis.topology import EventExpectation, Topology
 from tracebraid.messaging import AttemptOutcome
 from tracebraid.model import EventId
 
-__all__ = ["PendingBranch", "PendingReason", "PendingState", "find_pending"]
+__all__ = [
+    "DEFAULT_DEADLINE_NS",
+    "PendingBranch",
+    "PendingReason",
+    "PendingState",
+    "Unconsumed",
+    "find_pending",
+    "find_unconsumed",
+]
+
+DEFAULT_DEADLINE_NS = 3_600_000_000_000
+"""How long expected work may stay unfinished when neither a topology nor history gives
+a deadline (one hour): past it, a pending branch is lost."""
 
 
 class PendingState(enum.StrEnum):
@@ -83,6 +104,30 @@ class PendingBranch:
     producer: SpanRef | None
 
 
+@dataclass(frozen=True, slots=True)
+class Unconsumed:
+    """A message published with no consumer seen, and none expected by topology or history.
+
+    ``state`` is ``pending`` until the deadline (``DEFAULT_DEADLINE_NS`` unless the
+    topology's ``default_deadline`` says otherwise) has passed, then ``lost``.
+    """
+
+    event_id: EventId
+    event_name: str | None
+    destination: str | None
+    producer: SpanRef
+    published_ns: int
+    state: PendingState
+    deadline_ns: int
+    overdue_ns: int
+
+    @property
+    def summary(self) -> str:
+        """``published to audit, no consumer seen yet``."""
+        where = self.destination or self.event_name or self.event_id
+        return f"published to {where}, no consumer seen yet"
+
+
 def _matches(declared: str, branch: Branch) -> bool:
     return declared in (branch.consumer, branch.service, branch.step)
 
@@ -95,8 +140,11 @@ def _reason(branches: list[Branch]) -> PendingReason:
     return PendingReason.NOT_STARTED
 
 
+_SETTLED = (BranchStatus.SUCCEEDED, BranchStatus.DEAD_LETTERED, BranchStatus.UNKNOWN)
+
+
 def _settled(branches: list[Branch]) -> bool:
-    return any(b.status in (BranchStatus.SUCCEEDED, BranchStatus.DEAD_LETTERED) for b in branches)
+    return any(b.status in _SETTLED for b in branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +195,70 @@ def _event(
         published: int | None = min(graph.spans[p].end_ns for p in producers)
     else:
         published = min((b.first_start_ns for b in taken), default=None)
-    deadline = None
-    if expected is not None and expected.deadline_ns is not None and published is not None:
-        deadline = published + expected.deadline_ns
+    allowed = _allowed(topology, expected)
+    deadline = None if published is None else published + allowed
     producer = graph.ref(producers[0]) if producers else None
     return _Event(event_id, event_name, published, deadline, producer), expected
+
+
+def _allowed(topology: Topology | None, expected: EventExpectation | None) -> int:
+    """The time an event's consumers have: declared, else learned, else the default."""
+    if expected is not None and expected.deadline_ns is not None:
+        return expected.deadline_ns
+    if topology is not None and topology.default_deadline_ns is not None:
+        return topology.default_deadline_ns
+    return DEFAULT_DEADLINE_NS
+
+
+def _routes(graph: CausalGraph, event_id: EventId) -> dict[str | None, list[int]]:
+    """The producer spans of a message by the destination they addressed."""
+    routes: dict[str | None, list[int]] = {}
+    for producer in graph.producers_of(event_id):
+        routes.setdefault(graph.views[producer].destination, []).append(producer)
+    return routes
+
+
+def find_unconsumed(
+    graph: CausalGraph, branches: Branches, topology: Topology | None, *, now_ns: int
+) -> tuple[Unconsumed, ...]:
+    """Messages, and routes of messages, published with no consumer seen and none
+    expected, in publish order. A message nobody took is one; so is a republish of a
+    message to a destination none of its consumers read (a parking queue, a dead-letter
+    topic): it left the flow there."""
+    taken = {b.event_id for b in branches.branches}
+    found: list[Unconsumed] = []
+    for event_id in dict.fromkeys([*graph.origin_producers, *graph.republishers]):
+        readers = graph.consumers.get(event_id, ())
+        read = {graph.views[c].destination for c in readers}
+        consumed = bool(readers) or event_id in taken
+        for destination, producers in _routes(graph, event_id).items():
+            if consumed and (destination in read or destination is None):
+                continue
+            origin = any(p in graph.origin_producers.get(event_id, ()) for p in producers)
+            if consumed and origin:
+                continue  # its consumers read it under another name
+            views = [graph.views[p] for p in producers]
+            event_name = next((v.event_name for v in views if v.event_name), None)
+            expected = topology.expectation(event_name or destination) if topology else None
+            if expected is not None and expected.consumers:
+                continue  # its expected consumers are pending branches of their own
+            published = min(graph.spans[p].end_ns for p in producers)
+            deadline = published + _allowed(topology, expected)
+            overdue = max(0, now_ns - deadline)
+            found.append(
+                Unconsumed(
+                    event_id=event_id,
+                    event_name=event_name,
+                    destination=destination,
+                    producer=graph.ref(producers[0]),
+                    published_ns=published,
+                    state=PendingState.LOST if overdue > 0 else PendingState.PENDING,
+                    deadline_ns=deadline,
+                    overdue_ns=overdue,
+                )
+            )
+    found.sort(key=lambda u: (u.published_ns, u.event_id))
+    return tuple(found)
 
 
 def find_pending(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracebraid.analysis.attempts import Branch
+from tracebraid.analysis.attempts import Branch, BranchStatus
 from tracebraid.analysis.critical_path import CriticalPath
 from tracebraid.analysis.graph import NO_NODE, CausalGraph, EdgeKind
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish
@@ -225,12 +225,16 @@ def pending(analysis: WorkflowAnalysis, *, include_lost: bool = True) -> tuple[P
 
 
 def retries(analysis: WorkflowAnalysis) -> RetryReport:
-    """Every branch with a retry or more than one attempt, a dead letter, or no success yet."""
+    """Every branch with a retry or more than one attempt, a dead letter, or a last
+    attempt that failed or is still running."""
     troubled = tuple(
         b
         for b in analysis.branches
-        if len(b.attempts) > 1 or b.retries or b.dead_lettered or not b.succeeded
-    )
+        if len(b.attempts) > 1
+        or b.retries
+        or b.dead_lettered
+        or b.status in (BranchStatus.FAILED, BranchStatus.IN_FLIGHT)
+    )  # an unknown outcome is no trouble by itself: its spans just cannot tell
     return RetryReport(
         branches=troubled,
         total_retries=sum(b.retries for b in analysis.branches),

@@ -9,6 +9,10 @@ trace context forward, so its consumer started a new trace). A span whose parent
 merely absent from the input is not an island: its context arrived, only the parent
 span was not exported or not fetched (``CausalGraph.missing_parents`` says so).
 
+A trace whose root is a publish, in a service that had taken a message before it
+started, is an island too (``context_dropped``): a publish from a consumer's work that
+dropped its context (nothing in the spans joins it to the delivery it came from).
+
 An island whose event ID was produced in another trace is joined to its producer by
 a stitched ``delivery`` edge (``tracebraid.analysis.graph``); every stitched edge is a
 **propagation break**, grouped here by (producer service, producer step, consumer
@@ -68,6 +72,9 @@ class IslandCause(enum.StrEnum):
     STITCHED = "stitched"  # its event's producer is in another trace: joined by event ID
     NO_PRODUCER = "no_producer"  # its event's producer is not among the spans
     NO_EVENT_ID = "no_event_id"  # the root consumer carries no event ID: cannot be joined
+    # A publish that starts a trace of its own in a service that had taken a message
+    # before it: the context of the work that caused it was dropped (nothing joins it).
+    CONTEXT_DROPPED = "context_dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +152,42 @@ def _records(graph: CausalGraph, poll: int) -> list[int]:
     ]
 
 
-def _is_genuine_root(graph: CausalGraph, node: int) -> bool:
+def _root_publishes(graph: CausalGraph) -> bool:
+    """True when some trace starts with a publish (only those can have dropped context)."""
+    return any(
+        graph.views[n].role is Role.PRODUCER and graph.spans[n].parent_span_id is None
+        for n, above in enumerate(graph.parent)
+        if above == NO_NODE
+    )
+
+
+def _taken_by(graph: CausalGraph) -> dict[str, int]:
+    """Per service, when the first delivery to it ended."""
+    first: dict[str, int] = {}
+    for node, events in enumerate(graph.delivered):
+        if events and not graph.container[node]:
+            service = graph.spans[node].service
+            first[service] = min(first.get(service, graph.spans[node].end_ns),
+                                 graph.spans[node].end_ns)  # fmt: skip
+    return first
+
+
+def _dropped_context(graph: CausalGraph, node: int, taken: dict[str, int]) -> bool:
+    """A publish that is its trace's very root, in a service that had finished taking a
+    message before it started: it lost the context of the work that caused it."""
+    span = graph.spans[node]
+    if graph.views[node].role is not Role.PRODUCER or span.parent_span_id is not None:
+        return False
+    ended = taken.get(span.service)
+    return ended is not None and ended <= span.start_ns
+
+
+def _is_genuine_root(graph: CausalGraph, node: int, taken: dict[str, int]) -> bool:
     span = graph.spans[node]
     if span.parent_span_id is not None:
         return False  # its parent exists somewhere else: the trace is cut
     if graph.views[node].role is not Role.CONSUMER:
-        return True
+        return not _dropped_context(graph, node, taken)
     if graph.container[node]:
         # A poll (getmany, recv, eachBatch) is part of the workflow its records link into.
         return _tied(graph, node) or any(_tied(graph, n) for n in _below(graph, node))
@@ -161,12 +198,13 @@ def genuine_roots(graph: CausalGraph) -> tuple[int, ...]:
     """Nodes where causality starts legitimately: user actions, scheduled jobs, and
     consumers that a link ties to their cause. A poll span is no cause: it is left out,
     although the trace it roots is no island when its records tie it in."""
+    taken = _taken_by(graph) if _root_publishes(graph) else {}
     return tuple(
         node
         for node in range(len(graph.spans))
         if graph.parent[node] == NO_NODE
         and not graph.container[node]
-        and _is_genuine_root(graph, node)
+        and _is_genuine_root(graph, node, taken)
     )
 
 
@@ -176,6 +214,8 @@ def _island_cause(
     """Why the root ``node`` (or a record span under a poll root) is cut off from its
     cause, and the producer it was stitched to (or ``NO_NODE``); ``None`` when it is
     not: a link ties it, or its context arrived."""
+    if graph.views[node].role is Role.PRODUCER and not under_poll:
+        return (IslandCause.CONTEXT_DROPPED, NO_NODE)  # only dropped roots are asked
     if graph.views[node].role is not Role.CONSUMER:
         return None
     producer, stitched = NO_NODE, False
@@ -202,8 +242,9 @@ def find_islands(graph: CausalGraph) -> tuple[Island, ...]:
         if graph.parent[node] == NO_NODE:
             roots.setdefault(span.trace_id, []).append(node)
     islands: list[Island] = []
+    taken = _taken_by(graph) if _root_publishes(graph) else {}
     for trace_id, nodes in roots.items():
-        if any(_is_genuine_root(graph, node) for node in nodes):
+        if any(_is_genuine_root(graph, node, taken) for node in nodes):
             continue
         for root in nodes:
             # A poll root is cut off through its records: judge each of them.

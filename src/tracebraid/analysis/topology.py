@@ -24,7 +24,9 @@ A topology file is YAML::
 
 ``parse_topology`` is pure (text in, ``Topology`` out); ``load_topology`` reads a
 file; ``learn_topology`` derives expectations from past spans (the store's history):
-the consumers that processed each event name before, without deadlines.
+the consumers that processed each event name before, and a deadline of
+``LEARNED_DEADLINE_FACTOR`` times the slowest publish-to-finish seen (at least
+``LEARNED_DEADLINE_MIN_NS``). A declared deadline always overrides a learned one.
 
 Example::
 
@@ -53,6 +55,8 @@ from tracebraid.messaging import (
 from tracebraid.model import EventId, Span
 
 __all__ = [
+    "LEARNED_DEADLINE_FACTOR",
+    "LEARNED_DEADLINE_MIN_NS",
     "EventExpectation",
     "Topology",
     "learn_topology",
@@ -64,6 +68,10 @@ __all__ = [
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
           "h": 3_600_000_000_000, "d": 86_400_000_000_000}  # fmt: skip
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)?\s*$")
+LEARNED_DEADLINE_FACTOR = 10
+"""A learned deadline is this many times the slowest publish-to-finish seen in history..."""
+LEARNED_DEADLINE_MIN_NS = 60_000_000_000
+"""...and never less than a minute, so a fast history does not make every pause a loss."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +205,8 @@ def learn_topology(history: Iterable[Span]) -> Topology:
     through the event ID), else by the consumer's own destination.
     """
     producer_key: dict[EventId, str] = {}
-    consumers: list[tuple[EventId | None, str | None, str]] = []
+    published: dict[EventId, int] = {}
+    consumers: list[tuple[EventId | None, str | None, str, int]] = []
     for span in history:
         if is_start_marker(span):
             continue
@@ -210,15 +219,28 @@ def learn_topology(history: Iterable[Span]) -> Topology:
             key = view.event_name or view.destination
             if key:
                 producer_key.setdefault(view.event_id, key)
+                published[view.event_id] = min(published.get(view.event_id, span.end_ns),
+                                               span.end_ns)  # fmt: skip
         elif view.role is Role.CONSUMER and view.consumer is not None:
-            consumers.append((view.event_id, view.event_name or view.destination, view.consumer))
+            own = view.event_name or view.destination
+            consumers.append((view.event_id, own, view.consumer, span.end_ns))
     learned: dict[str, dict[str, None]] = {}
-    for event_id, own_key, consumer in consumers:
+    slowest: dict[str, int] = {}
+    for event_id, own_key, consumer, finished in consumers:
         key = (producer_key.get(event_id) if event_id else None) or own_key
         if key:
             learned.setdefault(key, {})[consumer] = None
-    return Topology(
-        tuple(
-            EventExpectation(key, tuple(learned[key]), None, "history") for key in sorted(learned)
-        )
-    )
+            if event_id is not None and event_id in published:
+                took = max(0, finished - published[event_id])
+                slowest[key] = max(slowest.get(key, 0), took)
+    expectations = [
+        EventExpectation(key, tuple(learned[key]), _learned_deadline(slowest.get(key)), "history")
+        for key in sorted(learned)
+    ]
+    return Topology(tuple(expectations))
+
+
+def _learned_deadline(slowest_ns: int | None) -> int | None:
+    if slowest_ns is None:
+        return None
+    return max(LEARNED_DEADLINE_MIN_NS, LEARNED_DEADLINE_FACTOR * slowest_ns)

@@ -35,7 +35,12 @@ from tracebraid.analysis.cycles import Cycle, find_cycles
 from tracebraid.analysis.graph import CausalGraph, MissingLink, build_graph
 from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
-from tracebraid.analysis.outstanding import PendingBranch, find_pending
+from tracebraid.analysis.outstanding import (
+    PendingBranch,
+    Unconsumed,
+    find_pending,
+    find_unconsumed,
+)
 from tracebraid.analysis.records import Limitation, SpanRef
 from tracebraid.analysis.stitching import (
     Island,
@@ -100,6 +105,7 @@ class WorkflowAnalysis:
     dead_letters: tuple[DeadLetter, ...]
     in_flight: tuple[InFlight, ...]
     pending: tuple[PendingBranch, ...]
+    unconsumed: tuple[Unconsumed, ...]
     deliveries: tuple[DeliveryLatency, ...]
     branch_latencies: tuple[BranchLatency, ...]
     lagging: tuple[LaggingConsumer, ...]
@@ -236,6 +242,7 @@ def _analyze(
         dead_letters=found.dead_letters,
         in_flight=found.in_flight,
         pending=find_pending(graph, found, topology, now_ns=now_ns),
+        unconsumed=find_unconsumed(graph, found, topology, now_ns=now_ns),
         deliveries=timing.deliveries,
         branch_latencies=timing.branches,
         lagging=timing.lagging,

@@ -54,6 +54,7 @@ from tracebraid.views.serialize import (
     propagation_break,
     span_ref,
     span_ref_or_none,
+    unconsumed,
 )
 
 __all__ = [
@@ -151,6 +152,7 @@ def workflow_document(analysis: WorkflowAnalysis, *, key: str | None) -> Workflo
         "roots": [span_ref(r) for r in analysis.roots],
         "branches": [branch(b) for b in analysis.branches],
         "pending": [pending_branch(p) for p in analysis.pending],
+        "unconsumed": [unconsumed(u) for u in analysis.unconsumed],
         "in_flight": [in_flight(i) for i in analysis.in_flight],
         "duplicate_publishes": [duplicate_publish(d) for d in analysis.duplicate_publishes],
         "dead_letters": [dead_letter(d) for d in analysis.dead_letters],

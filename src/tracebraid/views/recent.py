@@ -33,7 +33,13 @@ from tracebraid.views.schema import (
     RetriesDocument,
     RetryWorkflowJson,
 )
-from tracebraid.views.serialize import branch, dead_letter, duplicate_publish, pending_branch
+from tracebraid.views.serialize import (
+    branch,
+    dead_letter,
+    duplicate_publish,
+    pending_branch,
+    unconsumed,
+)
 from tracebraid.views.source import LoadedWorkflow
 
 __all__ = [
@@ -123,6 +129,7 @@ def pending_document(
             "pending": len(everything) - lost,
             "lost": lost,
             "in_flight": sum(len(w.analysis.in_flight) for w in loaded),
+            "unconsumed": sum(len(w.analysis.unconsumed) for w in loaded),
         },
         "workflows": [
             {
@@ -130,9 +137,10 @@ def pending_document(
                 "correlation_ids": list(w.analysis.correlation_ids),
                 "trace_ids": list(w.analysis.trace_ids),
                 "pending": [pending_branch(p) for p in w.analysis.pending],
+                "unconsumed": [unconsumed(u) for u in w.analysis.unconsumed],
             }
             for w in loaded
-            if w.analysis.pending
+            if w.analysis.pending or w.analysis.unconsumed
         ],
     }
 

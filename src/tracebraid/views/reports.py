@@ -121,11 +121,24 @@ def render_pending(loaded: Sequence[LoadedWorkflow], *, now_ns: int) -> Renderab
                 workflow.key, item.event_name or short_id(item.event_id), item.consumer, state,
                 since, deadline, tried,
             )  # fmt: skip
-    if not rows:
+    unread = [(w.key, u) for w in loaded for u in w.analysis.unconsumed]
+    if not rows and not unread:
         return Text(f"nothing pending in {len(loaded)} workflow(s)", style="green")
     lost = sum(1 for w in loaded for p in w.analysis.pending if p.state is PendingState.LOST)
     footer = Text(f"{rows - lost} pending, {lost} lost, in {len(loaded)} workflow(s)")
-    return Group(table, footer)
+    parts: list[RenderableType] = [table, footer] if rows else []
+    if unread:
+        # Apart from the expected branches: nobody said a consumer should come.
+        parts.append(Text("published, no consumer seen:", style="bold"))
+        for key, message in unread:
+            overdue = message.overdue_ns
+            note = f", lost ({format_duration(overdue)} overdue)" if overdue else ""
+            parts.append(Text(
+                f"  {key}  {message.event_name or short_id(message.event_id)}: "
+                f"{message.summary} ({format_duration(now_ns - message.published_ns)} ago{note})",
+                style="bold red" if overdue else "yellow",
+            ))  # fmt: skip
+    return Group(*parts)
 
 
 def _retry_lines(analysis: WorkflowAnalysis, key: str) -> list[Text]:

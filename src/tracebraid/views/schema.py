@@ -59,6 +59,7 @@ __all__ = [
     "SpanRefJson",
     "SummaryJson",
     "TreeJson",
+    "UnconsumedJson",
     "WhyDocument",
     "WorkflowDocument",
 ]
@@ -135,6 +136,18 @@ class PendingBranchJson(TypedDict):
     attempts: int
     last_error: str | None
     producer: SpanRefJson | None
+
+
+class UnconsumedJson(TypedDict):
+    event_id: str
+    event_name: str | None
+    destination: str | None
+    summary: str
+    producer: SpanRefJson
+    published_ns: int
+    state: str
+    deadline_ns: int
+    overdue_ns: int
 
 
 class InFlightJson(TypedDict):
@@ -327,6 +340,7 @@ class WorkflowDocument(TypedDict):
     roots: list[SpanRefJson]
     branches: list[BranchJson]
     pending: list[PendingBranchJson]
+    unconsumed: list[UnconsumedJson]
     in_flight: list[InFlightJson]
     duplicate_publishes: list[DuplicatePublishJson]
     dead_letters: list[DeadLetterJson]
@@ -366,6 +380,7 @@ class PendingTotalsJson(TypedDict):
     pending: int
     lost: int
     in_flight: int
+    unconsumed: int
 
 
 class PendingWorkflowJson(TypedDict):
@@ -373,6 +388,7 @@ class PendingWorkflowJson(TypedDict):
     correlation_ids: list[str]
     trace_ids: list[str]
     pending: list[PendingBranchJson]
+    unconsumed: list[UnconsumedJson]
 
 
 class PendingDocument(TypedDict):

@@ -38,6 +38,7 @@ from tracebraid.analysis import (
     Segment,
     SegmentTotal,
     SpanRef,
+    Unconsumed,
 )
 from tracebraid.views.schema import (
     AttemptJson,
@@ -61,6 +62,7 @@ from tracebraid.views.schema import (
     SegmentJson,
     SegmentTotalJson,
     SpanRefJson,
+    UnconsumedJson,
 )
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "segment_total",
     "span_ref",
     "span_ref_or_none",
+    "unconsumed",
 ]
 
 
@@ -145,6 +148,20 @@ def branch(item: Branch) -> BranchJson:
         "caused_by": None if item.caused_by is None else branch_key(item.caused_by),
         "downstream_events": list(item.downstream_events),
         "attempts": [attempt(a) for a in item.attempts],
+    }
+
+
+def unconsumed(item: Unconsumed) -> UnconsumedJson:
+    return {
+        "event_id": item.event_id,
+        "event_name": item.event_name,
+        "destination": item.destination,
+        "summary": item.summary,
+        "producer": span_ref(item.producer),
+        "published_ns": item.published_ns,
+        "state": item.state.value,
+        "deadline_ns": item.deadline_ns,
+        "overdue_ns": item.overdue_ns,
     }
 
 

@@ -43,6 +43,7 @@ from tracebraid.analysis import (
     Attempt,
     AttemptKind,
     AttemptOutcome,
+    ConsumerIdentity,
     PendingState,
     SpanRef,
     WorkflowAnalysis,
@@ -234,7 +235,12 @@ def _branch(node: BranchNode, options: _Options) -> Text:
     if node.service:
         line.append(f"  {node.service}", style="cyan")
     if node.consumer not in (node.step, node.service):
-        line.append(f"  group {node.consumer}", style="dim")
+        # Say which identity named the consumer: a group, or the queue it reads.
+        queue = node.branch is not None and (
+            node.branch.consumer_identified_by is ConsumerIdentity.QUEUE
+        )
+        said = f"queue {node.consumer.partition(':')[2]}" if queue else f"group {node.consumer}"
+        line.append(f"  {said}", style="dim")
     for position, (text, style) in enumerate(_branch_facts(node, options.now_ns)):
         line.append(" · " if position else "  ")
         line.append(text, style=style)

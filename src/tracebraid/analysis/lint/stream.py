@@ -34,8 +34,8 @@ import logging
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from tracebraid import semconv
 from tracebraid.analysis.workflow import WorkflowAnalysis, analyze
+from tracebraid.messaging import correlation_of
 from tracebraid.model import CorrelationId, Span, TraceId
 from tracebraid.store.base import SpanStore
 
@@ -139,9 +139,9 @@ def read_index(
 def _correlations(spans: Iterable[Span]) -> set[str]:
     found: set[str] = set()
     for span in spans:
-        value = semconv.first_of(span.attributes, semconv.CORRELATION_ID)
+        value = correlation_of(span.attributes)
         if value is not None:
-            found.add(str(value))
+            found.add(value)
     return found
 
 

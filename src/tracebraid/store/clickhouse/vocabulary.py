@@ -116,6 +116,14 @@ CAUSATION = "MsgCausation"
 """``MessagingView.causation_id``."""
 
 _MESSAGING = f"{ROLE} IN ('producer', 'consumer')"
+# aio-pika's producers write "exchange,routing_key": the exchange, else the routing key.
+_RAW_DESTINATION = _first(RULES.destination_keys)
+_COMMA = f"position({_RAW_DESTINATION}, ',')"
+_EXCHANGE = f"substring({_RAW_DESTINATION}, 1, {_COMMA} - 1)"
+_DESTINATION = (
+    f"if({_COMMA} > 0, if({_EXCHANGE} != '', {_EXCHANGE}, "
+    f"substring({_RAW_DESTINATION}, {_COMMA} + 1)), {_RAW_DESTINATION})"
+)
 _OFFSET = _integer(_first(RULES.kafka_offset_keys))
 _PARTITION = _integer(_first(RULES.kafka_partition_keys))
 _KAFKA = (
@@ -152,7 +160,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         f"{OPERATION} = '' AND SpanKind IN {_kinds(SpanKind.PRODUCER)}, 'producer', "
         f"{OPERATION} = '' AND SpanKind IN {_kinds(SpanKind.CONSUMER)}, 'consumer', 'other')",
     ),
-    (DESTINATION, f"if({_MESSAGING}, {_first(RULES.destination_keys)}, '')"),
+    (DESTINATION, f"if({_MESSAGING}, {_DESTINATION}, '')"),
     (CORRELATION, _first(RULES.correlation_keys)),
     (
         EVENT_ID,

@@ -25,12 +25,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 
-from tracebraid import semconv
 from tracebraid.analysis.lint.catalog import TECHNICAL_SPAN_NAME
 from tracebraid.analysis.lint.conventions import Conventions, NamingStyle
 from tracebraid.analysis.lint.findings import Finding
 from tracebraid.analysis.workflow import WorkflowAnalysis
-from tracebraid.messaging import ConsumerIdentity, Role
+from tracebraid.messaging import ConsumerIdentity, Role, system_of
 
 __all__ = ["TECHNICAL_WORDS", "is_technical", "technical_span_names"]
 
@@ -95,7 +94,7 @@ def technical_span_names(analysis: WorkflowAnalysis, conventions: Conventions) -
         if view.role is not Role.CONSUMER:
             continue
         span = graph.spans[node]
-        system = span.attributes.get(semconv.MESSAGING_SYSTEM)
+        system = system_of(span)
         key = (span.service, span.name, view.destination, system)
         technical = judged.get(key)
         if technical is None:

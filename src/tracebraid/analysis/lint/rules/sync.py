@@ -32,7 +32,7 @@ from tracebraid.analysis.lint.conventions import Conventions
 from tracebraid.analysis.lint.findings import Finding
 from tracebraid.analysis.lint.rules._where import step_of
 from tracebraid.analysis.workflow import WorkflowAnalysis
-from tracebraid.messaging import Role
+from tracebraid.messaging import Role, has_messaging_attributes
 from tracebraid.model import AttributeValue, Span, SpanKind
 
 __all__ = ["BROKER_PATHS", "is_broker_path", "sync_only_messaging"]
@@ -108,7 +108,7 @@ def sync_only_messaging(analysis: WorkflowAnalysis, conventions: Conventions) ->
     for node, span in enumerate(graph.spans):
         if span.kind not in (SpanKind.CLIENT, SpanKind.SERVER):
             continue
-        if any(key.startswith("messaging.") for key in span.attributes):
+        if has_messaging_attributes(span):
             continue
         parent = graph.parent[node]
         if parent != NO_NODE and graph.views[parent].role in (Role.PRODUCER, Role.CONSUMER):
