@@ -24,10 +24,11 @@ from dataclasses import replace
 from typing import Any
 
 from tracebraid.messaging import AttemptOutcome
-from tracebraid.model import Span, SpanKind, TraceId
+from tracebraid.model import Span, SpanKind, StatusCode, TraceId
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store._lookups import SUMMARY_SELECT, trace_summaries
 from tracebraid.store.search import (
+    FactsOf,
     SearchPage,
     TraceFacts,
     TraceHit,
@@ -45,13 +46,14 @@ _FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
 # Necessary conditions for the facts' filters: a trace failing one cannot match.
-# A branch's attempts share their consumer and, but for batch and structure-joined
-# deliveries (no ID of their own), their message's first strong identity.
+# A retry is a second attempt of a branch (one consumer) or a first that counts itself
+# 2 or more; a failed branch has a failed attempt, an error or a dead letter somewhere.
 _CAN_RETRY = """EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND s.role = 'consumer' GROUP BY coalesce(s.event_id, ''), s.consumer
+    AND s.role = 'consumer' GROUP BY s.consumer
     HAVING count(*) > 1 OR max(coalesce(s.attempt, 1)) > 1)"""
 _CAN_FAIL = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter))"""
+    AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter
+         OR s.status = {int(StatusCode.ERROR)}))"""
 _HAS_MARKER = f"""EXISTS (SELECT 1 FROM spans m WHERE m.trace_id = t.trace_id
     AND m.scope = {_MARKER})"""
 
@@ -131,7 +133,7 @@ def _on_facts(query: TraceQuery) -> bool:
     )
 
 
-def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
+def search_sqlite(store: SqliteStore, query: TraceQuery, count: FactsOf) -> SearchPage:
     """One page of ``query`` over ``store`` (see ``tracebraid.store.search``)."""
     where, params = _where(query)
     before_ns, after_trace = parse_cursor(query.cursor)
@@ -151,7 +153,7 @@ def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
             [before_ns, before_ns, after_trace, *params, batch],
         )
         summaries = trace_summaries(store.query, rows)
-        facts = _facts(store, [summary.trace_id for summary in summaries])
+        facts = _facts(store, [summary.trace_id for summary in summaries], count)
         for summary in summaries:
             scanned += 1
             before_ns, after_trace = summary.start_ns, summary.trace_id
@@ -173,7 +175,7 @@ def _marks(ids: Sequence[str]) -> str:
     return ", ".join("?" * len(ids))
 
 
-def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
+def _facts(store: SqliteStore, ids: Sequence[str], count: FactsOf) -> dict[str, TraceFacts]:
     """The facts of each trace: the analysis' counts from its spans, broken causality
     from the event index (it needs the other traces' spans)."""
     if not ids:
@@ -190,6 +192,6 @@ def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
     }
     facts: dict[str, TraceFacts] = {}
     for trace_id in ids:
-        own = facts_of(by_trace[trace_id])
+        own = facts_of(by_trace[trace_id], facts=count)
         facts[trace_id] = replace(own, broken=trace_id in broken)
     return facts

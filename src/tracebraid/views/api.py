@@ -45,6 +45,7 @@ from tracebraid import __version__
 from tracebraid.analysis import latency, parse_duration, why
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.store.search import MAX_PAGE, TraceQuery, search_traces
+from tracebraid.views.counts import analysed_counts
 from tracebraid.views.documents import (
     latency_document,
     mermaid_document,
@@ -189,13 +190,14 @@ class Api:
 
     async def search(self, request: Request) -> Response:
         def build() -> SearchDocument:
-            return search_document(search_traces(self.store, self._query(request)))
+            page = search_traces(self.store, self._query(request), facts=analysed_counts)
+            return search_document(page)
 
         return await self._answer(build)
 
     async def facets(self, request: Request) -> Response:
         def build() -> FacetsDocument:
-            page = search_traces(self.store, TraceQuery(limit=_FACET_TRACES))
+            page = search_traces(self.store, TraceQuery(limit=_FACET_TRACES), facts=analysed_counts)
             return facets_document(page)
 
         return await self._answer(build)
