@@ -2,9 +2,11 @@
 
 ``search_traces(store, query)`` answers one page of a ``TraceQuery``: traces that
 carry a service, an event name, a correlation or event ID, that retried, hold work
-in flight, errors or broken causality, or lasted within a range. On ``SqliteStore``
-every filter runs inside SQLite and paging is keyset paging on (start time, trace
-ID), so page 1,000 costs what page 1 costs and nothing is held between requests.
+in flight, failed branches, errors or broken causality, or lasted within a range.
+On ``SqliteStore`` every filter runs inside SQLite (those on the facts below keep
+the traces that can match, and the facts decide) and paging is keyset paging on
+(start time, trace ID), so page 1,000 costs what page 1 costs and nothing is held
+between requests.
 Other stores are searched through the ``SpanStore`` protocol alone (recent traces,
 then their spans), scanning at most ``TraceQuery.scan_limit`` traces per page.
 
@@ -15,10 +17,10 @@ the same spans. The store sits below the analysis, so the counts come from a
 disagree); without one, the store's own reading (``tracebraid.store._facts``: the
 vocabulary's views under the analysis' rules for the common shapes) stands in:
 
-- **retries**: attempts that followed failed attempts of the same branch (one
+- **retries**: attempts that followed a failed attempt of the same branch (one
   message at one consumer), as the analysis counts them;
-- **failed**: branches that gave up or whose attempts all failed;
-- **duplicates**: successful processings after a success (an idempotency hazard);
+- **failed**: branches whose last attempt failed, or that gave their message up;
+- **duplicates**: processings after a success (an idempotency hazard);
 - **in flight** (``has_pending``): a start marker whose span has not arrived;
   branches that never started at all need the expected consumers, so only the
   analysis (``tracebraid pending``, the workflow view) finds those;
