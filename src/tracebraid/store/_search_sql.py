@@ -46,10 +46,12 @@ _FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
 # Necessary conditions for the facts' filters: a trace failing one cannot match.
-# A retry is a second attempt of a branch (one consumer) or a first that counts itself
-# 2 or more; a failed branch has a failed attempt, an error or a dead letter somewhere.
+# A retry is a second attempt of a branch or a first that counts itself 2 or more; a
+# branch's attempts share their consumer and, but for deliveries with no ID of their
+# own (batch, structure-joined: grouped together here), their first strong identity.
+# A failed branch has a failed attempt, an error or a dead letter somewhere.
 _CAN_RETRY = """EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND s.role = 'consumer' GROUP BY s.consumer
+    AND s.role = 'consumer' GROUP BY s.consumer, coalesce(s.event_id, '')
     HAVING count(*) > 1 OR max(coalesce(s.attempt, 1)) > 1)"""
 _CAN_FAIL = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
     AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter
