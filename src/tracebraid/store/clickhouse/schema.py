@@ -195,19 +195,21 @@ def attribute_expr(canonical: str, column: str = "SpanAttributes") -> str:
 
 
 def _identity_pairs() -> str:
-    pairs = [
-        f"('correlation', {v.inline(v.CORRELATION)})",
-        f"('causation', {v.inline(v.CAUSATION)})",
-    ]
-    events = f"arrayMap(i -> ('event', i), {v.inline(v.IDENTITIES)})"
-    links = "arrayMap((t, s) -> ('link', concat(t, s)), Links.TraceId, Links.SpanId)"
-    return f"arrayConcat([{', '.join(pairs)}], {events}, {links})"
+    pairs = f"[('correlation', {v.CORRELATION}), ('causation', {v.CAUSATION})]"
+    events = f"arrayMap(i -> ('event', i), {v.IDENTITIES})"
+    links = "arrayMap((t, s) -> ('link', concat(t, s)), LinkTraces, LinkSpans)"
+    return f"arrayConcat({pairs}, {events}, {links})"
 
 
 def identity_select(names: TableNames) -> str:
-    """The SELECT that turns ``otel_traces`` rows into identity rows (view and backfill)."""
+    """The SELECT that turns ``otel_traces`` rows into identity rows (view and backfill):
+    each row read once through the messaging vocabulary's SQL (``vocabulary.VIEW``)."""
     return f"""SELECT identity.1 AS Kind, identity.2 AS Value, TraceId, SpanId, Timestamp
-FROM {names.traces}
+FROM (
+    SELECT TraceId, SpanId, Timestamp, Links.TraceId AS LinkTraces,
+        Links.SpanId AS LinkSpans, {v.VIEW}
+    FROM {names.traces}
+)
 ARRAY JOIN arrayFilter(pair -> pair.2 != '', {_identity_pairs()}) AS identity"""
 
 
