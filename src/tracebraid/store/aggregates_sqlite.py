@@ -69,8 +69,8 @@ def _attempts(window: str) -> str:
     WHERE s.role = 'consumer' AND s.scope <> {_MARKER}{window}
 ), taken AS (
     SELECT *, 0 AS open FROM own WHERE event IS NOT NULL
-    UNION
-    SELECT p.event_id, {columns}, s.outcome, 0 FROM own s
+    UNION ALL
+    SELECT DISTINCT p.event_id, {columns}, s.outcome, 0 FROM own s
     JOIN links l ON l.trace_id = s.trace_id AND l.span_id = s.span_id
     JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
     WHERE s.event IS NULL AND p.role = 'producer' AND p.event_id IS NOT NULL
