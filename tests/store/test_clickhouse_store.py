@@ -202,3 +202,35 @@ def test_chdb_backend_binds_array_parameters_safely() -> None:
     tricky = ["a'b", "c\\d", "e,f]"]
     assert backend.rows("SELECT {v:Array(String)}", {"v": tricky}) == [[tricky]]
     assert isinstance(backend, ChdbBackend)
+
+
+def test_migration_replaces_an_identity_view_older_than_the_vocabulary() -> None:
+    rng = random.Random(23)
+    with chdb_store(migrated=True) as store:
+        backend, names = store.backend, store.names
+        # The view as it was: message IDs under their two spellings, on every span.
+        backend.command(f"DROP VIEW {names.identities_view}")
+        backend.command(
+            f"CREATE MATERIALIZED VIEW {names.identities_view} TO {names.identities} AS "
+            "SELECT 'event' AS Kind, SpanAttributes['messaging.message.id'] AS Value, "
+            f"TraceId, SpanId, Timestamp FROM {names.traces}"
+        )
+        kafka = rich_span(
+            rng,
+            trace_id(rng),
+            T0,
+            links=(),
+            attributes={
+                "messaging.destination.name": "orders",
+                "messaging.kafka.destination.partition": "0",
+                "messaging.kafka.message.offset": "7",
+            },
+        )
+        store.write([kafka])
+        assert store.spans_by_event(EventId("kafka:orders/0@7")) == []
+        [*_, step] = migrate(backend, names)
+        assert (step.name, step.applied) == ("identity view", True)
+        assert [s.span_id for s in store.spans_by_event(EventId("kafka:orders/0@7"))] == [
+            kafka.span_id
+        ]
+        assert not any(step.applied for step in migrate(backend, names))

@@ -24,6 +24,7 @@ from clickhouse_http import clickhouse_http
 from workflow_fleet import CountingStore, build_fleet
 
 from tracebraid import semconv
+from tracebraid.messaging import normalize
 from tracebraid.model import (
     CorrelationId,
     EventId,
@@ -350,6 +351,57 @@ def test_spans_by_events_answers_what_spans_by_event_does(store: SpanStore) -> N
     assert store.spans_by_events({EventId("evt_2")}) == fleet["consumed"]
 
 
+def test_a_span_is_found_by_every_strong_message_identity(store: SpanStore) -> None:
+    """As the messaging vocabulary reads them: a Kafka offset beside a message ID, a
+    CloudEvents ID; on producer and consumer spans only; a weak Kafka key never finds."""
+    rng = random.Random(21)
+    kafka = {
+        "messaging.destination.name": "orders",
+        "messaging.kafka.destination.partition": "0",
+        "messaging.kafka.message.offset": "42",
+        "messaging.kafka.message.key": "customer-7",
+    }
+    both = rich_span(
+        rng,
+        trace_id(rng),
+        T0,
+        links=(),
+        events=(),
+        attributes={"messaging.message.id": "evt_k", **kafka},
+    )
+    offset_only = rich_span(rng, trace_id(rng), T0 + MS, links=(), events=(), attributes=kafka)
+    cloud = rich_span(
+        rng,
+        trace_id(rng),
+        T0 + 2 * MS,
+        links=(),
+        events=(),
+        attributes={"cloudevents.event_id": "ce_9"},
+    )
+    internal = rich_span(
+        rng,
+        trace_id(rng),
+        T0 + 3 * MS,
+        links=(),
+        events=(),
+        kind=SpanKind.INTERNAL,
+        attributes={"messaging.message.id": "evt_k"},
+    )
+    store.write([both, offset_only, cloud, internal])  # fmt: skip
+
+    def found(event: str) -> list[SpanId]:  # a store may read the offsets back as numbers
+        return [s.span_id for s in store.spans_by_events({EventId(event)})]
+
+    assert found("kafka:orders/0@42") == [both.span_id, offset_only.span_id]
+    assert found("evt_k") == [both.span_id]
+    assert found("ce_9") == [cloud.span_id]
+    assert found("customer-7") == []
+    assert store.trace_ids_with(event_ids={EventId("kafka:orders/0@42")}) == {
+        both.trace_id,
+        offset_only.trace_id,
+    }
+
+
 def test_trace_ids_with_each_key_and_every_key_at_once(store: SpanStore) -> None:
     fleet = _keyed_fleet(random.Random(17))
     store.write([span for spans in fleet.values() for span in spans])
@@ -588,7 +640,8 @@ def test_retry_counts_per_consumer(store: SpanStore) -> None:
     assert counts.deliveries == len(deliveries)
     assert counts.attempts == len(consumer_spans)
     assert counts.retries == len(consumer_spans) - len(deliveries)
-    assert counts.failed_attempts == sum(s.failed for s in consumer_spans)
+    # A failed attempt is the vocabulary's: these spans' exception events make all fail.
+    assert counts.failed_attempts == sum(normalize(s).outcome.failed for s in consumer_spans)
     assert counts.max_attempts == max(
         int(s.attributes["tracebraid.attempt"])  # type: ignore[arg-type]
         for s in consumer_spans

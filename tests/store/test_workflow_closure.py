@@ -9,7 +9,7 @@ import pytest
 from store_factories import consumer, make_span, producer, trace_of
 from workflow_fleet import Fleet, build_fleet
 
-from tracebraid.model import CorrelationId, EventId, TraceId
+from tracebraid.model import CorrelationId, EventId, SpanKind, TraceId
 from tracebraid.store import SqliteStore, fetch_workflow, load_workflow
 from tracebraid.store.workflow import WorkflowClosure, keys_of
 
@@ -83,7 +83,9 @@ def test_the_closure_stops_at_its_bound_and_says_so(
 
 def test_keys_of_reads_every_convention_generation() -> None:
     target = make_span()
+    # A consumer span: the vocabulary reads a message's identities on messaging spans only.
     span = make_span(
+        kind=SpanKind.CONSUMER,
         attributes={
             "messaging.conversation_id": "order_1",
             "messaging.message_id": "evt_1",

@@ -58,17 +58,26 @@ def derive(conn: sqlite3.Connection) -> int:
     }
     after = -(2**63)
     count = 0
+    identities: list[tuple[str, str, str]] = []
+    conn.execute("DELETE FROM message_identities")
     while True:
         rows = conn.execute(f"{_SELECT} WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, _PAGE))
         page: list[tuple[Any, ...]] = rows.fetchall()
         if not page:
             break
-        updates = [
-            (*_rows.derived(_rows.span_from_row(row[1:], resources)), row[0]) for row in page
-        ]
+        updates = []
+        for row in page:
+            span = _rows.span_from_row(row[1:], resources)
+            columns, others = _rows.derived_with_identities(span)
+            updates.append((*columns, row[0]))
+            identities.extend((other, span.trace_id, span.span_id) for other in others)
         conn.executemany(_UPDATE, updates)
         count += len(page)
         after = page[-1][0]
+    conn.executemany(
+        "INSERT OR IGNORE INTO message_identities (value, trace_id, span_id) VALUES (?, ?, ?)",
+        identities,
+    )
     # The correlation index is derived too: rebuild it from the new columns.
     conn.execute("DELETE FROM trace_correlations")
     conn.execute(

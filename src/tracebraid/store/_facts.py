@@ -4,9 +4,11 @@ Search lists many traces a page, each with its counts (retries, failed branches,
 duplicates, work in flight), and must say what the workflow view says for the same
 spans. The store sits below the analysis, so it cannot call it; this module reads
 the same ``tracebraid.messaging`` views and applies the rules of
-``tracebraid.analysis.graph`` and ``tracebraid.analysis.attempts`` to them, and
-``tests/store/test_search_facts.py`` checks, over generated workflows of every
-convention generation, that both agree:
+``tracebraid.analysis.graph`` and ``tracebraid.analysis.attempts`` (as they stood
+when this was written) to them. It is the default of ``search_traces``; the views
+pass the analysis' own counts instead (``tracebraid.views.counts``). The fleet
+aggregates' SQL ranks attempts by the same rules, and
+``tests/store/test_search_facts.py`` holds the two together:
 
 - a delivery span's **message** comes from structure first (its parent is a producer
   span, or it links to exactly one), then from its strong identities, merged across
@@ -309,14 +311,17 @@ def branch_facts(spans: Iterable[Span]) -> BranchFacts:
     }
     retries = failed = duplicates = 0
     for (event, _consumer), branch in branches.items():
-        timeline = [(ordered[n].start_ns, n, False) for n in branch.nodes]
-        if branch.markers:
-            timeline += [(open_markers[m].start_ns, m, True) for m in branch.markers]
-            timeline.sort()
-        outcomes = [
-            AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, i, open_ in timeline
+        # Start order; at one start, finished spans before work in flight, then by IDs
+        # (the order the fleet aggregates' SQL ranks attempts in).
+        timeline = [(ordered[n].start_ns, False, ordered[n].key, n) for n in branch.nodes]
+        timeline += [
+            (open_markers[m].start_ns, True, open_markers[m].key, m) for m in branch.markers
         ]
-        said = [(marker_views if open_ else views)[i].attempt for _, i, open_ in timeline]
+        timeline.sort()
+        outcomes = [
+            AttemptOutcome.IN_FLIGHT if open_ else views[i].outcome for _, open_, _, i in timeline
+        ]
+        said = [(marker_views if open_ else views)[i].attempt for _, open_, _, i in timeline]
         kinds = classify(outcomes, said)
         retries += kinds.count(AttemptKind.RETRY)
         duplicates += kinds.count(AttemptKind.DUPLICATE)

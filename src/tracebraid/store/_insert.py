@@ -53,6 +53,7 @@ _SELECT_SUMMARY_OF_TRACES = (
 _SUMMARY_OF_ROW = operator.itemgetter(
     *(_rows.SPAN_COLUMNS.index(column) for column in _summary.SUMMARY_COLUMNS)
 )
+_INSERT_IDENTITY = "INSERT OR IGNORE INTO message_identities (value, trace_id, span_id) VALUES "
 _INSERT_RESOURCE = "INSERT OR IGNORE INTO resources (id, body) VALUES "
 _COUNT_SPANS = "UPDATE counters SET value = value + ? WHERE name = 'spans'"
 # SQLite's bound-parameter limit is 32766 since 3.32; stay far below it (a span row
@@ -92,6 +93,8 @@ def insert_batch(conn: sqlite3.Connection, batch: _rows.EncodedBatch) -> int:
         return 0
     if batch.links:
         _insert_rows(conn, _INSERT_LINK, batch.links)
+    if batch.identities:
+        _insert_rows(conn, _INSERT_IDENTITY, batch.identities)
     conn.execute(_COUNT_SPANS, (inserted,))
     if inserted == len(batch.spans):
         summary = _summary.fold(map(_SUMMARY_OF_ROW, batch.spans))

@@ -50,7 +50,9 @@ _BY_CORRELATION = (
 _BY_EVENT = (
     "SELECT trace_id, NULL, NULL, NULL FROM spans "
     "WHERE event_id IN (SELECT value FROM json_each(?{n})) "
-    "OR causation_id IN (SELECT value FROM json_each(?{n}))"
+    "OR causation_id IN (SELECT value FROM json_each(?{n})) "
+    "UNION ALL SELECT trace_id, NULL, NULL, NULL FROM message_identities "
+    "WHERE value IN (SELECT value FROM json_each(?{n}))"
 )
 # The holder's own links come along: a replay of a span with other links adds index
 # rows that the stored span (the first version) does not hold.

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 from tracebraid.errors import InputError
-from tracebraid.messaging import Role, normalize
+from tracebraid.messaging import AttemptOutcome, Role, normalize
 from tracebraid.model import (
     Attributes,
     Span,
@@ -49,6 +49,7 @@ __all__ = [
     "decode_attributes",
     "decode_link_targets",
     "derived",
+    "derived_with_identities",
     "encode_batch",
     "span_from_row",
 ]
@@ -125,11 +126,25 @@ _STATUSES = tuple(StatusCode)
 
 
 _CONSUMER = Role.CONSUMER
-_MESSAGING = frozenset({Role.PRODUCER, Role.CONSUMER})
+# Enum .value is a Python-level property: read the texts from dicts on this hot path.
+_ROLE_TEXT = {Role.PRODUCER: Role.PRODUCER.value, Role.CONSUMER: Role.CONSUMER.value}
+_OUTCOME_TEXT = {outcome: outcome.value for outcome in AttemptOutcome}
 
 
 def derived(span: Span) -> tuple[str | int | None, ...]:
-    """The ``DERIVED_COLUMNS`` of ``span``: its ``tracebraid.messaging`` view.
+    """The ``DERIVED_COLUMNS`` of ``span``: its ``tracebraid.messaging`` view."""
+    return derived_with_identities(span)[0]
+
+
+def derived_with_identities(
+    span: Span,
+) -> tuple[tuple[str | int | None, ...], tuple[str, ...]]:
+    """The ``DERIVED_COLUMNS`` of ``span``, and its other strong message identities.
+
+    ``event_id`` is the message's first strong identity; a span may show more (a Kafka
+    offset beside a message ID, a CloudEvents ID): those go to the ``message_identities``
+    table, so a look-up by any of them finds the span, as the analysis' stitching joins
+    on any of them.
 
     The outcome is kept for consumer spans only (an attempt's), the role for producer
     and consumer spans only (``NULL`` for every other span), ``marker_for`` for start
@@ -137,7 +152,8 @@ def derived(span: Span) -> tuple[str | int | None, ...]:
     """
     view = normalize(span)
     role = view.role
-    return (
+    others = view.strong_identities[1:] if len(view.identities) > 1 else ()
+    columns = (
         view.correlation_id,
         view.event_id,
         view.causation_id,
@@ -145,12 +161,13 @@ def derived(span: Span) -> tuple[str | int | None, ...]:
         view.consumer,
         view.attempt,
         view.destination,
-        role.value if role in _MESSAGING else None,
+        _ROLE_TEXT.get(role),
         view.operation,
-        view.outcome.value if role is _CONSUMER else None,
+        _OUTCOME_TEXT[view.outcome] if role is _CONSUMER else None,
         1 if view.dead_letter else 0,
         view.marker_for,
     )
+    return columns, others
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +176,8 @@ class EncodedBatch:
 
     spans: list[SpanRow]
     links: list[tuple[str, str, str, str]]
+    identities: list[tuple[str, str, str]]
+    """(identity, trace ID, span ID) for each strong identity after a span's first."""
     resources: dict[int, bytes]
     """Key -> encoded resource, for each resource not known to be stored already."""
     resource_keys: dict[bytes, int]
@@ -180,7 +199,12 @@ def _resource_key(resource: Attributes, stored: Mapping[bytes, int], new: dict[b
     return key
 
 
-def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, str]]) -> SpanRow:
+def _encode_span(
+    span: Span,
+    resource_id: int,
+    links: list[tuple[str, str, str, str]],
+    identities: list[tuple[str, str, str]],
+) -> SpanRow:
     attributes = span.attributes
     events = None
     if span.events:
@@ -189,6 +213,9 @@ def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, 
     if span.links:
         encoded_links = _encode([(k.trace_id, k.span_id, k.attributes) for k in span.links])
         links.extend((k.trace_id, k.span_id, span.trace_id, span.span_id) for k in span.links)
+    columns, others = derived_with_identities(span)
+    if others:
+        identities.extend((other, span.trace_id, span.span_id) for other in others)
     return (
         span.trace_id,
         span.span_id,
@@ -200,7 +227,7 @@ def _encode_span(span: Span, resource_id: int, links: list[tuple[str, str, str, 
         span.end_ns,
         int(span.status),
         span.status_message,
-        *derived(span),
+        *columns,
         span.scope,
         resource_id,
         _encode(attributes) if attributes else None,
@@ -218,6 +245,7 @@ def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedB
     """
     new: dict[bytes, int] = {}
     links: list[tuple[str, str, str, str]] = []
+    identities: list[tuple[str, str, str]] = []
     rows: list[SpanRow] = []
     append = rows.append
     span: Span | None = None
@@ -230,7 +258,7 @@ def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedB
             if resource is not last_resource:
                 resource_id = _resource_key(resource, stored, new)
                 last_resource = resource
-            append(_encode_span(span, resource_id, links))
+            append(_encode_span(span, resource_id, links, identities))
     except (TypeError, ValueError, AttributeError, OverflowError, msgspec.EncodeError) as exc:
         where = f"span {span.trace_id}/{span.span_id}" if span is not None else "a span"
         raise InputError(
@@ -240,6 +268,7 @@ def encode_batch(spans: Sequence[Span], stored: Mapping[bytes, int]) -> EncodedB
     return EncodedBatch(
         spans=rows,
         links=links,
+        identities=identities,
         resources={key: body for body, key in new.items()},
         resource_keys=new,
     )

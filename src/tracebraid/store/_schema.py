@@ -125,6 +125,15 @@ ALTER TABLE spans ADD COLUMN operation TEXT;
 ALTER TABLE spans ADD COLUMN outcome TEXT;
 ALTER TABLE spans ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE spans ADD COLUMN marker_for TEXT;
+
+-- A span's strong message identities after its first (its event_id): a Kafka offset
+-- beside a message ID, a CloudEvents ID. Most spans have none, so this stays small.
+CREATE TABLE message_identities (
+    value    TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    span_id  TEXT NOT NULL,
+    PRIMARY KEY (value, trace_id, span_id)
+) WITHOUT ROWID;
 """,
 )
 

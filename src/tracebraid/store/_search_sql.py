@@ -24,10 +24,11 @@ from dataclasses import replace
 from typing import Any
 
 from tracebraid.messaging import AttemptOutcome
-from tracebraid.model import Span, SpanKind, TraceId
+from tracebraid.model import Span, SpanKind, StatusCode, TraceId
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store._lookups import SUMMARY_SELECT, trace_summaries
 from tracebraid.store.search import (
+    FactsOf,
     SearchPage,
     TraceFacts,
     TraceHit,
@@ -45,11 +46,16 @@ _FAILED = ", ".join(f"'{o.value}'" for o in AttemptOutcome if o.failed)
 _MARKER = f"'{START_MARKER_SCOPE}'"  # a constant of ours, never user input
 
 # Necessary conditions for the facts' filters: a trace failing one cannot match.
+# A retry is a second attempt of a branch or a first that counts itself 2 or more; a
+# branch's attempts share their consumer and, but for deliveries with no ID of their
+# own (batch, structure-joined: grouped together here), their first strong identity.
+# A failed branch has a failed attempt, an error or a dead letter somewhere.
 _CAN_RETRY = """EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND s.role = 'consumer' GROUP BY s.consumer
+    AND s.role = 'consumer' GROUP BY s.consumer, coalesce(s.event_id, '')
     HAVING count(*) > 1 OR max(coalesce(s.attempt, 1)) > 1)"""
 _CAN_FAIL = f"""EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id
-    AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter))"""
+    AND ((s.role = 'consumer' AND s.outcome IN ({_FAILED})) OR s.dead_letter
+         OR s.status = {int(StatusCode.ERROR)}))"""
 _HAS_MARKER = f"""EXISTS (SELECT 1 FROM spans m WHERE m.trace_id = t.trace_id
     AND m.scope = {_MARKER})"""
 
@@ -129,7 +135,7 @@ def _on_facts(query: TraceQuery) -> bool:
     )
 
 
-def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
+def search_sqlite(store: SqliteStore, query: TraceQuery, count: FactsOf) -> SearchPage:
     """One page of ``query`` over ``store`` (see ``tracebraid.store.search``)."""
     where, params = _where(query)
     before_ns, after_trace = parse_cursor(query.cursor)
@@ -149,7 +155,7 @@ def search_sqlite(store: SqliteStore, query: TraceQuery) -> SearchPage:
             [before_ns, before_ns, after_trace, *params, batch],
         )
         summaries = trace_summaries(store.query, rows)
-        facts = _facts(store, [summary.trace_id for summary in summaries])
+        facts = _facts(store, [summary.trace_id for summary in summaries], count)
         for summary in summaries:
             scanned += 1
             before_ns, after_trace = summary.start_ns, summary.trace_id
@@ -171,7 +177,7 @@ def _marks(ids: Sequence[str]) -> str:
     return ", ".join("?" * len(ids))
 
 
-def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
+def _facts(store: SqliteStore, ids: Sequence[str], count: FactsOf) -> dict[str, TraceFacts]:
     """The facts of each trace: the analysis' counts from its spans, broken causality
     from the event index (it needs the other traces' spans)."""
     if not ids:
@@ -188,6 +194,6 @@ def _facts(store: SqliteStore, ids: Sequence[str]) -> dict[str, TraceFacts]:
     }
     facts: dict[str, TraceFacts] = {}
     for trace_id in ids:
-        own = facts_of(by_trace[trace_id])
+        own = facts_of(by_trace[trace_id], facts=count)
         facts[trace_id] = replace(own, broken=trace_id in broken)
     return facts

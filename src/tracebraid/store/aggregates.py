@@ -4,11 +4,17 @@ A store that offers them implements ``FleetAggregates`` next to ``SpanStore``;
 the ClickHouse store runs each as one SQL statement, so the table never travels
 to Python. The definitions, shared by every store:
 
-* a **delivery** is one event processed by one consumer: consumer spans with the
-  same event ID and consumer name (a consumer span without an event ID is a
-  delivery of its own); its **attempts** are the larger of its span count and the
-  highest ``tracebraid.attempt`` seen; a consumer is the consumer group
-  attribute, else the service name;
+* spans are read as ``tracebraid.messaging`` reads them (role, message identity,
+  consumer name, attempt, outcome), whatever convention generation they speak;
+* a **delivery** is one message processed by one consumer, as the analysis groups a
+  branch (``tracebraid.store._facts``): consumer spans of the same message (their
+  parent producer's, else their own first strong identity) and consumer name (the
+  group, else the service and queue, else the service); a batch consumer without a
+  message of its own delivers those of the producers it links to; a start marker
+  whose span has not arrived is an attempt in flight. Its **attempts** are those
+  spans in start order; a **retry** is an attempt after a failed one (or a first
+  one that counts itself 2 or more), as the analysis counts them; a **failed
+  attempt** is one whose outcome failed;
 * **queue wait** is a first attempt's start minus its producer's end (producer
   found by event ID, else as the consumer span's parent), never below zero;
   percentiles are nearest-rank over the exact values;
@@ -48,7 +54,7 @@ class ConsumerRetries:
     deliveries: int
     attempts: int
     retries: int
-    """Attempts after the first, summed over deliveries."""
+    """Attempts after a failed one, summed over deliveries (as the analysis counts)."""
     failed_attempts: int
     max_attempts: int
 
@@ -92,7 +98,7 @@ class WorkflowSummary:
     trace_count: int
     error_count: int
     retry_count: int
-    """Consumer spans with ``tracebraid.attempt`` above 1."""
+    """Retries of the workflow's branches, as the analysis counts them."""
     services: tuple[str, ...]
 
 

@@ -22,15 +22,13 @@ import json
 from typing import Any
 
 from tracebraid.messaging import AttemptOutcome
-from tracebraid.model import CorrelationId, SpanKind, StatusCode
+from tracebraid.model import CorrelationId, StatusCode
 from tracebraid.semconv import START_MARKER_SCOPE
 from tracebraid.store.aggregates import ConsumerRetries, QueueWait, ServiceIslands, WorkflowSummary
 from tracebraid.store.sqlite import SqliteStore
 
 __all__ = ["SqliteAggregates"]
 
-_CONSUMER = int(SpanKind.CONSUMER)
-_PRODUCER = int(SpanKind.PRODUCER)
 _ERROR = int(StatusCode.ERROR)
 
 
@@ -71,8 +69,8 @@ def _attempts(window: str) -> str:
     WHERE s.role = 'consumer' AND s.scope <> {_MARKER}{window}
 ), taken AS (
     SELECT *, 0 AS open FROM own WHERE event IS NOT NULL
-    UNION
-    SELECT p.event_id, {columns}, s.outcome, 0 FROM own s
+    UNION ALL
+    SELECT DISTINCT p.event_id, {columns}, s.outcome, 0 FROM own s
     JOIN links l ON l.trace_id = s.trace_id AND l.span_id = s.span_id
     JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
     WHERE s.event IS NULL AND p.role = 'producer' AND p.event_id IS NOT NULL
@@ -140,15 +138,15 @@ ORDER BY sum(retries) DESC, consumer"""
                 ELSE 's:' || trace_id || coalesce(parent_span_id, '') END AS key,
            min(start_ns) AS first_start,
            destination  -- SQLite takes a bare column from the row min() chose
-    FROM spans WHERE kind = {_CONSUMER}{_window(since_ns, until_ns)}
+    FROM spans WHERE role = 'consumer' AND scope <> {_MARKER}{_window(since_ns, until_ns)}
     GROUP BY 1, 2
 ), producers AS (
     SELECT key, min(end_ns) AS producer_end, destination FROM (
         SELECT 'e:' || event_id AS key, end_ns, destination FROM spans
-        WHERE kind = {_PRODUCER} AND coalesce(event_id, '') != ''
+        WHERE role = 'producer' AND coalesce(event_id, '') != ''
         UNION ALL
         SELECT 's:' || trace_id || span_id, end_ns, destination FROM spans
-        WHERE kind = {_PRODUCER}
+        WHERE role = 'producer'
     ) GROUP BY key
 ), waits AS (
     SELECT coalesce(nullif(f.destination, ''), nullif(p.destination, ''), '') AS destination,
@@ -176,12 +174,13 @@ FROM (
            NOT EXISTS (SELECT 1 FROM links l
                        WHERE l.trace_id = r.trace_id AND l.span_id = r.span_id)
            AND EXISTS (SELECT 1 FROM spans p
-                       WHERE p.kind = {_PRODUCER} AND p.event_id = r.event_id)
+                       WHERE p.role = 'producer' AND p.event_id = r.event_id)
            AND NOT EXISTS (SELECT 1 FROM spans p
-                           WHERE p.kind = {_PRODUCER} AND p.event_id = r.event_id
+                           WHERE p.role = 'producer' AND p.event_id = r.event_id
                              AND p.trace_id = r.trace_id) AS island
     FROM spans r
-    WHERE r.kind = {_CONSUMER} AND r.parent_span_id IS NULL{_window(since_ns, until_ns)}
+    WHERE r.role = 'consumer' AND r.scope <> {_MARKER}
+      AND r.parent_span_id IS NULL{_window(since_ns, until_ns)}
 )
 GROUP BY service
 ORDER BY 3 DESC, service"""
@@ -205,21 +204,38 @@ ORDER BY 3 DESC, service"""
             having.append("sum(service = :service) > 0")
         if failed_only:
             having.append(f"sum(status = {_ERROR}) > 0")
-        if retried_only:
+        retries = "0"
+        join = ""
+        if retried_only:  # every workflow's retries are needed to choose the page
             having.append("coalesce(max(r.retries), 0) > 0")
-        sql = f"""SELECT s.correlation_id, min(start_ns), max(end_ns), count(*),
-       count(DISTINCT trace_id), sum(status = {_ERROR}),
-       coalesce(max(r.retries), 0), json_group_array(DISTINCT service)
-FROM spans s LEFT JOIN (
+            retries = "coalesce(max(r.retries), 0)"
+            join = f"""LEFT JOIN (
     SELECT correlation_id, sum(retry) AS retries FROM ({_attempts("")})
     WHERE correlation_id IS NOT NULL GROUP BY correlation_id
-) r ON r.correlation_id = s.correlation_id
+) r ON r.correlation_id = s.correlation_id"""
+        sql = f"""SELECT s.correlation_id, min(start_ns), max(end_ns), count(*),
+       count(DISTINCT trace_id), sum(status = {_ERROR}), {retries},
+       json_group_array(DISTINCT service)
+FROM spans s {join}
 WHERE coalesce(s.correlation_id, '') != ''
 GROUP BY s.correlation_id
 HAVING {" AND ".join(having)}
 ORDER BY min(start_ns) DESC, s.correlation_id
 LIMIT :limit"""
         params = {"before": before_ns, "service": service, "limit": max(0, limit)}
+        rows = self._rows(sql, params)
+        if rows and not retried_only:
+            # The page's retries only: rank the attempts of its workflows' consumers.
+            page = json.dumps([row[0] for row in rows])
+            counted = dict(
+                self._rows(
+                    "SELECT correlation_id, sum(retry) FROM ("
+                    + _attempts(" AND s.correlation_id IN (SELECT value FROM json_each(:page))")
+                    + ") GROUP BY correlation_id",
+                    {"page": page},
+                )
+            )
+            rows = [(*row[:6], counted.get(row[0]) or 0, row[7]) for row in rows]
         return [
             WorkflowSummary(
                 correlation_id=CorrelationId(row[0]),
@@ -231,5 +247,5 @@ LIMIT :limit"""
                 retry_count=int(row[6]),
                 services=tuple(sorted(json.loads(row[7]))),
             )
-            for row in self._rows(sql, params)
+            for row in rows
         ]

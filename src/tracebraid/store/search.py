@@ -2,20 +2,25 @@
 
 ``search_traces(store, query)`` answers one page of a ``TraceQuery``: traces that
 carry a service, an event name, a correlation or event ID, that retried, hold work
-in flight, errors or broken causality, or lasted within a range. On ``SqliteStore``
-every filter runs inside SQLite and paging is keyset paging on (start time, trace
-ID), so page 1,000 costs what page 1 costs and nothing is held between requests.
+in flight, failed branches, errors or broken causality, or lasted within a range.
+On ``SqliteStore`` every filter runs inside SQLite (those on the facts below keep
+the traces that can match, and the facts decide) and paging is keyset paging on
+(start time, trace ID), so page 1,000 costs what page 1 costs and nothing is held
+between requests.
 Other stores are searched through the ``SpanStore`` protocol alone (recent traces,
 then their spans), scanning at most ``TraceQuery.scan_limit`` traces per page.
 
 What each fact means here, per trace: what the workflow view's analysis says for
-the same spans (``tracebraid.store._facts``, read through ``tracebraid.messaging``,
-so both follow one vocabulary and a property test holds them together):
+the same spans. The store sits below the analysis, so the counts come from a
+``FactsOf`` function the caller passes (the views pass the analysis' own,
+``tracebraid.views.counts.analysed_counts``, so the list and the workflow page cannot
+disagree); without one, the store's own reading (``tracebraid.store._facts``: the
+vocabulary's views under the analysis' rules for the common shapes) stands in:
 
-- **retries**: attempts that followed failed attempts of the same branch (one
+- **retries**: attempts that followed a failed attempt of the same branch (one
   message at one consumer), as the analysis counts them;
-- **failed**: branches that gave up or whose attempts all failed;
-- **duplicates**: successful processings after a success (an idempotency hazard);
+- **failed**: branches whose last attempt failed, or that gave their message up;
+- **duplicates**: processings after a success (an idempotency hazard);
 - **in flight** (``has_pending``): a start marker whose span has not arrived;
   branches that never started at all need the expected consumers, so only the
   analysis (``tracebraid pending``, the workflow view) finds those;
@@ -37,18 +42,21 @@ Example::
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeAlias
 
 from tracebraid.errors import InputError
 from tracebraid.messaging import MessagingView, Role, is_start_marker, normalize
 from tracebraid.model import EventId, Span, TraceId
-from tracebraid.store._facts import branch_facts
+from tracebraid.store._facts import BranchFacts, branch_facts
 from tracebraid.store.base import SpanStore, TraceSummary
 from tracebraid.store.sqlite import SqliteStore
 
 __all__ = [
     "MAX_PAGE",
+    "BranchFacts",
+    "FactsOf",
     "SearchPage",
     "TraceFacts",
     "TraceHit",
@@ -151,24 +159,33 @@ def parse_cursor(cursor: str | None) -> tuple[int, str]:
     return value, trace_id
 
 
-def search_traces(store: SpanStore, query: TraceQuery) -> SearchPage:
-    """One page of traces matching ``query``, newest first (see the module docstring)."""
+FactsOf: TypeAlias = Callable[[Sequence[Span]], BranchFacts]
+"""Counts the branches of one trace's spans: retries, failed, duplicates, in flight."""
+
+
+def search_traces(
+    store: SpanStore, query: TraceQuery, *, facts: FactsOf = branch_facts
+) -> SearchPage:
+    """One page of traces matching ``query``, newest first (see the module docstring);
+    ``facts`` counts each hit's branches (and decides the filters on them)."""
     if isinstance(store, SqliteStore):
         from tracebraid.store._search_sql import search_sqlite
 
-        return search_sqlite(store, query)
-    return _search_any(store, query)
+        return search_sqlite(store, query, facts)
+    return _search_any(store, query, facts)
 
 
 # -- the protocol-only search (and the definitions' reference) -----------------------
 
 
-def facts_of(spans: Sequence[Span], foreign: Iterable[Span] = ()) -> TraceFacts:
+def facts_of(
+    spans: Sequence[Span], foreign: Iterable[Span] = (), *, facts: FactsOf = branch_facts
+) -> TraceFacts:
     """The facts of one trace's ``spans``; ``foreign`` are other traces' spans that share
-    event IDs with it (needed to tell broken causality)."""
+    event IDs with it (needed to tell broken causality); ``facts`` counts the branches."""
     services = sorted({s.service for s in spans})
     names = sorted({n for s in spans if (n := normalize(s).event_name)})
-    branches = branch_facts(spans)
+    branches = facts(spans)
     return TraceFacts(
         services=tuple(services),
         event_names=tuple(names),
@@ -238,7 +255,7 @@ def _matches(
     return all(checks)
 
 
-def _search_any(store: SpanStore, query: TraceQuery) -> SearchPage:
+def _search_any(store: SpanStore, query: TraceQuery, count: FactsOf) -> SearchPage:
     before_ns, after_trace = parse_cursor(query.cursor)
     hits: list[TraceHit] = []
     scanned = 0
@@ -266,7 +283,7 @@ def _search_any(store: SpanStore, query: TraceQuery) -> SearchPage:
             scanned += 1
             before_ns, after_trace = summary.start_ns, summary.trace_id
             own = by_trace[summary.trace_id]
-            facts = facts_of(own)
+            facts = facts_of(own, facts=count)
             if not _matches(query, summary, own, facts):
                 continue
             # Broken causality needs the other traces sharing its events: asked last.

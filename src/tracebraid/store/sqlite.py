@@ -349,13 +349,15 @@ class SqliteStore:
         return self.spans_by_events((event_id,))
 
     def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
-        """Every span whose event ID or causation ID is one of ``event_ids``, in start
-        order: one statement for any count."""
+        """Every span whose event ID (any of its strong message identities) or causation
+        ID is one of ``event_ids``, in start order: one statement for any count."""
         if not event_ids:
             return []
         return self._spans(
             f"{_SELECT} WHERE event_id IN (SELECT value FROM json_each(?1)) "
             "OR causation_id IN (SELECT value FROM json_each(?1)) "
+            "OR (trace_id, span_id) IN (SELECT trace_id, span_id FROM message_identities "
+            "WHERE value IN (SELECT value FROM json_each(?1))) "
             "ORDER BY start_ns, trace_id, span_id",
             (json_keys(event_ids),),
         )

@@ -7,8 +7,11 @@ from a key (trace ID, correlation ID or event ID), ``load_workflow`` takes the
 closure over
 
 - every trace carrying one of the workflow's correlation IDs;
-- delivery by event ID: every trace with a span whose event ID (``messaging.message.id``)
-  or causation ID is an event ID of the workflow, in either role;
+- delivery by message identity: every trace with a span that shows one of the
+  workflow's strong message identities (``tracebraid.messaging``: message ID, Kafka
+  offset, CloudEvents ID, Celery task ID; a weak Kafka key never joins) or names one
+  as its causation ID, in either role, and the message IDs that links to absent
+  spans carry: every island the analysis' stitching can join is gathered;
 - span links, both ways: the traces a span links to and the traces whose spans link
   to a span of the workflow.
 
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tracebraid import semconv
+from tracebraid.messaging import normalize
 from tracebraid.model import (
     CorrelationId,
     EventId,
@@ -87,12 +91,9 @@ class WorkflowKeys:
         return bool(self.trace_ids or self.correlation_ids or self.event_ids or self.link_targets)
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def keys_of(spans: Iterable[Span]) -> WorkflowKeys:
-    """Every key in ``spans`` that the closure can follow (convention aliases included)."""
+    """Every key in ``spans`` that the closure can follow, read through the messaging
+    vocabulary (every convention generation, every strong message identity)."""
     trace_ids: set[TraceId] = set()
     correlations: set[CorrelationId] = set()
     events: set[EventId] = set()
@@ -100,14 +101,19 @@ def keys_of(spans: Iterable[Span]) -> WorkflowKeys:
     for span in spans:
         trace_ids.add(span.trace_id)
         targets.add(span.key)
-        trace_ids.update(link.trace_id for link in span.links)
-        correlation = _text(semconv.first_of(span.attributes, semconv.CORRELATION_ID))
-        if correlation is not None:
-            correlations.add(CorrelationId(correlation))
-        for canonical in (semconv.MESSAGE_ID, semconv.CAUSATION_ID):
-            event = _text(semconv.first_of(span.attributes, canonical))
-            if event is not None:
-                events.add(EventId(event))
+        view = normalize(span)
+        if view.correlation_id is not None:
+            correlations.add(view.correlation_id)
+        events.update(EventId(identity) for identity in view.strong_identities)
+        if view.causation_id is not None:
+            events.add(view.causation_id)
+        for link in span.links:
+            trace_ids.add(link.trace_id)
+            # A batch consumer's records whose producers are elsewhere: the analysis
+            # joins them by the message ID the link carries.
+            said = semconv.first_of(link.attributes, semconv.MESSAGE_ID)
+            if said is not None and said != "":
+                events.add(EventId(str(said)))
     return WorkflowKeys(
         frozenset(trace_ids), frozenset(correlations), frozenset(events), frozenset(targets)
     )

@@ -45,6 +45,7 @@ from tracebraid import __version__
 from tracebraid.analysis import latency, parse_duration, why
 from tracebraid.errors import ConfigurationError, InputError, StoreError
 from tracebraid.store.search import MAX_PAGE, TraceQuery, search_traces
+from tracebraid.views.counts import analysed_counts
 from tracebraid.views.documents import (
     latency_document,
     mermaid_document,
@@ -233,6 +234,7 @@ class Api:
             has_pending=_flag(request, "has_pending"),
             has_errors=_flag(request, "has_errors"),
             has_broken=_flag(request, "has_broken"),
+            has_failed=_flag(request, "has_failed"),
             min_duration_ns=_ms_to_ns(_number(request, "min_duration_ms")),
             max_duration_ns=_ms_to_ns(_number(request, "max_duration_ms")),
             since_ns=_since_ns(_text(request, "since"), now_ns=self.reader.now_ns()),
@@ -242,13 +244,14 @@ class Api:
 
     async def search(self, request: Request) -> Response:
         def build() -> SearchDocument:
-            return search_document(search_traces(self.store, self._query(request)))
+            page = search_traces(self.store, self._query(request), facts=analysed_counts)
+            return search_document(page)
 
         return await self._answer(build)
 
     async def facets(self, request: Request) -> Response:
         def build() -> FacetsDocument:
-            page = search_traces(self.store, TraceQuery(limit=_FACET_TRACES))
+            page = search_traces(self.store, TraceQuery(limit=_FACET_TRACES), facts=analysed_counts)
             return facets_document(page)
 
         return await self._answer(build)
@@ -389,10 +392,11 @@ class Api:
             Param("event_name", "an event of this name was published or taken"),
             Param("correlation_id", "the trace carries this correlation ID"),
             Param("event_id", "a span has this event ID or causation ID"),
-            Param("has_retries", "a consumer took one event more than once", "boolean"),
+            Param("has_retries", "a branch retried after a failed attempt", "boolean"),
             Param("has_pending", "work in flight: a start marker without its span", "boolean"),
             Param("has_errors", "a span has an ERROR status", "boolean"),
             Param("has_broken", "broken causality: an island, or its producer", "boolean"),
+            Param("has_failed", "a branch failed: its last attempt failed", "boolean"),
             Param(
                 "min_duration_ms", "lasted at least this long", "number", minimum=0, maximum=_MAX_MS
             ),

@@ -2,8 +2,9 @@
 
 After ``tracebraid migrate`` they read tracebraid's identity table
 (``schema.addition_ddl``), ordered by (Kind, Value): each value is a key range.
-Without it they scan ``otel_traces`` with the same definitions (``semconv.first_of``
-over the attribute aliases), so both paths answer alike.
+Without it they scan ``otel_traces`` with the same definitions (the messaging
+vocabulary's, as ``tracebraid.store.clickhouse.vocabulary`` writes them in SQL: every
+strong message identity of a producer or consumer span), so both paths answer alike.
 
 Many values go in one query as ``Array(String)`` parameters, at most ``CHUNK`` per
 array: a large parameter travels as an HTTP form field, which a server caps at
@@ -24,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
-from tracebraid import semconv
+from tracebraid.messaging import RULES
 from tracebraid.model import Span, TraceId
+from tracebraid.store.clickhouse import vocabulary
 from tracebraid.store.clickhouse.backends import Backend, Params
 from tracebraid.store.clickhouse.codec import span_from_row
 from tracebraid.store.clickhouse.queries import ns_param, spans_where
-from tracebraid.store.clickhouse.schema import TableNames, attribute_expr
+from tracebraid.store.clickhouse.schema import TableNames
 from tracebraid.store.clickhouse.status import SchemaStatus
 
 __all__ = [
@@ -58,11 +60,6 @@ LOOKUP_KINDS: Mapping[Lookup, tuple[str, ...]] = {
 }
 """The identity table's ``Kind`` values each look-up reads."""
 
-_CANONICALS: Mapping[Lookup, tuple[str, ...]] = {
-    "correlation": (semconv.CORRELATION_ID,),
-    "event": (semconv.MESSAGE_ID, semconv.CAUSATION_ID),
-}
-
 
 def chunked(values: Iterable[str]) -> Iterator[list[str]]:
     """``values``, sorted and each once, ``CHUNK`` at a time."""
@@ -85,8 +82,22 @@ def scan_condition(lookup: Lookup, param: str, *, attribute_items: bool) -> str:
     values = f"{{{param}:Array(String)}}"
     if lookup == "link":
         return f"hasAny(arrayMap((t, s) -> concat(t, s), Links.TraceId, Links.SpanId), {values})"
-    canonicals = _CANONICALS[lookup]
-    keys = list(dict.fromkeys(key for c in canonicals for key in semconv.ALIASES.get(c, (c,))))
+    if lookup == "correlation":
+        keys: list[str] = list(RULES.correlation_keys)
+        exact = f"{vocabulary.inline(vocabulary.CORRELATION)} IN {values}"
+    else:
+        # A message identity is one of several attributes (a Kafka offset is composed of
+        # three): prune on the plain ones, and keep every span with an offset.
+        keys = list(
+            dict.fromkeys(
+                (*RULES.message_id_keys, RULES.cloudevents_key, *RULES.celery_task_keys,
+                 RULES.causation_key)
+            )
+        )  # fmt: skip
+        exact = (
+            f"hasAny({vocabulary.inline(vocabulary.IDENTITIES)}, {values}) "
+            f"OR {vocabulary.inline(vocabulary.CAUSATION)} IN {values}"
+        )
     if attribute_items:
         prune = " OR ".join(
             f"hasAny(SpanAttributeItems, arrayMap(v -> concat('{key}=', v), {values}))"
@@ -94,7 +105,11 @@ def scan_condition(lookup: Lookup, param: str, *, attribute_items: bool) -> str:
         )
     else:
         prune = " OR ".join(f"SpanAttributes['{key}'] IN {values}" for key in keys)
-    exact = " OR ".join(f"{attribute_expr(c)} IN {values}" for c in canonicals)
+    if lookup == "event":
+        offsets = " OR ".join(
+            f"mapContains(SpanAttributes, '{k}')" for k in RULES.kafka_offset_keys
+        )
+        prune = f"{prune} OR {offsets}"
     return f"({prune}) AND ({exact})"
 
 

@@ -6,7 +6,10 @@ Steps, each skipped when already done:
 2. the exporter's ``otel_traces_trace_id_ts`` lookup and its view, when an older or
    hand-made schema lacks them, backfilled from the rows already stored;
 3. tracebraid's identity table (correlation, event and causation IDs, linked
-   spans -> span) and its view, backfilled likewise.
+   spans -> span) and its view, backfilled likewise;
+4. an identity view from before the messaging vocabulary (message IDs only, read on
+   every span) is replaced by one that reads every strong message identity, and the
+   message identities of the rows already stored are indexed again.
 
 Only new tables and views: no ``ALTER`` and no mutation touches ``otel_traces``,
 so the Collector keeps writing while this runs. A row inserted during a backfill
@@ -83,6 +86,7 @@ def migrate(
 
     if status is not None and status.identities:
         steps.append(MigrationStep("identity table", False, f"{names.identities} exists"))
+        steps.append(_upgrade_identity_view(backend, names, dry_run=dry_run))
     else:
         if not dry_run:
             for statement in addition_ddl(names, ttl_days=ttl_days):
@@ -92,6 +96,30 @@ def migrate(
             MigrationStep("identity table", True, f"{verb} {names.identities}, backfilled")
         )
     return steps
+
+
+_VOCABULARY_MARK = "'kafka:'"  # in the select of a view that reads every strong identity
+
+
+def _upgrade_identity_view(backend: Backend, names: TableNames, *, dry_run: bool) -> MigrationStep:
+    rows = backend.rows(
+        "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {v:String}",
+        {"db": names.database, "v": names.bare("_tracebraid_ids_mv")},
+    )
+    if rows and _VOCABULARY_MARK in str(rows[0][0]):
+        return MigrationStep("identity view", False, "reads every strong message identity")
+    if not dry_run:
+        backend.command(f"DROP VIEW IF EXISTS {names.identities_view}")
+        backend.command(addition_ddl(names)[1])
+        # Rows stored meanwhile are indexed twice at worst: look-ups de-duplicate.
+        backend.command(
+            f"INSERT INTO {names.identities} SELECT * FROM ({identity_select(names)}) "
+            "WHERE Kind IN ('event', 'causation')"
+        )
+    verb = "would replace" if dry_run else "replaced"
+    return MigrationStep(
+        "identity view", True, f"{verb} {names.identities_view}, message identities backfilled"
+    )
 
 
 def create_exporter_tables(backend: Backend, names: TableNames, *, ttl_days: int | None) -> None:

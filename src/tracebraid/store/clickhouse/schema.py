@@ -10,8 +10,9 @@ and later the exporter uses ``text`` indexes instead of bloom filters; both
 variants are here, chosen by ``full_text_search``.
 
 ``addition_ddl`` is tracebraid's own: one side table mapping the identities
-tracebraid looks spans up by (correlation ID, event ID, causation ID, linked span)
-to the spans that carry them, fed by a materialised view, so rows the Collector
+tracebraid looks spans up by (correlation ID, every strong message identity and
+causation ID as the messaging vocabulary reads them, linked span) to the spans
+that carry them, fed by a materialised view, so rows the Collector
 writes are indexed as well as tracebraid's. Only ``tracebraid migrate`` creates
 it (``tracebraid.store.clickhouse.migrate``); reads work without it, by scanning.
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 from tracebraid import semconv
 from tracebraid.errors import ConfigurationError
+from tracebraid.store.clickhouse import vocabulary as v
 
 __all__ = [
     "FULL_TEXT_SEARCH_SINCE",
@@ -193,19 +195,21 @@ def attribute_expr(canonical: str, column: str = "SpanAttributes") -> str:
 
 
 def _identity_pairs() -> str:
-    pairs = [
-        f"('correlation', {attribute_expr(semconv.CORRELATION_ID)})",
-        f"('event', {attribute_expr(semconv.MESSAGE_ID)})",
-    ]
-    pairs.append(f"('causation', SpanAttributes['{semconv.CAUSATION_ID}'])")
-    links = "arrayMap((t, s) -> ('link', concat(t, s)), Links.TraceId, Links.SpanId)"
-    return f"arrayConcat([{', '.join(pairs)}], {links})"
+    pairs = f"[('correlation', {v.CORRELATION}), ('causation', {v.CAUSATION})]"
+    events = f"arrayMap(i -> ('event', i), {v.IDENTITIES})"
+    links = "arrayMap((t, s) -> ('link', concat(t, s)), LinkTraces, LinkSpans)"
+    return f"arrayConcat({pairs}, {events}, {links})"
 
 
 def identity_select(names: TableNames) -> str:
-    """The SELECT that turns ``otel_traces`` rows into identity rows (view and backfill)."""
+    """The SELECT that turns ``otel_traces`` rows into identity rows (view and backfill):
+    each row read once through the messaging vocabulary's SQL (``vocabulary.VIEW``)."""
     return f"""SELECT identity.1 AS Kind, identity.2 AS Value, TraceId, SpanId, Timestamp
-FROM {names.traces}
+FROM (
+    SELECT TraceId, SpanId, Timestamp, Links.TraceId AS LinkTraces,
+        Links.SpanId AS LinkSpans, {v.VIEW}
+    FROM {names.traces}
+)
 ARRAY JOIN arrayFilter(pair -> pair.2 != '', {_identity_pairs()}) AS identity"""
 
 

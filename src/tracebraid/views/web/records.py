@@ -148,6 +148,8 @@ class SearchHitJson(TypedDict):
     retries: int
     in_flight: int
     broken: bool
+    failed: int
+    duplicates: int
 
 
 class SearchDocument(TypedDict):
@@ -294,6 +296,8 @@ def _hit(hit: TraceHit) -> SearchHitJson:
         "retries": facts.retries,
         "in_flight": facts.in_flight,
         "broken": facts.broken,
+        "failed": facts.failed,
+        "duplicates": facts.duplicates,
     }
 
 
