@@ -13,6 +13,8 @@ import argparse
 import importlib
 from collections.abc import Callable, Sequence
 
+from tracebraid import __version__
+
 __all__ = ["COMMAND_MODULES", "Command", "main"]
 
 Command = Callable[[argparse.Namespace], int]
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tracebraid",
         description="Causal tracing for asynchronous, event-driven systems.",
     )
+    parser.add_argument("--version", action="version", version=f"tracebraid {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -35,6 +35,8 @@ from tracebraid.store import SpanStore, TraceSummary, fetch_workflow, open_store
 
 __all__ = [
     "DEFAULT_STORE",
+    "PROGRAM_ENV",
+    "SQLITE_URLS",
     "HISTORY_TRACES",
     "SPAN_SEARCH_TRACES",
     "STORE_ENV",
@@ -46,6 +48,7 @@ __all__ = [
     "open_for_reading",
     "parse_since",
     "parse_when",
+    "program",
     "read_topology",
     "reading",
     "recent",
@@ -57,6 +60,14 @@ STORE_ENV = "TRACEBRAID_STORE"
 """Environment variable naming the store when ``--store`` is not given."""
 DEFAULT_STORE = "sqlite:///tracebraid.db"
 """The store the commands read when neither ``--store`` nor ``TRACEBRAID_STORE`` says."""
+PROGRAM_ENV = "TRACEBRAID_PROGRAM"
+"""How the hints spell the command: ``./scripts/tracebraid`` sets it, so a printed command
+runs as printed from the repository; unset, it is ``tracebraid``."""
+SQLITE_URLS = (
+    "sqlite:///data/x.db is data/x.db relative to the current directory, "
+    "sqlite:////data/x.db (four slashes) the absolute /data/x.db, as in SQLAlchemy"
+)
+"""What the slashes of an SQLite URL mean, for help texts and errors."""
 HISTORY_TRACES = 200
 """How many recent traces teach the expected consumers when there is no topology file."""
 SPAN_SEARCH_TRACES = 500
@@ -86,6 +97,11 @@ def default_store() -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
+def program() -> str:
+    """How to spell the command in a hint: ``$TRACEBRAID_PROGRAM``, else ``tracebraid``."""
+    return os.environ.get(PROGRAM_ENV) or "tracebraid"
+
+
 def _sqlite_path(url: str) -> Path | None:
     scheme, sep, _ = url.partition("://")
     if not sep:
@@ -105,9 +121,11 @@ def open_for_reading(url: str) -> SpanStore:
     """
     path = _sqlite_path(url)
     if path is not None and not path.exists():
+        option = "" if url == default_store() else f" --store {url}"
         raise ConfigurationError(
-            f"no store at {url!r} (file {str(path)!r} does not exist); run `tracebraid demo` "
-            f"to create one, pass --store, or set {STORE_ENV}"
+            f"no store at {url!r} (file {str(path.absolute())!r} does not exist; "
+            f"{SQLITE_URLS}); run `{program()} demo{option}` or `{program()} import FILE"
+            f"{option}` to create one, pass --store, or set {STORE_ENV}"
         )
     return open_store(url)
 
@@ -155,9 +173,9 @@ def load(
     if not found.spans:
         known = _suggestions(store)
         hint = (
-            "try `tracebraid show` with one of: " + ", ".join(known)
+            f"try `{program()} show` with one of: " + ", ".join(known)
             if known
-            else "the store is empty: run `tracebraid demo`, or send spans to `tracebraid serve`"
+            else f"the store is empty: run `{program()} demo`, or send spans to `{program()} serve`"
         )
         raise UnknownKeyError(f"no trace, correlation or event ID {key!r} in store {url}; {hint}")
     past = history(store) if topology is None and learn else None

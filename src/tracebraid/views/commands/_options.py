@@ -28,9 +28,11 @@ from tracebraid.errors import InputError, TracebraidError
 from tracebraid.views.cli import Command
 from tracebraid.views.documents import to_json
 from tracebraid.views.source import (
+    SQLITE_URLS,
     STORE_ENV,
     LoadedWorkflow,
     default_store,
+    program,
     load,
     read_topology,
     reading,
@@ -57,6 +59,7 @@ __all__ = [
     "load_recent",
     "load_workflow",
     "print_json",
+    "program",
     "show",
     "store_url",
 ]
@@ -99,9 +102,9 @@ def add_store(parser: argparse.ArgumentParser, *, default: str | None = None) ->
         "--store",
         metavar="URL",
         default=default,
-        help=f"span store, e.g. sqlite:///spans.db (default: ${STORE_ENV} or {default_store()})"
+        help=f"span store (default: ${STORE_ENV} or {default_store()}); {SQLITE_URLS}"
         if default is None
-        else f"span store (default: {default})",
+        else f"span store (default: {default}); {SQLITE_URLS}",
     )
 
 
