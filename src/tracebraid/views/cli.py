@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tracebraid.collector.import_cli",
     "tracebraid.store.migrate_cli",
     "tracebraid.views.commands.demo",
+    "tracebraid.views.commands.listing",
     "tracebraid.views.commands.show",
     "tracebraid.views.commands.why",
     "tracebraid.views.commands.pending",

@@ -30,16 +30,18 @@ from tracebraid.analysis import (
     parse_duration,
 )
 from tracebraid.errors import ConfigurationError, InputError
+from tracebraid.messaging import normalize
 from tracebraid.model import Span
 from tracebraid.store import SpanStore, TraceSummary, fetch_workflow, open_store
 
 __all__ = [
     "DEFAULT_STORE",
-    "PROGRAM_ENV",
-    "SQLITE_URLS",
     "HISTORY_TRACES",
+    "PROGRAM_ENV",
     "SPAN_SEARCH_TRACES",
+    "SQLITE_URLS",
     "STORE_ENV",
+    "AmbiguousKeyError",
     "LoadedWorkflow",
     "UnknownKeyError",
     "default_store",
@@ -53,6 +55,7 @@ __all__ = [
     "reading",
     "recent",
     "require_key",
+    "resolve_prefix",
     "trace_of_span",
 ]
 
@@ -171,6 +174,10 @@ def load(
     """
     found = fetch_workflow(store, key)
     if not found.spans:
+        full = resolve_prefix(store, key, url=url)
+        if full is not None:
+            found, key = fetch_workflow(store, full), full
+    if not found.spans:
         known = _suggestions(store)
         hint = (
             f"try `{program()} show` with one of: " + ", ".join(known)
@@ -181,6 +188,53 @@ def load(
     past = history(store) if topology is None and learn else None
     analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
     return LoadedWorkflow(key, analysis, found.truncated)
+
+
+class AmbiguousKeyError(InputError):
+    """A shortened ID that begins more than one trace, correlation or event ID."""
+
+
+_ELLIPSES = ("…", "...")
+_MIN_PREFIX = 4
+
+
+def resolve_prefix(
+    store: SpanStore, key: str, *, url: str, limit: int = SPAN_SEARCH_TRACES
+) -> str | None:
+    """The one full ID that ``key`` begins, as the tree prints IDs shortened (``da8c33f2…``).
+
+    Looked for among the trace, correlation and event IDs of the ``limit`` most recent
+    traces; ``None`` when none begins so (or ``key`` is under four characters). Raises
+    ``AmbiguousKeyError`` naming the candidates when more than one does.
+
+    Example::
+
+        >>> from tracebraid.store import open_store
+        >>> resolve_prefix(open_store("sqlite:///:memory:"), "da8c33f2…", url="memory") is None
+        True
+    """
+    prefix = key.strip()
+    for ellipsis in _ELLIPSES:
+        prefix = prefix.removesuffix(ellipsis)
+    if len(prefix) < _MIN_PREFIX:
+        return None
+    summaries = store.recent_traces(limit)
+    candidates: set[str] = set()
+    for summary in summaries:
+        candidates.add(summary.trace_id)
+        candidates.update(summary.correlation_ids)
+    if summaries:
+        for span in store.spans_of_traces([s.trace_id for s in summaries]):
+            event_id = normalize(span).event_id
+            if event_id:
+                candidates.add(event_id)
+    matches = sorted(c for c in candidates if c.startswith(prefix))
+    if len(matches) > 1:
+        shown = ", ".join(matches[:_SUGGESTIONS]) + (", …" if len(matches) > _SUGGESTIONS else "")
+        raise AmbiguousKeyError(
+            f"{key!r} begins {len(matches)} IDs in store {url}: {shown}; give more of it"
+        )
+    return matches[0] if matches else None
 
 
 def trace_of_span(store: SpanStore, span_id: str, *, limit: int = SPAN_SEARCH_TRACES) -> str | None:

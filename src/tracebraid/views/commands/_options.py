@@ -32,8 +32,8 @@ from tracebraid.views.source import (
     STORE_ENV,
     LoadedWorkflow,
     default_store,
-    program,
     load,
+    program,
     read_topology,
     reading,
     recent,
@@ -58,8 +58,10 @@ __all__ = [
     "guarded",
     "load_recent",
     "load_workflow",
+    "positive_int",
     "print_json",
     "program",
+    "reading",
     "show",
     "store_url",
 ]
@@ -128,8 +130,27 @@ def add_window(parser: argparse.ArgumentParser) -> None:
         "(2026-01-31T12:00:00Z)",
     )
     parser.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="look at the N most recent traces (50)"
+        "--limit",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="look at the N most recent traces (50)",
     )
+
+
+def positive_int(text: str) -> int:
+    """An option's value as a whole number of at least 1, or argparse's usage error (exit 2).
+
+    >>> positive_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_topology(parser: argparse.ArgumentParser) -> None:

@@ -41,6 +41,7 @@ from tracebraid.views.commands._options import (
     add_json,
     add_store,
     guarded,
+    positive_int,
     print_json,
     program,
     show,
@@ -77,7 +78,7 @@ def register(subparsers: Any) -> None:
 def _add_flow(parser: argparse.ArgumentParser) -> None:
     """How the demo runs: how many orders, how fast, on which broker, with which mistakes."""
     parser.add_argument(
-        "--orders", type=int, default=1, metavar="N", help="orders to place at once (1)"
+        "--orders", type=positive_int, default=1, metavar="N", help="orders to place at once (1)"
     )
     parser.add_argument(
         "--time-scale",

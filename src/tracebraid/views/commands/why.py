@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             key = found
         loaded = load(key, store, url=url, now_ns=time.time_ns(), learn=False)
+    if not colon and key == target:
+        target = loaded.key  # a shortened event ID, resolved by ``load`` to the full one
     chain = why(loaded.analysis, target)
     if args.json:
         print_json(why_document(chain, key=loaded.key))
