@@ -194,7 +194,10 @@ def console() -> Console:
 
 
 def show(renderable: RenderableType) -> None:
-    console().print(renderable)
+    """Print to stdout: fitted to a terminal; piped, every line whole (no hard wrap, and
+    no padding, so no trailing spaces)."""
+    out = console()
+    out.print(renderable, soft_wrap=not out.is_terminal)
 
 
 def print_json(document: Mapping[str, Any]) -> None:
