@@ -11,7 +11,7 @@ window: a CI gate must not pass on nothing, which is what a wrong --store looks 
 
 Example::
 
-    $ tracebraid lint --store sqlite:///tracebraid-demo.db --fail-on error
+    $ tracebraid lint --store sqlite:///tracebraid.db --fail-on error
     $ tracebraid lint traces.jsonl jaeger.json --conventions trace-conventions.yaml --json
     $ tracebraid lint --since 1h --until 10m --fail-on warning
     $ tracebraid lint --rules

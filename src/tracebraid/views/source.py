@@ -6,8 +6,8 @@ does hold, so the message says what to type instead.
 
 Example::
 
-    store = open_for_reading("sqlite:///tracebraid-demo.db")
-    loaded = load("order_441", store, url="sqlite:///tracebraid-demo.db", now_ns=time.time_ns())
+    store = open_for_reading("sqlite:///tracebraid.db")
+    loaded = load("order_441", store, url="sqlite:///tracebraid.db", now_ns=time.time_ns())
     print(loaded.analysis.critical_path.duration_ns)
 """
 

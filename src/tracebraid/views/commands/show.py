@@ -5,7 +5,7 @@ deliveries, and the critical path marked (``◆``) and summed up in one line.
 
 Example::
 
-    $ tracebraid show order_441 --store sqlite:///tracebraid-demo.db
+    $ tracebraid show order_441 --store sqlite:///tracebraid.db
     $ tracebraid show 4bf92f3577b34da6a3ce929d0e0e4736 --ids
     $ tracebraid show order_441 --summary    # healthy branches folded
     $ tracebraid show order_441 --json | jq .summary

@@ -6,7 +6,7 @@ had to be stitched by event ID (its trace context was lost) is marked ``⚠``.
 
 Example::
 
-    $ tracebraid why evt_8823 --store sqlite:///tracebraid-demo.db
+    $ tracebraid why evt_8823 --store sqlite:///tracebraid.db
     $ tracebraid why 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7 --json
 """
 
