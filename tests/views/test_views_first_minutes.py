@@ -3,7 +3,11 @@ prefix the tree prints, ``list``, ``--version``, and every bad input a clear usa
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -133,3 +137,33 @@ def test_lint_on_nothing_does_not_pass(capsys: pytest.CaptureFixture[str], demo_
     assert "nothing linted: no spans in" in out and "passing" not in out
     code, out, _ = run(capsys, "lint", "--store", demo_store)
     assert code == EXIT_OK and "passing" in out
+
+
+def test_scripts_tracebraid_runs_the_venv_command_where_you_are(tmp_path: Path) -> None:
+    """``./scripts/tracebraid`` (and so ``./scripts/demo``) runs ``.venv``'s command in the
+    caller's directory, naming itself in hints. A stand-in ``.venv`` (already installed,
+    per its stamp) records what it was run with, so nothing is installed here."""
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "repo"
+    (copy / "scripts").mkdir(parents=True)
+    for name in ("_env.sh", "tracebraid", "demo"):
+        shutil.copy2(repo / "scripts" / name, copy / "scripts" / name)
+    shutil.copy2(repo / "pyproject.toml", copy / "pyproject.toml")
+    bin_dir = copy / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    stamp = hashlib.sha256((copy / "pyproject.toml").read_bytes()).hexdigest()
+    (copy / ".venv" / ".tracebraid-installed").write_text(stamp + "\n")
+    for name in ("python", "tracebraid"):
+        fake = bin_dir / name
+        fake.write_text('#!/bin/sh\necho "$PWD|$TRACEBRAID_PROGRAM|$*"\n')
+        fake.chmod(0o755)
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != PROGRAM_ENV}
+    for script, args in (("tracebraid", ["list", "--limit", "3"]), ("demo", [])):
+        done = subprocess.run(
+            [str(copy / "scripts" / script), *args],
+            cwd=elsewhere, env=env, capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+        expected = " ".join(args) if script == "tracebraid" else "demo"
+        assert done.stdout.strip() == f"{elsewhere}|./scripts/tracebraid|{expected}"
