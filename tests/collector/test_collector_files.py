@@ -272,8 +272,11 @@ def test_gzipped_json_lines_and_a_missing_file(
     path = tmp_path / "traces.jsonl.gz"
     path.write_bytes(gzip.compress((_otlp_line([make_span(1), make_span(2)]) + "\n").encode()))
     code, err = _import(capsys, tmp_path / "s.db", tmp_path / "missing.jsonl", path)
-    assert code == 1
-    assert "cannot open" in err and "missing.jsonl" in err
+    assert code == 2  # a typo stops the import before anything is written
+    assert "no such file" in err and "missing.jsonl" in err and "OTLP JSON lines" in err
+    assert not (tmp_path / "s.db").exists()
+    code, err = _import(capsys, tmp_path / "s.db", path)
+    assert code == 0, err
     assert _stored(tmp_path / "s.db") == {make_span(1).span_id, make_span(2).span_id}
 
 

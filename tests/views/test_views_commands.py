@@ -222,8 +222,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["show"])
     assert exit_info.value.code == EXIT_USAGE
     assert "TRACE_OR_CORRELATION" in capsys.readouterr().err
-    code, _, err = run(capsys, "demo", "--orders", "0")
-    assert code == EXIT_USAGE and "--orders must be at least 1" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--orders", "0"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "argument --orders: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_demo_on_an_unreachable_broker_names_the_address(

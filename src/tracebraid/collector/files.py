@@ -6,7 +6,13 @@
 - **OTLP protobuf**: the Collector's file exporter with ``format: proto`` (each message
   after a 4-byte big-endian length), the specification's varint-delimited stream, or one
   bare ``TracesData`` / ``ExportTraceServiceRequest`` message.
-- **Jaeger JSON**: the UI's trace download, ``{"data": [...]}`` (``jaeger``).
+- **Jaeger JSON**: the UI's trace download and the query API's answer, ``{"data": [...]}``
+  (``jaeger``).
+- **Tempo JSON**: the query API's ``{"batches": [...]}`` (and v2's ``{"trace": {...}}``),
+  protobuf's JSON mapping of OTLP with base64 IDs (``tempo``).
+
+A JSON document that is none of these (``{"foo": 1}``) is a problem naming the formats
+expected (``EXPECTED_FORMATS``), never silently zero spans.
 
 Any of them may be gzip- (or, where Python has it, zstd-) compressed. Files are read as
 a stream, in chunks of spans, so a large file never sits in memory as ``Span`` s at once
@@ -39,11 +45,26 @@ from typing import Literal, Protocol, TypeAlias
 from tracebraid.collector.jaeger import decode_jaeger, is_jaeger
 from tracebraid.collector.otlp import decode_protobuf
 from tracebraid.collector.otlp_json import decode_json_document
+from tracebraid.collector.tempo import as_otlp, is_tempo
 from tracebraid.collector.validate import Decoded
 from tracebraid.errors import InputError
 from tracebraid.model import Span
 
-__all__ = ["FileChunk", "FileProblem", "Format", "detect_format", "read_span_file"]
+__all__ = [
+    "EXPECTED_FORMATS",
+    "FileChunk",
+    "FileProblem",
+    "Format",
+    "detect_format",
+    "read_span_file",
+]
+
+EXPECTED_FORMATS = (
+    'OTLP JSON lines, OTLP JSON, OTLP protobuf, Jaeger JSON ({"data": [...]}) or '
+    'Tempo JSON ({"batches": [...]}), plain or gzip-compressed'
+)
+"""The formats ``read_span_file`` reads, for messages about a file that is none of them."""
+_OTLP_KEYS = ("resourceSpans", "resource_spans")
 
 Format = Literal["otlp-json", "otlp-protobuf"]
 _LengthReader: TypeAlias = Callable[["_Stream"], "tuple[int | str, int] | None"]
@@ -270,7 +291,14 @@ def _line_finder(doc: object, text: bytes, decoded: Decoded) -> Callable[[int], 
 
 
 def _decode_doc(doc: object) -> Decoded:
-    return decode_jaeger(doc) if is_jaeger(doc) else decode_json_document(doc)
+    if is_jaeger(doc):
+        return decode_jaeger(doc)
+    if is_tempo(doc):
+        return decode_json_document(as_otlp(doc))
+    if isinstance(doc, dict) and not any(key in doc for key in _OTLP_KEYS):
+        keys = ", ".join(sorted(map(str, doc))[:5]) or "none"
+        raise InputError(f"not a span document of a format tracebraid reads (its keys: {keys})")
+    return decode_json_document(doc)
 
 
 # -- protobuf: framed records, or one message ------------------------------------------

@@ -465,9 +465,13 @@ class Api:
 
         A key may hold ``/`` (``order/441``; sent as ``%2F``, which the server decodes
         before routing), so ``{key}`` matches a path; the routes with a suffix after
-        the key come first, or the bare workflow route would take ``KEY/view`` whole.
+        the key come first, or the bare workflow route would take ``KEY/view`` whole, and
+        the longer suffixes before the shorter (``KEY/runs/RUN/view`` before ``KEY/view``,
+        which would take it with the key ``KEY/runs/RUN``).
         """
-        endpoints = sorted(self.endpoints(), key=lambda e: e.path.endswith("{key}"))
+        endpoints = sorted(
+            self.endpoints(), key=lambda e: (e.path.endswith("{key}"), -e.path.count("/"))
+        )
         return [
             Route(e.path.replace("{key}", "{key:path}"), e.handler, methods=["GET"],
                   name=e.operation_id)

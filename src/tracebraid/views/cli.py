@@ -13,6 +13,8 @@ import argparse
 import importlib
 from collections.abc import Callable, Sequence
 
+from tracebraid import __version__
+
 __all__ = ["COMMAND_MODULES", "Command", "main"]
 
 Command = Callable[[argparse.Namespace], int]
@@ -23,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tracebraid.collector.import_cli",
     "tracebraid.store.migrate_cli",
     "tracebraid.views.commands.demo",
+    "tracebraid.views.commands.listing",
     "tracebraid.views.commands.show",
     "tracebraid.views.commands.why",
     "tracebraid.views.commands.pending",
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tracebraid",
         description="Causal tracing for asynchronous, event-driven systems.",
     )
+    parser.add_argument("--version", action="version", version=f"tracebraid {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

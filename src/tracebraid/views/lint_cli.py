@@ -6,11 +6,12 @@ protobuf, Jaeger JSON; plain or gzip), against the project's conventions file
 each finding with its rule ID, service, step, why it matters and the fix, then the
 propagation coverage per service. Exit status: 0 clean or below --fail-on, 1 findings
 at or above --fail-on, 2 bad usage, conventions file or span file, 3 the store cannot
-be opened or read.
+be opened or read, 4 nothing was linted (no spans in the store, files or --since/--until
+window: a CI gate must not pass on nothing, which is what a wrong --store looks like).
 
 Example::
 
-    $ tracebraid lint --store sqlite:///tracebraid-demo.db --fail-on error
+    $ tracebraid lint --store sqlite:///tracebraid.db --fail-on error
     $ tracebraid lint traces.jsonl jaeger.json --conventions trace-conventions.yaml --json
     $ tracebraid lint --since 1h --until 10m --fail-on warning
     $ tracebraid lint --rules
@@ -53,6 +54,7 @@ from tracebraid.views.source import STORE_ENV, default_store, open_for_reading, 
 __all__ = [
     "EXIT_CLEAN",
     "EXIT_FINDINGS",
+    "EXIT_NOTHING",
     "EXIT_STORE",
     "EXIT_USAGE",
     "FAIL_ON",
@@ -70,6 +72,9 @@ EXIT_USAGE = 2
 """Bad options, conventions file or span file (argparse exits 2 as well)."""
 EXIT_STORE = 3
 """The store cannot be opened or read."""
+
+EXIT_NOTHING = 4
+"""No spans in the store, files or window: nothing was linted, so nothing passed."""
 
 FAIL_ON = ("info", "warning", "error", "never")
 _PROGRESS_EVERY = 50
@@ -234,7 +239,9 @@ def _coverage(report: LintReport) -> Table:
     return table
 
 
-def _render(report: LintReport, *, source: str, fail_on: str, exit_code: int) -> RenderableType:
+def _render(
+    report: LintReport, *, source: str, fail_on: str, exit_code: int, windowed: bool = False
+) -> RenderableType:
     parts: list[RenderableType] = [
         Text(
             f"linted {report.workflows:,} workflows ({report.traces:,} traces, "
@@ -249,6 +256,12 @@ def _render(report: LintReport, *, source: str, fail_on: str, exit_code: int) ->
         parts += [_coverage(report), Text("")]
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in reversed(Severity))
     extra = f"; {report.suppressed} allowed by the conventions" if report.suppressed else ""
+    if exit_code == EXIT_NOTHING:
+        return Text(
+            f"nothing linted: no spans in {source}" + (" in the window" if windowed else "")
+            + "; check --store (or the files) and --since/--until",
+            style="bold yellow",
+        )  # fmt: skip
     verdict = (
         Text(f"failing: findings at or above {fail_on}", style="bold red")
         if exit_code == EXIT_FINDINGS
@@ -268,6 +281,8 @@ def _rules_table() -> Table:
 
 
 def _exit_code(report: LintReport, fail_on: str) -> int:
+    if report.spans == 0:
+        return EXIT_NOTHING
     if fail_on == "never":
         return EXIT_CLEAN
     return EXIT_FINDINGS if report.at_or_above(Severity(fail_on)) else EXIT_CLEAN
@@ -309,5 +324,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print_json(document)
     else:
-        out.print(_render(report, source=source, fail_on=args.fail_on, exit_code=code))
+        windowed = args.since is not None or args.until is not None
+        out.print(
+            _render(report, source=source, fail_on=args.fail_on, exit_code=code, windowed=windowed)
+        )
     return code

@@ -6,8 +6,8 @@ does hold, so the message says what to type instead.
 
 Example::
 
-    store = open_for_reading("sqlite:///tracebraid-demo.db")
-    loaded = load("order_441", store, url="sqlite:///tracebraid-demo.db", now_ns=time.time_ns())
+    store = open_for_reading("sqlite:///tracebraid.db")
+    loaded = load("order_441", store, url="sqlite:///tracebraid.db", now_ns=time.time_ns())
     print(loaded.analysis.critical_path.duration_ns)
 """
 
@@ -30,14 +30,18 @@ from tracebraid.analysis import (
     parse_duration,
 )
 from tracebraid.errors import ConfigurationError, InputError
+from tracebraid.messaging import normalize
 from tracebraid.model import Span
 from tracebraid.store import SpanStore, TraceSummary, fetch_workflow, open_store
 
 __all__ = [
     "DEFAULT_STORE",
     "HISTORY_TRACES",
+    "PROGRAM_ENV",
     "SPAN_SEARCH_TRACES",
+    "SQLITE_URLS",
     "STORE_ENV",
+    "AmbiguousKeyError",
     "LoadedWorkflow",
     "UnknownKeyError",
     "default_store",
@@ -46,10 +50,12 @@ __all__ = [
     "open_for_reading",
     "parse_since",
     "parse_when",
+    "program",
     "read_topology",
     "reading",
     "recent",
     "require_key",
+    "resolve_prefix",
     "trace_of_span",
 ]
 
@@ -57,6 +63,14 @@ STORE_ENV = "TRACEBRAID_STORE"
 """Environment variable naming the store when ``--store`` is not given."""
 DEFAULT_STORE = "sqlite:///tracebraid.db"
 """The store the commands read when neither ``--store`` nor ``TRACEBRAID_STORE`` says."""
+PROGRAM_ENV = "TRACEBRAID_PROGRAM"
+"""How the hints spell the command: ``./scripts/tracebraid`` sets it, so a printed command
+runs as printed from the repository; unset, it is ``tracebraid``."""
+SQLITE_URLS = (
+    "sqlite:///data/x.db is data/x.db relative to the current directory, "
+    "sqlite:////data/x.db (four slashes) the absolute /data/x.db, as in SQLAlchemy"
+)
+"""What the slashes of an SQLite URL mean, for help texts and errors."""
 HISTORY_TRACES = 200
 """How many recent traces teach the expected consumers when there is no topology file."""
 SPAN_SEARCH_TRACES = 500
@@ -86,6 +100,11 @@ def default_store() -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
+def program() -> str:
+    """How to spell the command in a hint: ``$TRACEBRAID_PROGRAM``, else ``tracebraid``."""
+    return os.environ.get(PROGRAM_ENV) or "tracebraid"
+
+
 def _sqlite_path(url: str) -> Path | None:
     scheme, sep, _ = url.partition("://")
     if not sep:
@@ -105,9 +124,11 @@ def open_for_reading(url: str) -> SpanStore:
     """
     path = _sqlite_path(url)
     if path is not None and not path.exists():
+        option = "" if url == default_store() else f" --store {url}"
         raise ConfigurationError(
-            f"no store at {url!r} (file {str(path)!r} does not exist); run `tracebraid demo` "
-            f"to create one, pass --store, or set {STORE_ENV}"
+            f"no store at {url!r} (file {str(path.absolute())!r} does not exist; "
+            f"{SQLITE_URLS}); run `{program()} demo{option}` or `{program()} import FILE"
+            f"{option}` to create one, pass --store, or set {STORE_ENV}"
         )
     return open_store(url)
 
@@ -153,16 +174,67 @@ def load(
     """
     found = fetch_workflow(store, key)
     if not found.spans:
+        full = resolve_prefix(store, key, url=url)
+        if full is not None:
+            found, key = fetch_workflow(store, full), full
+    if not found.spans:
         known = _suggestions(store)
         hint = (
-            "try `tracebraid show` with one of: " + ", ".join(known)
+            f"try `{program()} show` with one of: " + ", ".join(known)
             if known
-            else "the store is empty: run `tracebraid demo`, or send spans to `tracebraid serve`"
+            else f"the store is empty: run `{program()} demo`, or send spans to `{program()} serve`"
         )
         raise UnknownKeyError(f"no trace, correlation or event ID {key!r} in store {url}; {hint}")
     past = history(store) if topology is None and learn else None
     analysis = analyze(found.spans, topology=topology, history=past, now_ns=now_ns)
     return LoadedWorkflow(key, analysis, found.truncated)
+
+
+class AmbiguousKeyError(InputError):
+    """A shortened ID that begins more than one trace, correlation or event ID."""
+
+
+_ELLIPSES = ("…", "...")
+_MIN_PREFIX = 4
+
+
+def resolve_prefix(
+    store: SpanStore, key: str, *, url: str, limit: int = SPAN_SEARCH_TRACES
+) -> str | None:
+    """The one full ID that ``key`` begins, as the tree prints IDs shortened (``da8c33f2…``).
+
+    Looked for among the trace, correlation and event IDs of the ``limit`` most recent
+    traces; ``None`` when none begins so (or ``key`` is under four characters). Raises
+    ``AmbiguousKeyError`` naming the candidates when more than one does.
+
+    Example::
+
+        >>> from tracebraid.store import open_store
+        >>> resolve_prefix(open_store("sqlite:///:memory:"), "da8c33f2…", url="memory") is None
+        True
+    """
+    prefix = key.strip()
+    for ellipsis in _ELLIPSES:
+        prefix = prefix.removesuffix(ellipsis)
+    if len(prefix) < _MIN_PREFIX:
+        return None
+    summaries = store.recent_traces(limit)
+    candidates: set[str] = set()
+    for summary in summaries:
+        candidates.add(summary.trace_id)
+        candidates.update(summary.correlation_ids)
+    if summaries:
+        for span in store.spans_of_traces([s.trace_id for s in summaries]):
+            event_id = normalize(span).event_id
+            if event_id:
+                candidates.add(event_id)
+    matches = sorted(c for c in candidates if c.startswith(prefix))
+    if len(matches) > 1:
+        shown = ", ".join(matches[:_SUGGESTIONS]) + (", …" if len(matches) > _SUGGESTIONS else "")
+        raise AmbiguousKeyError(
+            f"{key!r} begins {len(matches)} IDs in store {url}: {shown}; give more of it"
+        )
+    return matches[0] if matches else None
 
 
 def trace_of_span(store: SpanStore, span_id: str, *, limit: int = SPAN_SEARCH_TRACES) -> str | None:

@@ -18,7 +18,11 @@
     critical path (◆): POST /orders → reserve-inventory → send-warehouse-webhook (3 attempts)
                        1.71 s of 1.92 s, of which back-off 0.60 s, failed attempts 1.00 s
 
-Business names first; ``ids=True`` adds every identity (trace, span, event,
+Business names first; ``summary=True`` folds each event's healthy branches (one attempt,
+succeeded, not lagging, off the critical path, and so is everything below them) into
+one line, which ``show`` does by default past ``SUMMARY_BRANCHES`` branches. Lines
+wider than the terminal are elided in the middle, the guides kept; piped output
+(rendered with ``soft_wrap``) is never cut. ``ids=True`` adds every identity (trace, span, event,
 correlation and causation IDs). Styles only add emphasis: with no colour the text
 says everything (``◆`` marks the critical path, ``✓``/``✗``/``⋯`` the outcomes).
 
@@ -33,10 +37,11 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
 from tracebraid.analysis import (
@@ -61,7 +66,20 @@ from tracebraid.views.layout import (
 from tracebraid.views.notes import render_notes
 from tracebraid.views.units import format_duration, short_id
 
-__all__ = ["CRITICAL", "header_line", "render_tree", "tree_lines"]
+__all__ = [
+    "CRITICAL",
+    "SUMMARY_BRANCHES",
+    "FittedLines",
+    "branch_count",
+    "header_line",
+    "render_tree",
+    "tree_lines",
+]
+
+SUMMARY_BRANCHES = 200
+"""Past this many branches ``show`` folds the healthy ones unless asked for ``--full``."""
+_GUIDES = frozenset("│├└─▶ ")
+_ELLIPSIS = "…"
 
 CRITICAL = "◆"
 """Marks the spans the critical path runs through."""
@@ -114,6 +132,7 @@ class _Options:
     now_ns: int
     ids: bool
     many_traces: bool  # name the trace beside a span only when it is not the only one
+    summary: bool = False
 
 
 def _mark(line: Text, critical: bool) -> None:
@@ -271,9 +290,41 @@ def _attempt_lines(node: BranchNode, options: _Options) -> Iterator[Text]:
 
 
 def _prefixed(prefix: str, body: Text) -> Text:
-    line = Text(prefix, style="dim")
+    # The guides are dim, not the line: a base style would dim the body (red failures too).
+    line = Text()
+    line.append(prefix, style="dim")
     line.append_text(body)
     return line
+
+
+def _healthy(node: BranchNode) -> bool:
+    """Nothing to look at: one attempt that succeeded, on time, and so below it."""
+    branch = node.branch
+    return (
+        node.state is NodeState.SUCCEEDED
+        and branch is not None
+        and len(branch.attempts) == 1
+        and node.lagging is None
+        and not node.stitched
+        and not node.on_critical_path
+        and all(_healthy(child) for event in node.events for child in event.branches)
+    )
+
+
+def _folded(nodes: Sequence[BranchNode]) -> Text:
+    steps = list(dict.fromkeys(node.step for node in nodes))
+    named = ", ".join(steps[:3]) + (", …" if len(steps) > 3 else "")
+    plural = "es" if len(nodes) > 1 else ""
+    return Text(f"{_OK} {len(nodes)} healthy branch{plural} folded ({named})", style="green")
+
+
+def branch_count(tree: WorkflowTree) -> int:
+    """Every branch node in ``tree``, expected ones included (what ``SUMMARY_BRANCHES`` counts)."""
+
+    def under(events: Sequence[EventNode]) -> int:
+        return sum(1 + under(node.events) for event in events for node in event.branches)
+
+    return sum(under(root.events) for root in tree.roots) + under(tree.orphans)
 
 
 def _under(prefix: str, has_children: bool) -> str:
@@ -289,8 +340,10 @@ def _event_lines(events: tuple[EventNode, ...], prefix: str, options: _Options) 
         detail = _event_ids(event, options) if options.ids else None
         if detail is not None:
             yield _prefixed(_under(inner, bool(event.branches)), detail)
-        for number, node in enumerate(event.branches):
-            final = number == len(event.branches) - 1
+        healthy = [n for n in event.branches if _healthy(n)] if options.summary else []
+        shown = [n for n in event.branches if n not in healthy]
+        for number, node in enumerate(shown):
+            final = number == len(shown) - 1 and not healthy
             yield _prefixed(inner + ("└─▶ " if final else "├─▶ "), _branch(node, options))
             below = inner + ("    " if final else "│   ")
             own = _under(below, bool(node.events))
@@ -299,12 +352,21 @@ def _event_lines(events: tuple[EventNode, ...], prefix: str, options: _Options) 
             for attempt in _attempt_lines(node, options):
                 yield _prefixed(own, attempt)
             yield from _event_lines(node.events, below, options)
+        if healthy:
+            yield _prefixed(inner + "└─▶ ", _folded(healthy))
 
 
-def tree_lines(analysis: WorkflowAnalysis, *, ids: bool = False) -> list[Text]:
-    """The tree's lines: each root action, then what it caused (no header, no notes)."""
+def tree_lines(
+    analysis: WorkflowAnalysis, *, ids: bool = False, summary: bool | None = False
+) -> list[Text]:
+    """The tree's lines: each root action, then what it caused (no header, no notes).
+
+    ``summary``: fold healthy branches; ``None`` folds them past ``SUMMARY_BRANCHES``.
+    """
     tree: WorkflowTree = build_tree(analysis)
-    options = _Options(analysis.now_ns, ids, len(analysis.trace_ids) > 1)
+    if summary is None:
+        summary = branch_count(tree) > SUMMARY_BRANCHES
+    options = _Options(analysis.now_ns, ids, len(analysis.trace_ids) > 1, summary)
     lines: list[Text] = []
     for root in tree.roots:
         lines.append(_action(root))
@@ -320,10 +382,50 @@ def tree_lines(analysis: WorkflowAnalysis, *, ids: bool = False) -> list[Text]:
     return lines
 
 
-def render_tree(analysis: WorkflowAnalysis, *, ids: bool = False) -> Group:
-    """Header, tree, critical path line and notes (breaks, skew, limitations) of a workflow."""
+def render_tree(
+    analysis: WorkflowAnalysis, *, ids: bool = False, summary: bool | None = False
+) -> Group:
+    """Header, tree, critical path line and notes (breaks, skew, limitations) of a workflow.
+
+    ``summary`` as in ``tree_lines``; tree lines too wide are elided (``FittedLines``).
+    """
     return Group(
         header_line(analysis, ids=ids),
-        *tree_lines(analysis, ids=ids),
+        FittedLines(tree_lines(analysis, ids=ids, summary=summary)),
         *render_notes(analysis, ids=ids),
     )
+
+
+class FittedLines:
+    """Tree lines, each on one terminal line: a line wider than the terminal keeps its
+    guides and loses the middle of the rest (``…``), so the tree's shape survives at 80
+    columns. Printed with ``soft_wrap`` (piped output), lines are left whole.
+    """
+
+    def __init__(self, lines: Sequence[Text]) -> None:
+        self.lines = tuple(lines)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines:
+            yield line if options.no_wrap else _fit(line, options.max_width)
+
+
+def _fit(line: Text, width: int) -> Text:
+    """``line`` in ``width`` cells: the guides kept, the middle of the rest elided."""
+    if cell_len(line.plain) <= width:
+        return line
+    plain = line.plain
+    guides = len(plain) - len(plain.lstrip("".join(_GUIDES)))
+    room = width - guides - 1  # the ellipsis takes one
+    if room < 8:  # too deep to say anything: cut at the end
+        return line[: max(width - 1, 0)] + Text(_ELLIPSIS)
+    body = plain[guides:]
+    head = (room * 2) // 3
+    tail = room - head
+    # Characters, not cells: the tree's names and IDs are narrow text.
+    over = cell_len(body) - len(body)
+    tail = max(tail - over, 1)
+    fitted = line[: guides + head]
+    fitted.append(_ELLIPSIS, style="dim")
+    fitted.append_text(line[len(plain) - tail :])
+    return fitted

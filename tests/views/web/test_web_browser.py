@@ -302,3 +302,37 @@ def test_a_token_is_asked_for_once_then_sent_with_every_call(
         context.close()
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_view_past_the_span_cap_says_so_in_a_banner(
+    page: Page, base_url: str, web_demo: WebDemo
+) -> None:
+    # The view as served, with the ``limited`` the reader adds past its span cap
+    # (``WorkflowReader.max_view_spans``, 20,000: too many to write here in a test).
+    limited = {
+        "shown": 20_000,
+        "total": 31_250,
+        "message": "showing the first 20,000 of 31,250 spans; to see the rest, narrow it: "
+        "open one of its traces (scope=trace) or a branch by its event ID",
+    }
+
+    def capped(route: Any) -> None:
+        answer = route.fetch()
+        view = answer.json()
+        assert view["limited"] is None  # the demo is far under the cap
+        route.fulfill(response=answer, json={**view, "limited": limited})
+
+    page.goto(f"{base_url}/#/workflow/{web_demo.plain}")
+    _ready(page, "workflow")
+    expect(page.locator(".limited-banner")).to_have_count(0)
+    page.route(re.compile(r".*/api/workflows/[^/]+/runs/[^/]+/view.*"), capped)
+    page.reload()
+    _ready(page, "workflow")
+    banner = page.get_by_role("alert")
+    expect(banner).to_have_class("limited-banner")
+    expect(banner).to_contain_text("Partial view: 20,000 of 31,250 spans.")
+    expect(banner).to_contain_text(
+        "alone. To see the rest, narrow it: open one of its traces (scope=trace) or a branch"
+    )
+    # the banner leads the page, above the title
+    assert page.locator(".wf-head > *").first.get_attribute("class") == "limited-banner"

@@ -28,10 +28,12 @@ from tracebraid.errors import InputError, TracebraidError
 from tracebraid.views.cli import Command
 from tracebraid.views.documents import to_json
 from tracebraid.views.source import (
+    SQLITE_URLS,
     STORE_ENV,
     LoadedWorkflow,
     default_store,
     load,
+    program,
     read_topology,
     reading,
     recent,
@@ -56,7 +58,10 @@ __all__ = [
     "guarded",
     "load_recent",
     "load_workflow",
+    "positive_int",
     "print_json",
+    "program",
+    "reading",
     "show",
     "store_url",
 ]
@@ -99,9 +104,9 @@ def add_store(parser: argparse.ArgumentParser, *, default: str | None = None) ->
         "--store",
         metavar="URL",
         default=default,
-        help=f"span store, e.g. sqlite:///spans.db (default: ${STORE_ENV} or {default_store()})"
+        help=f"span store (default: ${STORE_ENV} or {default_store()}); {SQLITE_URLS}"
         if default is None
-        else f"span store (default: {default})",
+        else f"span store (default: {default}); {SQLITE_URLS}",
     )
 
 
@@ -125,8 +130,27 @@ def add_window(parser: argparse.ArgumentParser) -> None:
         "(2026-01-31T12:00:00Z)",
     )
     parser.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="look at the N most recent traces (50)"
+        "--limit",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="look at the N most recent traces (50)",
     )
+
+
+def positive_int(text: str) -> int:
+    """An option's value as a whole number of at least 1, or argparse's usage error (exit 2).
+
+    >>> positive_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_topology(parser: argparse.ArgumentParser) -> None:
@@ -170,7 +194,10 @@ def console() -> Console:
 
 
 def show(renderable: RenderableType) -> None:
-    console().print(renderable)
+    """Print to stdout: fitted to a terminal; piped, every line whole (no hard wrap, and
+    no padding, so no trailing spaces)."""
+    out = console()
+    out.print(renderable, soft_wrap=not out.is_terminal)
 
 
 def print_json(document: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ Example::
 
     $ tracebraid demo
     $ tracebraid demo --orders 20 --time-scale 0.1 --store sqlite:///demo.db
+    $ ./scripts/tracebraid list    # from the repository: the same default store
     $ tracebraid demo --json | jq .workflow.summary
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import sys
 import time
 from typing import Any
@@ -41,17 +41,19 @@ from tracebraid.views.commands._options import (
     add_json,
     add_store,
     guarded,
+    positive_int,
     print_json,
+    program,
     show,
+    store_url,
 )
 from tracebraid.views.documents import demo_document, workflow_document
 from tracebraid.views.schema import DemoOrderJson
 from tracebraid.views.source import LoadedWorkflow, default_store, load
 from tracebraid.views.tree import render_tree
 
-__all__ = ["BROKERS", "DEFAULT_DEMO_STORE", "register", "run"]
+__all__ = ["BROKERS", "register", "run"]
 
-DEFAULT_DEMO_STORE = "sqlite:///tracebraid-demo.db"
 BROKERS = ("memory", "rabbitmq", "redis", "nats", "kafka")
 _EXPORT_DELAY_MS = 50
 
@@ -65,7 +67,7 @@ def register(subparsers: Any) -> None:
         __doc__,
         help="run the order-flow demo into a store and print its causal tree",
         options=(
-            functools.partial(add_store, default=DEFAULT_DEMO_STORE),
+            add_store,
             _add_flow,
             add_ids,
             add_json,
@@ -76,7 +78,7 @@ def register(subparsers: Any) -> None:
 def _add_flow(parser: argparse.ArgumentParser) -> None:
     """How the demo runs: how many orders, how fast, on which broker, with which mistakes."""
     parser.add_argument(
-        "--orders", type=int, default=1, metavar="N", help="orders to place at once (1)"
+        "--orders", type=positive_int, default=1, metavar="N", help="orders to place at once (1)"
     )
     parser.add_argument(
         "--time-scale",
@@ -128,19 +130,21 @@ async def _run_flow(args: argparse.Namespace, store: SpanStore) -> DemoRun:
 def _hints(url: str, loaded: LoadedWorkflow, others: int) -> Text:
     analysis = loaded.analysis
     store = "" if url == default_store() else f" --store {url}"
+    cli = program()
     webhook = next((b for b in analysis.branches if b.retries), None)
     event = webhook.event_id if webhook is not None else analysis.branches[0].event_id
     lines = [
         "",
         f"stored in {url}"
-        + (f" with {others} more order(s): tracebraid pending{store}" if others else ""),
+        + (f" with {others} more order(s): {cli} pending{store}" if others else ""),
         "ask more:",
-        f"  tracebraid show {loaded.key}{store} --ids",
-        f"  tracebraid why {event}{store}",
-        f"  tracebraid latency {loaded.key}{store}",
-        f"  tracebraid retries{store}",
-        f"  tracebraid pending{store}",
-        f"  tracebraid export {loaded.key} --mermaid{store}",
+        f"  {cli} list{store}",
+        f"  {cli} show {loaded.key}{store} --ids",
+        f"  {cli} why {event}{store}",
+        f"  {cli} latency {loaded.key}{store}",
+        f"  {cli} retries{store}",
+        f"  {cli} pending{store}",
+        f"  {cli} export {loaded.key} --mermaid{store}",
     ]
     return Text("\n".join(lines), style="dim")
 
@@ -156,7 +160,7 @@ def _options_are_valid(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the flow, read the first order's workflow back from the store, print its tree."""
     _options_are_valid(args)
-    url: str = args.store
+    url = store_url(args)
     topology = load_topology(topology_file())
     store = open_store(url)
     try:

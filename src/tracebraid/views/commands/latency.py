@@ -6,7 +6,7 @@ processing time and back-off.
 
 Example::
 
-    $ tracebraid latency order_441 --store sqlite:///tracebraid-demo.db
+    $ tracebraid latency order_441 --store sqlite:///tracebraid.db
 """
 
 from __future__ import annotations

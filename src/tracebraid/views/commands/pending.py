@@ -7,7 +7,7 @@ pending until it succeeds, and lost once its deadline has passed.
 
 Example::
 
-    $ tracebraid pending --store sqlite:///tracebraid-demo.db --since 1h
+    $ tracebraid pending --store sqlite:///tracebraid.db --since 1h
     $ tracebraid pending --topology topology.yaml --json
 """
 

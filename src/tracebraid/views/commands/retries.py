@@ -7,7 +7,7 @@ KEY it looks at the workflows of the most recent traces.
 
 Example::
 
-    $ tracebraid retries --store sqlite:///tracebraid-demo.db
+    $ tracebraid retries --store sqlite:///tracebraid.db
     $ tracebraid retries order_441 --json
 """
 

@@ -5,8 +5,9 @@ deliveries, and the critical path marked (``◆``) and summed up in one line.
 
 Example::
 
-    $ tracebraid show order_441 --store sqlite:///tracebraid-demo.db
+    $ tracebraid show order_441 --store sqlite:///tracebraid.db
     $ tracebraid show 4bf92f3577b34da6a3ce929d0e0e4736 --ids
+    $ tracebraid show order_441 --summary    # healthy branches folded
     $ tracebraid show order_441 --json | jq .summary
 """
 
@@ -31,7 +32,7 @@ from tracebraid.views.commands._options import (
     show,
 )
 from tracebraid.views.documents import workflow_document
-from tracebraid.views.tree import render_tree
+from tracebraid.views.tree import SUMMARY_BRANCHES, render_tree
 
 __all__ = ["register", "run"]
 
@@ -44,7 +45,26 @@ def register(subparsers: Any) -> None:
         run,
         __doc__,
         help="a workflow's causal tree: branches, attempts, pending work, critical path",
-        options=(add_key, add_store, add_topology, add_ids, add_json),
+        options=(add_key, add_store, add_topology, add_ids, _add_summary, add_json),
+    )
+
+
+def _add_summary(parser: argparse.ArgumentParser) -> None:
+    folding = parser.add_mutually_exclusive_group()
+    folding.add_argument(
+        "--summary",
+        action="store_const",
+        const=True,
+        dest="summary",
+        help="fold each event's healthy branches into one line (the default past "
+        f"{SUMMARY_BRANCHES} branches)",
+    )
+    folding.add_argument(
+        "--full",
+        action="store_const",
+        const=False,
+        dest="summary",
+        help="every branch, however many",
     )
 
 
@@ -55,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(workflow_document(loaded.analysis, key=loaded.key))
         return EXIT_OK
-    show(render_tree(loaded.analysis, ids=args.ids))
+    show(render_tree(loaded.analysis, ids=args.ids, summary=args.summary))
     if loaded.truncated:
         show(Text("note: the workflow spans more traces than were loaded", style="yellow"))
     return EXIT_OK

@@ -6,7 +6,7 @@ had to be stitched by event ID (its trace context was lost) is marked ``⚠``.
 
 Example::
 
-    $ tracebraid why evt_8823 --store sqlite:///tracebraid-demo.db
+    $ tracebraid why evt_8823 --store sqlite:///tracebraid.db
     $ tracebraid why 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7 --json
 """
 
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             key = found
         loaded = load(key, store, url=url, now_ns=time.time_ns(), learn=False)
+    if not colon and key == target:
+        target = loaded.key  # a shortened event ID, resolved by ``load`` to the full one
     chain = why(loaded.analysis, target)
     if args.json:
         print_json(why_document(chain, key=loaded.key))

@@ -14,7 +14,7 @@ event ID as the key). Views are kept as their encoded JSON in a cache bounded in
 
 Example::
 
-    reader = WorkflowReader(open_store("sqlite:///tracebraid-demo.db"))
+    reader = WorkflowReader(open_store("sqlite:///tracebraid.db"))
     view = reader.view("order_441")
     print(view["workflow"]["summary"]["retries"])
 """

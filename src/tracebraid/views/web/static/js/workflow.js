@@ -55,6 +55,20 @@ export async function showWorkflow(root, route, scope) {
   return page;
 }
 
+/**
+ * The banner of a view cut to its first spans (the server's span cap): how many are shown,
+ * of how many, and how to narrow it. Counts, badges and attention below cover only these.
+ */
+export function limitedBanner(limited) {
+  if (!limited) return null;
+  // The message starts with the counts the heading already says; keep how to narrow it.
+  const how = limited.message.split("; ").slice(1).join("; ") || limited.message;
+  return h("p", { class: "limited-banner", role: "alert" },
+    h("strong", {}, `Partial view: ${limited.shown.toLocaleString("en")} of ${limited.total.toLocaleString("en")} spans.`),
+    " Everything on this page is worked out from these spans alone. ",
+    how.charAt(0).toUpperCase() + how.slice(1) + ".");
+}
+
 class WorkflowPage {
   constructor(root, model, route) {
     this.root = root;
@@ -120,6 +134,7 @@ class WorkflowPage {
         h("a", { href: link("workflow", sm.correlation_ids[0] || model.key, {}) }, "Open the whole workflow →"),
         w.islands.length ? h("span", { class: "warn-text" }, " It begins at a consumer whose producer is in another trace: broken causality.") : null)
       : null;
+    const limited = limitedBanner(model.view.limited);
     const groups = groupAttention(attention(model));
     const shown = this.allNotes ? groups : groups.slice(0, ATTENTION_SHOWN);
     const runs = model.view.runs && model.view.runs.length > 1
@@ -131,6 +146,7 @@ class WorkflowPage {
         }, `run ${run.index + 1} · ${clock(run.start_ns)}`)))
       : null;
     return h("header", { class: "wf-head" },
+      limited,
       h("div", { class: "wf-title" },
         h("span", { class: "kicker" }, model.scope === "trace" ? "trace" : "workflow"),
         h("h1", { title: model.key, class: model.scope === "trace" ? "trace-id" : "" }, title),
