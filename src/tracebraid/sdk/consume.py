@@ -83,6 +83,7 @@ class Consumption:
         "_record",
         "_recorded",
         "_start_ns",
+        "_started_with",
         "_step",
         "_system",
         "_tracked",
@@ -105,6 +106,7 @@ class Consumption:
     _marker_attributes: dict[str, AttributeValue]
     _marker_due_ns: int
     _start_ns: int
+    _started_with: tuple[Context, list[Link], dict[str, AttributeValue], trace.Tracer, int]
 
     def __init__(
         self,
@@ -250,6 +252,8 @@ class Consumption:
             links=links,
             start_time=start_ns,
         )
+        # Kept to re-record a failed attempt that the sampler dropped (see _kept_failure).
+        self._started_with = (parent_ctx, links, attributes, tracers.spans, start_ns)
         # The block runs in the consumer span, with the message's baggage.
         values[_SPAN_KEY] = span
         self._otel_token = otel_context.attach(Context(values))
@@ -318,6 +322,8 @@ class Consumption:
         span = self.span
         if self._tracked:
             CLOCK.in_flight.discard(self)  # CLOCK.untrack, inlined
+        if (exc is not None or self.outcome not in (None, Outcome.OK)) and not span.is_recording():
+            span = self._kept_failure(exc)
         try:
             if exc is not None:
                 if exc is not self._recorded:
@@ -340,6 +346,33 @@ class Consumption:
         finally:
             _current.reset(self._current_token)
             otel_context.detach(self._otel_token)
+
+    def _kept_failure(self, exc: BaseException | None) -> Span:
+        """A failed attempt the sampler dropped at its start, asked for again now that it
+        failed: a ``WorkflowSampler(keep_retries=True)`` keeps it (marked partial), any
+        other sampler drops it again. Its span ID is new: work it published points at the
+        dropped one, which is what the partial mark tells the analysis."""
+        parent_ctx, links, attributes, tracer, start_ns = self._started_with
+        span = tracer.start_span(
+            self._step,
+            context=parent_ctx,
+            kind=SpanKind.CONSUMER,
+            attributes={**attributes, semconv.SAMPLING_KEEP: "failure"},
+            links=links,
+            start_time=start_ns,
+        )
+        if span.is_recording():
+            error = self._recorded
+            if error is not None and error is not exc:
+                span.record_exception(error)
+            if error is not None or exc is not None:
+                shown = error if error is not None else exc
+                span.set_status(Status(StatusCode.ERROR, f"{type(shown).__name__}: {shown}"))
+            else:
+                span.set_status(Status(StatusCode.ERROR, f"attempt ended with {self.outcome}"))
+            if self.outcome is Outcome.DEAD_LETTER:
+                span.set_attribute(semconv.DEAD_LETTER, True)
+        return span
 
     async def __aenter__(self) -> Consumption:
         return self.__enter__()
