@@ -37,6 +37,7 @@ from tracebraid.analysis.hazards import DeadLetter, DuplicatePublish, InFlight
 from tracebraid.analysis.limitations import find_limitations
 from tracebraid.analysis.outstanding import PendingBranch, find_pending
 from tracebraid.analysis.records import Limitation, SpanRef
+from tracebraid.analysis.sampling import account_for_sampling
 from tracebraid.analysis.stitching import (
     Island,
     PropagationBreak,
@@ -179,7 +180,7 @@ def analyze(
         'send-warehouse-webhook'
     """
     with _collector_paused():
-        return _analyze(spans, topology, history, now_ns)
+        return account_for_sampling(_analyze(spans, topology, history, now_ns))
 
 
 @contextlib.contextmanager

@@ -119,15 +119,26 @@ class WorkflowSampler(Sampler):
                 recent.clear()
             recent[correlation] = kept
         if kept:
+            # With keep_retries a later attempt is kept whatever the workflow's fate:
+            # it stands for itself alone (ratio 1), or fleet estimates count it twice.
+            recorded = 1.0 if self.keep_retries and _later_attempt(attributes) else ratio
             return SamplingResult(
                 Decision.RECORD_AND_SAMPLE,
-                {**(attributes or {}), semconv.SAMPLING_RATIO: ratio},
+                {**(attributes or {}), semconv.SAMPLING_RATIO: recorded},
                 state,
             )
-        if self.keep_retries and attributes and _retry_or_failure(attributes):
+        if self.keep_retries and attributes:
+            if _later_attempt(attributes):
+                recorded = 1.0
+            elif attributes.get(semconv.SAMPLING_KEEP) == _KEEP:
+                # A failed first attempt: the kept workflows' failures (weighed by the
+                # ratio) already estimate it; it is kept to be seen, not counted.
+                recorded = ratio
+            else:
+                return _DROP
             return SamplingResult(
                 Decision.RECORD_AND_SAMPLE,
-                {**attributes, semconv.SAMPLING_RATIO: ratio, semconv.SAMPLING_PARTIAL: True},
+                {**attributes, semconv.SAMPLING_RATIO: recorded, semconv.SAMPLING_PARTIAL: True},
                 state,
             )
         return _DROP
@@ -138,12 +149,10 @@ class WorkflowSampler(Sampler):
         return f"WorkflowSampler{{{self.ratio}{suffix}}}"
 
 
-def _retry_or_failure(attributes: Mapping[str, object]) -> bool:
-    """An attempt after the first, or a failed attempt the SDK re-records after it ended."""
-    attempt = attributes.get(semconv.ATTEMPT)
-    if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1:
-        return True
-    return attributes.get(semconv.SAMPLING_KEEP) == _KEEP
+def _later_attempt(attributes: Mapping[str, object] | None) -> bool:
+    """An attempt after the first (its number is on the consumer span as it starts)."""
+    attempt = attributes.get(semconv.ATTEMPT) if attributes else None
+    return isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1
 
 
 def _parent_state(parent_context: Context | None) -> TraceState | None:
