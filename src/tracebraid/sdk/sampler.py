@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -41,18 +42,28 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    get_current_span,
+)
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from tracebraid import semconv
 from tracebraid.errors import ConfigurationError
 from tracebraid.sampling import check_ratio, workflow_hash
-from tracebraid.sdk.context import _BAGGAGE_KEY, BAGGAGE_CORRELATION_KEY
+from tracebraid.sdk.context import _BAGGAGE_KEY, _SPAN_KEY, BAGGAGE_CORRELATION_KEY, _random_bits
 
-__all__ = ["WorkflowSampler", "from_env_arg"]
+__all__ = ["WorkflowSampler", "dropped_span", "from_env_arg"]
 
 _DROP = SamplingResult(Decision.DROP)
+_RANDOM = 0x02  # W3C trace-flags: the trace ID is random (set by OpenTelemetry's SDK too)
+_FLAGS = {0: TraceFlags(0), _RANDOM: TraceFlags(_RANDOM)}  # not sampled, by randomness
 _KEEP = "failure"  # the value of SAMPLING_KEEP the SDK sets on a failed attempt
 
 
@@ -111,14 +122,7 @@ class WorkflowSampler(Sampler):
         ratio = self.ratio
         if ratio >= 1.0:
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
-        kept = self._recent.get(correlation)
-        if kept is None:
-            kept = workflow_hash(correlation) < self._bound
-            recent = self._recent
-            if len(recent) >= 64:
-                recent.clear()
-            recent[correlation] = kept
-        if kept:
+        if self.kept(correlation):
             # With keep_retries a later attempt is kept whatever the workflow's fate:
             # it stands for itself alone (ratio 1), or fleet estimates count it twice.
             recorded = 1.0 if self.keep_retries and _later_attempt(attributes) else ratio
@@ -143,10 +147,49 @@ class WorkflowSampler(Sampler):
             )
         return _DROP
 
+    def kept(self, correlation: str) -> bool:
+        """True when the workflow ``correlation`` is among those kept."""
+        kept = self._recent.get(correlation)
+        if kept is None:
+            kept = workflow_hash(correlation) < self._bound
+            recent = self._recent
+            if len(recent) >= 64:
+                recent.clear()
+            recent[correlation] = kept
+        return kept
+
+    def drops(self, correlation: str, attempt: int = 1) -> bool:
+        """True when every span of this workflow (at this attempt) would be dropped: the
+        SDK's hot path asks this first and skips building a span nobody records."""
+        if self.ratio >= 1.0 or (self.keep_retries and attempt > 1):
+            return False
+        return not self.kept(correlation)
+
+    @staticmethod
+    def dropped_span(parent_context: Context) -> NonRecordingSpan:
+        """``dropped_span``, for the SDK's hot path (which does not import this module)."""
+        return dropped_span(parent_context)
+
     def get_description(self) -> str:
         """The sampler's name and ratio, as OpenTelemetry's samplers describe themselves."""
         suffix = ",keep_retries" if self.keep_retries else ""
         return f"WorkflowSampler{{{self.ratio}{suffix}}}"
+
+
+def dropped_span(parent_context: Context) -> NonRecordingSpan:
+    """The span a dropped workflow's hop gets without asking OpenTelemetry's SDK: what the
+    SDK makes for a dropped span (a non-recording span with a fresh span ID, in the
+    parent's trace or a new one), so the message still carries valid trace context."""
+    parent = cast("Span | None", parent_context.get(_SPAN_KEY))
+    span_id = _random_bits(64) or 1
+    if parent is not None:
+        # SpanContext is a tuple: unpacked at once, not through six properties.
+        trace_id, _, _, flags, state, valid = parent.get_span_context()
+        if valid:
+            context = SpanContext(trace_id, span_id, False, _FLAGS[flags & _RANDOM], state)
+            return NonRecordingSpan(context)
+    trace_id = _random_bits(128) or 1
+    return NonRecordingSpan(SpanContext(trace_id, span_id, False, _FLAGS[_RANDOM]))
 
 
 def _later_attempt(attributes: Mapping[str, object] | None) -> bool:
