@@ -259,14 +259,15 @@ async def _measure(
 
 async def _measure_sampling(
     name: str, args: argparse.Namespace, ratios: Sequence[float]
-) -> dict[tuple[str, float], float]:
-    """Median msg/s of bare, and of bare OpenTelemetry and tracebraid at each ratio
-    (each with its own provider and sampler), interleaved rounds, one process."""
+) -> tuple[dict[tuple[str, float], float], dict[tuple[str, float], float]]:
+    """Median msg/s and CPU us/msg of bare, and of bare OpenTelemetry and tracebraid at
+    each ratio (each with its own provider and sampler), interleaved rounds, one process."""
     runs: list[tuple[str, float, TracerProvider]] = [("bare", 1.0, _provider())]
     for ratio in ratios:
         runs.append(("otel", ratio, _provider(TraceIdRatioBased(ratio))))
         runs.append(("tracebraid", ratio, _provider(WorkflowSampler(ratio))))
     rates: dict[tuple[str, float], list[float]] = {(m, r): [] for m, r, _ in runs}
+    cpu: dict[tuple[str, float], list[float]] = {(m, r): [] for m, r, _ in runs}
     n = args.messages
     async with open_broker(name, temporary=True) as broker:
         for mode, _, provider in runs:
@@ -276,10 +277,15 @@ async def _measure_sampling(
             for mode, ratio, provider in runs[shift:] + runs[:shift]:
                 provider.force_flush()
                 gc.collect()
+                started = time.process_time()
                 rates[(mode, ratio)].append(n / await _in_process(mode, broker, n, args, provider))
+                cpu[(mode, ratio)].append((time.process_time() - started) / n * 1e6)
     for _, _, provider in runs:
         provider.shutdown()
-    return {key: statistics.median(values) for key, values in rates.items()}
+    return (
+        {key: statistics.median(values) for key, values in rates.items()},
+        {key: statistics.median(values) for key, values in cpu.items()},
+    )
 
 
 async def _sampling_main(args: argparse.Namespace, ratios: Sequence[float]) -> int:
@@ -291,15 +297,20 @@ async def _sampling_main(args: argparse.Namespace, ratios: Sequence[float]) -> i
         "with WorkflowSampler (each message its own workflow)"
     )
     print(
+        "overhead: the share of bare throughput lost; CPU: process CPU us/msg (bare / otel / "
+        "tracebraid) and the overhead it implies, which load from elsewhere moves less"
+    )
+    print(
         f"{'broker':<10}{'sampled':>8}{'bare msg/s':>12}{'otel msg/s':>12}{'overhead':>9}"
-        f"{'tracebraid msg/s':>18}{'overhead':>9}  goal"
+        f"{'tracebraid msg/s':>18}{'overhead':>9}  goal      CPU us/msg          CPU overhead"
     )
     missed = False
     for name in args.brokers.split(","):
-        rates = await _measure_sampling(name, args, ratios)
-        bare = rates[("bare", 1.0)]
+        rates, cpu = await _measure_sampling(name, args, ratios)
+        bare, bare_cpu = rates[("bare", 1.0)], cpu[("bare", 1.0)]
         for ratio in ratios:
             otel, traced = rates[("otel", ratio)], rates[("tracebraid", ratio)]
+            otel_cpu, traced_cpu = cpu[("otel", ratio)], cpu[("tracebraid", ratio)]
             otel_cost, traced_cost = 1 - otel / bare, 1 - traced / bare
             verdict = ""
             if ratio == 0.1:
@@ -307,9 +318,11 @@ async def _sampling_main(args: argparse.Namespace, ratios: Sequence[float]) -> i
             elif ratio == 1.0:
                 verdict = "ok" if traced_cost - otel_cost <= 0.05 else "MISSED"
             missed = missed or verdict == "MISSED"
+            cpus = f"{bare_cpu:.0f} / {otel_cpu:.0f} / {traced_cpu:.0f}"
             print(
                 f"{name:<10}{ratio:>8.0%}{bare:>12,.0f}{otel:>12,.0f}{otel_cost:>9.1%}"
-                f"{traced:>18,.0f}{traced_cost:>9.1%}  {verdict}"
+                f"{traced:>18,.0f}{traced_cost:>9.1%}  {verdict:<8}  {cpus:<18}"
+                f"  {1 - bare_cpu / otel_cpu:.1%} / {1 - bare_cpu / traced_cpu:.1%}"
             )
     return 1 if missed else 0
 

@@ -137,3 +137,20 @@ def test_the_decider_thread_decides_on_its_own(tmp_path: Path) -> None:
 def test_a_bad_policy_is_refused_naming_it(ratio: float, window: float, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RetentionPolicy(ratio=ratio, window_s=window)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--retain", "2"], "--retain must be in [0, 1]"),
+        (["--retain", "0.1", "--retain-window", "-1"], "retention window must be positive"),
+    ],
+)
+def test_serve_refuses_a_bad_retention_option_naming_it(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tracebraid.views.cli import main
+
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["serve", "--port", "0", "--store", store, "--no-ui", *argv]) == 2
+    assert message in capsys.readouterr().err
