@@ -187,3 +187,28 @@ def test_the_environment_argument_and_entry_point() -> None:
     entry = project["project"]["entry-points"]["opentelemetry_traces_sampler"]
     assert entry == {"tracebraid_workflow": "tracebraid.sdk.sampler:from_env_arg"}
     assert tracebraid.WorkflowSampler is WorkflowSampler
+
+
+class _Counting(WorkflowSampler):
+    def __init__(self, ratio: float) -> None:
+        super().__init__(ratio)
+        self.asked = 0
+
+    def should_sample(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        self.asked += 1
+        return super().should_sample(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_dropped_hop_does_not_go_through_the_sdk() -> None:
+    sampler = _Counting(0.5)
+    dropped = next(f"order_{n}" for n in range(100) if not keeps(f"order_{n}", 0.5))
+    kept = next(f"order_{n}" for n in range(100) if keeps(f"order_{n}", 0.5))
+    for capture in _capture(sampler):
+        for cid in (dropped, kept):
+            with correlation(cid), publishing("order.placed", destination="orders") as placed:
+                headers = placed.headers()
+            with consuming(extract(headers), step="s", consumer="c", destination="orders") as c:
+                assert c.span.get_span_context().is_valid
+                assert c.span.is_recording() == (cid == kept)
+        assert [s.attributes[semconv.CORRELATION_ID] for s in capture.spans] == [kept, kept]
+    assert sampler.asked == 2  # the kept workflow's two spans; the dropped hop asked nothing
