@@ -74,6 +74,7 @@ from tracebraid.sdk.broker import (
 if TYPE_CHECKING:  # type checkers see the lazy names as the real things
     from tracebraid.analysis import WorkflowAnalysis, analyze, latency, pending, retries, why
     from tracebraid.analysis.lint import lint
+    from tracebraid.sdk.sampler import WorkflowSampler
     from tracebraid.store import SpanStore, open_store
 
 __version__ = "0.1.0"
@@ -89,6 +90,8 @@ _LAZY = {
     "lint": "tracebraid.analysis.lint",
     "open_store": "tracebraid.store",
     "SpanStore": "tracebraid.store",
+    # loads OpenTelemetry's SDK: only services that configure sampling pay for it
+    "WorkflowSampler": "tracebraid.sdk.sampler",
 }
 
 
@@ -149,6 +152,7 @@ __all__ = [  # noqa: RUF022 - the lazy names are listed after the eager ones
     # loaded on first use
     "SpanStore",
     "WorkflowAnalysis",
+    "WorkflowSampler",
     "analyze",
     "latency",
     "lint",

@@ -29,6 +29,9 @@ __all__ = [
     "MESSAGING_SYSTEM",
     "OPERATION_TYPE",
     "OUTCOME",
+    "SAMPLING_KEEP",
+    "SAMPLING_PARTIAL",
+    "SAMPLING_RATIO",
     "START_MARKER_EVENT",
     "START_MARKER_SCOPE",
     "STEP",
@@ -52,6 +55,14 @@ OUTCOME = "tracebraid.outcome"  # ok | error | retry | dead_letter
 STEP = "tracebraid.step"  # the business step name of a consumer or step span
 DEAD_LETTER = "tracebraid.dead_letter"  # True on the span that moved a message to a DLQ
 BACKOFF_MS = "tracebraid.backoff_ms"  # the delay before the next attempt, when known
+# Workflow sampling (``tracebraid.WorkflowSampler``, docs/sampling.md): the ratio a kept
+# workflow was sampled at (absent at 100 %), and True on a span recorded in a workflow
+# that was otherwise sampled out (a retry or failure kept by ``keep_retries``).
+SAMPLING_RATIO = "tracebraid.sampling.ratio"
+SAMPLING_PARTIAL = "tracebraid.sampling.partial"
+# Set by the SDK on a failed attempt it re-records after the fact: asks the sampler to
+# keep it ("failure"); a sampler that does not know the key ignores it.
+SAMPLING_KEEP = "tracebraid.sampling.keep"
 
 # A start marker is a tiny span exported when processing *begins*: OpenTelemetry
 # exports a span only when it ends, and work that never ends must still be visible.

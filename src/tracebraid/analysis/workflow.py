@@ -42,6 +42,7 @@ from tracebraid.analysis.outstanding import (
     find_unconsumed,
 )
 from tracebraid.analysis.records import Limitation, SpanRef
+from tracebraid.analysis.sampling import account_for_sampling
 from tracebraid.analysis.stitching import (
     Island,
     PropagationBreak,
@@ -185,7 +186,7 @@ def analyze(
         'send-warehouse-webhook'
     """
     with _collector_paused():
-        return _analyze(spans, topology, history, now_ns)
+        return account_for_sampling(_analyze(spans, topology, history, now_ns))
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ from tracebraid.collector.otlp_http import (
     status_body,
     store_refusal,
 )
+from tracebraid.collector.retention import RetainingStore
 from tracebraid.collector.validate import Decoded, Rejection, describe_rejections
 from tracebraid.collector.write_queue import QueueFull, WriteQueue
 from tracebraid.errors import InputError, StoreError
@@ -277,7 +278,7 @@ class Collector:
         except Exception:  # a busy or broken store must not break the stats page
             _log.exception("counting stored spans failed")
             stored = None
-        return {
+        figures = {
             "requests": self.requests,
             "spans_accepted": queue.pop("spans_committed"),
             "spans_rejected": self.spans_rejected,
@@ -292,6 +293,9 @@ class Collector:
             "store_spans": stored,
             **queue,
         }
+        if isinstance(self.store, RetainingStore):
+            figures["retention"] = asdict(await run_in_threadpool(self.store.retention_stats))
+        return figures
 
     async def start(self) -> None:
         """Start the ingest processes, if any, before the first request needs them."""

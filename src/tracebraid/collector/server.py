@@ -23,7 +23,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -31,11 +31,17 @@ from starlette.types import ASGIApp
 
 from tracebraid.collector.app import Limits, create_app, ingest_reopener
 from tracebraid.collector.connections import Deadlines, RequestAdmission, deadline_protocol
+from tracebraid.collector.holding import HoldingFile
 from tracebraid.collector.hosts import HostGuard, allowed_hosts
 from tracebraid.collector.ingest_processes import default_processes
 from tracebraid.collector.memory import memory_bound
+from tracebraid.collector.retention import RetainingStore, RetentionPolicy
 from tracebraid.errors import ConfigurationError, TracebraidError
+from tracebraid.model import Span
 from tracebraid.store.base import SpanStore
+
+if TYPE_CHECKING:
+    from tracebraid.analysis import Topology
 
 __all__ = [
     "DEFAULT_HOST",
@@ -297,6 +303,7 @@ def register(subparsers: Any) -> None:
         "the name a reverse proxy forwards). On a loopback address every other Host is "
         "refused with 421 (DNS rebinding)",
     )
+    _retention_options(parser)
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (%(default)s)")
     parser.add_argument(
         "--no-ui", action="store_true", help="serve the collector only, without the web UI and API"
@@ -345,8 +352,10 @@ def run(args: argparse.Namespace) -> int:
         )
         hosts = _hosts(args.host, args.allowed_host)
         topology = None if args.topology is None else load_topology(args.topology)
+        policy = _retention_policy(args)
         sock = bind(args.host, args.port)
         store = open_store(args.store)
+        collected = store if policy is None else _retaining(store, args, policy, topology)
     except TracebraidError as exc:
         print(f"tracebraid serve: {exc}", file=sys.stderr)
         return 2
@@ -354,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(
         f"tracebraid serve: listening on http://{shown}:{port} (store {args.store}; "
-        f"{_ingest_mode(store, limits)})",
+        f"{_ingest_mode(collected, limits)})",
         file=sys.stderr,
         flush=True,
     )
@@ -369,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tracebraid serve: web UI on http://{shown}:{port}/", file=sys.stderr, flush=True)
     try:
         serve(
-            store,
+            collected,
             sock,
             token=args.token,
             limits=limits,
@@ -380,8 +389,64 @@ def run(args: argparse.Namespace) -> int:
             wrap=None if ui is None else ui.wrap,
         )
     finally:
+        if collected is not store:
+            collected.close()
         store.close()
     return 0
+
+
+def _retention_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--retain",
+        type=float,
+        metavar="RATIO",
+        help="workflow-aware retention: hold spans per workflow, keep every workflow that "
+        "retried, failed, dead-lettered, broke a link, lagged, duplicated or is pending "
+        "whole, and this ratio of the healthy ones (docs/sampling.md); ingests in this process",
+    )
+    parser.add_argument(
+        "--retain-window",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="quiet time after a workflow's last span before it is decided (%(default)s)",
+    )
+    parser.add_argument(
+        "--retain-file",
+        metavar="PATH",
+        help="the holding file (default: beside a SQLite store, else tracebraid-retain.db)",
+    )
+
+
+def _retention_policy(args: argparse.Namespace) -> RetentionPolicy | None:
+    if args.retain is None:
+        return None
+    window = args.retain_window
+    return RetentionPolicy(ratio=args.retain, window_s=window, max_window_s=max(300.0, window))
+
+
+def _retaining(
+    store: SpanStore, args: argparse.Namespace, policy: RetentionPolicy, topology: Topology | None
+) -> RetainingStore:
+    """The store the collector writes through: retention judged by the analysis.
+
+    The one place the collector meets the analysis: retention gets a function, and
+    never imports what is behind it.
+    """
+    from tracebraid.analysis import analyze
+    from tracebraid.analysis.sampling import interesting
+
+    def judge(spans: Sequence[Span], now_ns: int) -> tuple[str, ...]:
+        return interesting(analyze(spans, topology=topology, now_ns=now_ns))
+
+    path = args.retain_file
+    if path is None:
+        prefix = "sqlite:///"
+        local = args.store.startswith(prefix) and ":memory:" not in args.store
+        path = (
+            args.store[len(prefix) :].split("?")[0] + ".retain" if local else "tracebraid-retain.db"
+        )
+    return RetainingStore(store, HoldingFile(path), policy, judge)
 
 
 def _ingest_mode(store: SpanStore, limits: Limits) -> str:

@@ -13,13 +13,18 @@ Example::
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
 from tracebraid import semconv
+
+if TYPE_CHECKING:
+    from tracebraid.sdk.sampler import WorkflowSampler
 
 __all__ = ["SCOPE", "Settings", "Tracers", "configure", "settings", "tracers"]
 
@@ -36,6 +41,9 @@ class Tracers:
     markers: trace.Tracer
     start_markers: bool = True
     marker_delay_ns: int = 100_000_000
+    # The provider's sampler when it is a WorkflowSampler: a dropped workflow's spans
+    # are then made without the SDK (see sdk.sampler.dropped_span).
+    workflows: WorkflowSampler | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +107,20 @@ def _build(provider: trace.TracerProvider | None) -> Tracers:
         markers=get_tracer(semconv.START_MARKER_SCOPE, _VERSION),
         start_markers=settings.start_markers,
         marker_delay_ns=int(settings.start_marker_after_ms * 1_000_000),
+        workflows=_workflow_sampler(provider),
     )
+
+
+def _workflow_sampler(provider: trace.TracerProvider | None) -> WorkflowSampler | None:
+    """``provider``'s sampler if it is a WorkflowSampler (None: the global provider, once
+    set: a proxy, which may change, has none). Read without importing the sampler: a
+    process that never imported it has none."""
+    module = sys.modules.get("tracebraid.sdk.sampler")
+    if module is None:
+        return None
+    found = trace.get_tracer_provider() if provider is None else provider
+    sampler = getattr(found, "sampler", None)
+    return sampler if isinstance(sampler, module.WorkflowSampler) else None
 
 
 def tracers(provider: trace.TracerProvider | None = None) -> Tracers:

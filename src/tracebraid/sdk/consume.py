@@ -50,6 +50,7 @@ from tracebraid.sdk.propagation import Extracted
 
 __all__ = ["Consumption", "consuming", "consuming_batch"]
 
+_NO_ATTRIBUTES: dict[str, AttributeValue] = {}  # never mutated
 _ROOT = Context()  # contexts are immutable: one empty root serves every consumer
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}  # .value is a slow property
 
@@ -83,6 +84,7 @@ class Consumption:
         "_record",
         "_recorded",
         "_start_ns",
+        "_started_with",
         "_step",
         "_system",
         "_tracked",
@@ -105,6 +107,7 @@ class Consumption:
     _marker_attributes: dict[str, AttributeValue]
     _marker_due_ns: int
     _start_ns: int
+    _started_with: tuple[Context, list[Link], dict[str, AttributeValue], trace.Tracer, int]
 
     def __init__(
         self,
@@ -190,26 +193,22 @@ class Consumption:
         self._correlation = correlation
         self._event_id = event_id
         self._event_name = event_name
-        attributes: dict[str, AttributeValue] = {
-            semconv.MESSAGING_SYSTEM: self._system,
-            semconv.DESTINATION: self._destination,
-            semconv.OPERATION_TYPE: "process",
-            semconv.CONSUMER_GROUP: self._consumer,
-            semconv.STEP: self._step,
-            semconv.ATTEMPT: self.attempt,
-        }
-        if event_id is not None:
-            attributes[semconv.MESSAGE_ID] = event_id
-        if correlation is not None:
-            attributes[semconv.CORRELATION_ID] = correlation
-        if event_name is not None:
-            attributes[semconv.EVENT_NAME] = event_name
-        if causation is not None:
-            attributes[semconv.CAUSATION_ID] = causation
-        if self._batch:
-            attributes[semconv.BATCH_COUNT] = len(self.messages)
-        if self._attributes:
-            attributes.update(self._attributes)
+        tracers = _tracers.tracers(self._provider)
+        workflows = tracers.workflows
+        # A dropped workflow (WorkflowSampler): no SDK span, no start marker, and no
+        # attributes unless a failure may be re-recorded (keep_retries, _kept_failure).
+        dropped_by = (
+            workflows
+            if workflows is not None
+            and correlation is not None
+            and workflows.drops(correlation, self.attempt)
+            else None
+        )
+        attributes = (
+            _NO_ATTRIBUTES
+            if dropped_by is not None and not dropped_by.keep_retries
+            else self._span_attributes(correlation, event_id, event_name, causation)
+        )
 
         parents = self._parents
         self._parent_id = None
@@ -240,21 +239,28 @@ class Consumption:
                 values[_BAGGAGE_KEY] = {**carried, BAGGAGE_CORRELATION_KEY: correlation}
             elif carried:
                 values[_BAGGAGE_KEY] = dict(carried)
-        tracers = _tracers.tracers(self._provider)
         start_ns = time.time_ns()
-        span = self.span = tracers.spans.start_span(
-            self._step,
-            context=parent_ctx,
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            links=links,
-            start_time=start_ns,
-        )
+        span: Span
+        if dropped_by is not None:
+            span = self.span = dropped_by.dropped_span(parent_ctx)
+        else:
+            span = self.span = tracers.spans.start_span(
+                self._step,
+                context=parent_ctx,
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                links=links,
+                start_time=start_ns,
+            )
+        # Kept to re-record a failed attempt that the sampler dropped (see _kept_failure).
+        self._started_with = (parent_ctx, links, attributes, tracers.spans, start_ns)
         # The block runs in the consumer span, with the message's baggage.
         values[_SPAN_KEY] = span
         self._otel_token = otel_context.attach(Context(values))
         self._current_token = _current.set(self)
-        if tracers.start_markers if self._wants_marker is None else self._wants_marker:
+        if dropped_by is None and (
+            tracers.start_markers if self._wants_marker is None else self._wants_marker
+        ):
             self._marker_tracer = tracers.markers
             self._marker_attributes = attributes
             self._start_ns = start_ns
@@ -267,6 +273,35 @@ class Consumption:
             elif span.get_span_context().is_valid:
                 self._start_marker().emit()
         return self
+
+    def _span_attributes(
+        self,
+        correlation: CorrelationId | None,
+        event_id: EventId | None,
+        event_name: str | None,
+        causation: EventId | None,
+    ) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {
+            semconv.MESSAGING_SYSTEM: self._system,
+            semconv.DESTINATION: self._destination,
+            semconv.OPERATION_TYPE: "process",
+            semconv.CONSUMER_GROUP: self._consumer,
+            semconv.STEP: self._step,
+            semconv.ATTEMPT: self.attempt,
+        }
+        if event_id is not None:
+            attributes[semconv.MESSAGE_ID] = event_id
+        if correlation is not None:
+            attributes[semconv.CORRELATION_ID] = correlation
+        if event_name is not None:
+            attributes[semconv.EVENT_NAME] = event_name
+        if causation is not None:
+            attributes[semconv.CAUSATION_ID] = causation
+        if self._batch:
+            attributes[semconv.BATCH_COUNT] = len(self.messages)
+        if self._attributes:
+            attributes.update(self._attributes)
+        return attributes
 
     @property
     def _event(self) -> _CurrentEvent:
@@ -318,6 +353,8 @@ class Consumption:
         span = self.span
         if self._tracked:
             CLOCK.in_flight.discard(self)  # CLOCK.untrack, inlined
+        if (exc is not None or self.outcome not in (None, Outcome.OK)) and not span.is_recording():
+            span = self._kept_failure(exc)
         try:
             if exc is not None:
                 if exc is not self._recorded:
@@ -340,6 +377,33 @@ class Consumption:
         finally:
             _current.reset(self._current_token)
             otel_context.detach(self._otel_token)
+
+    def _kept_failure(self, exc: BaseException | None) -> Span:
+        """A failed attempt the sampler dropped at its start, asked for again now that it
+        failed: a ``WorkflowSampler(keep_retries=True)`` keeps it (marked partial), any
+        other sampler drops it again. Its span ID is new: work it published points at the
+        dropped one, which is what the partial mark tells the analysis."""
+        parent_ctx, links, attributes, tracer, start_ns = self._started_with
+        span = tracer.start_span(
+            self._step,
+            context=parent_ctx,
+            kind=SpanKind.CONSUMER,
+            attributes={**attributes, semconv.SAMPLING_KEEP: "failure"},
+            links=links,
+            start_time=start_ns,
+        )
+        if span.is_recording():
+            error = self._recorded
+            if error is not None and error is not exc:
+                span.record_exception(error)
+            if error is not None or exc is not None:
+                shown = error if error is not None else exc
+                span.set_status(Status(StatusCode.ERROR, f"{type(shown).__name__}: {shown}"))
+            else:
+                span.set_status(Status(StatusCode.ERROR, f"attempt ended with {self.outcome}"))
+            if self.outcome is Outcome.DEAD_LETTER:
+                span.set_attribute(semconv.DEAD_LETTER, True)
+        return span
 
     async def __aenter__(self) -> Consumption:
         return self.__enter__()

@@ -133,24 +133,19 @@ class Publication:
             self._given_event_id or "evt_" + _random_bits(128).to_bytes(16).hex()
         )
         causation = self._causation = None if event is None else event._event_id
-        attributes: dict[str, AttributeValue] = {
-            semconv.MESSAGING_SYSTEM: self._system,
-            semconv.DESTINATION: self._destination,
-            semconv.OPERATION_TYPE: "send",
-            semconv.MESSAGE_ID: event_id,
-            semconv.CORRELATION_ID: correlation,
-            semconv.EVENT_NAME: self._event_name,
-        }
-        if causation is not None:
-            attributes[semconv.CAUSATION_ID] = causation
-        if self._attributes:
-            attributes.update(self._attributes)
-        span = self.span = _tracers.tracers(self._provider).spans.start_span(
-            self._event_name + " publish",
-            context=current,
-            kind=SpanKind.PRODUCER,
-            attributes=attributes,
-        )
+        tracers = _tracers.tracers(self._provider)
+        workflows = tracers.workflows
+        if workflows is not None and workflows.drops(correlation):
+            # A dropped workflow: no attributes, no SDK span, the identities all the same.
+            self.span = workflows.dropped_span(current)
+        else:
+            self.span = tracers.spans.start_span(
+                self._event_name + " publish",
+                context=current,
+                kind=SpanKind.PRODUCER,
+                attributes=self._span_attributes(correlation, event_id, causation),
+            )
+        span = self.span
         # The block runs in the producer span, with the correlation ID in its baggage.
         if baggage is None:
             self._others = None
@@ -163,6 +158,23 @@ class Publication:
         ctx = self._context = Context({**current, _SPAN_KEY: span, _BAGGAGE_KEY: baggage})
         self._token = otel_context.attach(ctx)
         return self
+
+    def _span_attributes(
+        self, correlation: str, event_id: str, causation: str | None
+    ) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {
+            semconv.MESSAGING_SYSTEM: self._system,
+            semconv.DESTINATION: self._destination,
+            semconv.OPERATION_TYPE: "send",
+            semconv.MESSAGE_ID: event_id,
+            semconv.CORRELATION_ID: correlation,
+            semconv.EVENT_NAME: self._event_name,
+        }
+        if causation is not None:
+            attributes[semconv.CAUSATION_ID] = causation
+        if self._attributes:
+            attributes.update(self._attributes)
+        return attributes
 
     @property
     def message(self) -> MessageContext:
