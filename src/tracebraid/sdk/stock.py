@@ -74,6 +74,7 @@ __all__ = [
     "remember_extracted",
     "restore",
     "sending",
+    "span_attributes",
     "stamp_consumer",
     "stamp_producer",
     "take_expected",
@@ -259,10 +260,18 @@ def _bounded(span: object) -> BoundedAttributes | None:
     return found if type(found) is BoundedAttributes else None
 
 
-def _attributes(span: Span) -> Mapping[str, AttributeValue]:
-    """A span's attributes, to read. An SDK span's are read from its store's dict: the
-    public ``span.attributes`` wraps them in a new proxy per call, whose ``get`` runs
-    through ``Mapping.get`` in Python, several times the cost of a dict lookup."""
+def span_attributes(span: Span) -> Mapping[str, AttributeValue]:
+    """A span's attributes, to read (empty for a span that is not readable).
+
+    An SDK span's are read from its own store's dict: the public ``span.attributes``
+    wraps them in a new proxy per call, whose ``get`` runs through ``Mapping.get`` in
+    Python, several times the cost of a dict lookup (this runs several times per hop).
+
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> span = TracerProvider().get_tracer("t").start_span("s", attributes={"a": 1})
+        >>> span_attributes(span)["a"]
+        1
+    """
     bounded = _bounded(span)
     if bounded is not None:
         return bounded._dict  # type: ignore[return-value]
@@ -271,6 +280,9 @@ def _attributes(span: Span) -> Mapping[str, AttributeValue]:
         if found is not None:
             return found
     return {}
+
+
+_attributes = span_attributes
 
 
 def _as_text(value: AttributeValue | None) -> str | None:
@@ -328,6 +340,15 @@ def producer_event_id(span: Span) -> str | None:
     return _as_text(_attributes(span).get(semconv.MESSAGE_ID))
 
 
+def _plain(updates: Mapping[str, AttributeValue]) -> bool:
+    """True when every value is a ``str`` or an ``int``, which the SDK stores unchanged."""
+    for value in updates.values():
+        kind = type(value)
+        if kind is not str and kind is not int:
+            return False
+    return True
+
+
 def _set(span: Span, updates: Mapping[str, AttributeValue]) -> None:
     bounded = _bounded(span)
     lock = getattr(span, "_lock", None)
@@ -337,7 +358,7 @@ def _set(span: Span, updates: Mapping[str, AttributeValue]) -> None:
         and bounded.max_value_len is None
         and not bounded._immutable
         and (bounded.maxlen is None or len(bounded._dict) + len(updates) <= bounded.maxlen)
-        and all(type(value) is str or type(value) is int for value in updates.values())
+        and _plain(updates)
     ):
         # What the SDK's set_attribute does for a text or integer value when no limit
         # applies (no truncation, no eviction), under the same two locks, without its
@@ -483,14 +504,10 @@ def restore(
     identities: a message from an uninstrumented producer must not inherit the cause of
     the one this task received before it.
     """
-    _current.set(
-        _StockConsumption(
-            span,
-            EventId(event_id) if event_id else None,
-            CorrelationId(correlation) if correlation else None,
-            event_name,
-        )
-    )
+    # The NewTypes as annotations only: calling one is a Python function call per message.
+    event: EventId | None = event_id or None  # type: ignore[assignment]
+    workflow: CorrelationId | None = correlation or None  # type: ignore[assignment]
+    _current.set(_StockConsumption(span, event, workflow, event_name))
 
 
 # An integration over a framework whose instrumentation injects and extracts with its own
