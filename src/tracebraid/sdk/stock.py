@@ -396,27 +396,33 @@ def stamp_consumer(span: Span, incoming: Received) -> None:
     updates: dict[str, AttributeValue] = {}
     # What the message carries is its identity, as on the producer span that sent it; an
     # instrumentation's own value (AMQP's message_id) stays only where the message is silent.
-    for key, value in (
-        (semconv.MESSAGE_ID, message.event_id),
-        (semconv.CORRELATION_ID, message.correlation_id),
-        (semconv.CAUSATION_ID, message.causation_id),
-        (semconv.EVENT_NAME, message.event_name),
-        (semconv.ATTEMPT, message.attempt),
-    ):
-        if value is not None and attributes.get(key) != value:
-            updates[key] = value
+    # Spelled out, not a loop over (key, value) pairs: this runs once per consumed message.
+    event_id = message.event_id
+    if event_id is not None and attributes.get(semconv.MESSAGE_ID) != event_id:
+        updates[semconv.MESSAGE_ID] = event_id
+    correlation = message.correlation_id
+    if correlation is not None and attributes.get(semconv.CORRELATION_ID) != correlation:
+        updates[semconv.CORRELATION_ID] = correlation
+    causation = message.causation_id
+    if causation is not None and attributes.get(semconv.CAUSATION_ID) != causation:
+        updates[semconv.CAUSATION_ID] = causation
+    event_name = message.event_name
+    if event_name is not None and attributes.get(semconv.EVENT_NAME) != event_name:
+        updates[semconv.EVENT_NAME] = event_name
+    attempt = message.attempt
+    if attempt is not None and attributes.get(semconv.ATTEMPT) != attempt:
+        updates[semconv.ATTEMPT] = attempt
     if incoming.cloud_event is not None:
         updates.update(_cloud_event_attributes(incoming.cloud_event))
     if updates and span.is_recording():
         _set(span, updates)
-    event_id = message.event_id or _first_text(attributes, _MESSAGE_ID_ALIASES)
-    if message.event_id is not None:
-        _keep_event_id(span, message.event_id)
+    if event_id is not None:
+        _keep_event_id(span, event_id)
     restore(
         span,
-        event_id,
-        message.correlation_id or _first_text(attributes, _CORRELATION_ALIASES),
-        message.event_name,
+        event_id or _first_text(attributes, _MESSAGE_ID_ALIASES),
+        correlation or _first_text(attributes, _CORRELATION_ALIASES),
+        event_name,
     )
 
 
