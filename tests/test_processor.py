@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -219,3 +219,56 @@ def test_a_consumer_span_that_links_to_the_message_gets_its_identities(
     assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
     batch = service.tracer.start_span("orders process", kind=SpanKind.CONSUMER)
     assert semconv.MESSAGE_ID not in (batch.attributes or {})  # no link: not this message
+
+
+def test_identities_stamped_on_a_span_obey_the_providers_attribute_limits() -> None:
+    """The processor writes into the SDK span's store directly only where no limit
+    applies; under a count or length limit it goes through the SDK, which evicts the
+    oldest attribute and truncates long values as for any other attribute."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=3, max_attribute_length=8))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
+    tracer = provider.get_tracer("stock.instrumentation")
+    headers = {"x-event-id": "evt_0123456789", "x-correlation-id": "order_441"}
+    with tracer.start_as_current_span(
+        "orders receive",
+        context=PROPAGATOR.extract(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "rabbitmq", "messaging.operation": "receive"},
+    ):
+        pass
+    provider.shutdown()
+    [span] = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes == {
+        "messaging.operation": "receive",
+        semconv.MESSAGE_ID: "evt_0123",
+        semconv.CORRELATION_ID: "order_44",
+    }
+    assert span.dropped_attributes == 1
+
+
+def test_identities_stamped_on_a_span_replace_its_own_in_the_sdks_order() -> None:
+    """Without limits the processor writes the store itself: a value set again replaces
+    the old one and moves last, as the SDK's ``set_attribute`` does."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
+    tracer = provider.get_tracer("stock.instrumentation")
+    headers = {"x-event-id": "evt_1", "x-correlation-id": "order_441"}
+    with tracer.start_as_current_span(
+        "orders receive",
+        context=PROPAGATOR.extract(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={semconv.MESSAGE_ID: "amqp-7", "messaging.system": "rabbitmq"},
+    ):
+        pass
+    provider.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert list((span.attributes or {}).items()) == [
+        ("messaging.system", "rabbitmq"),
+        (semconv.MESSAGE_ID, "evt_1"),
+        (semconv.CORRELATION_ID, "order_441"),
+    ]
