@@ -4,7 +4,9 @@ consumer spans get the identities, and long-running consumer spans a start marke
 from __future__ import annotations
 
 import contextvars
+import gc
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -272,3 +274,31 @@ def test_identities_stamped_on_a_span_replace_its_own_in_the_sdks_order() -> Non
         (semconv.MESSAGE_ID, "evt_1"),
         (semconv.CORRELATION_ID, "order_441"),
     ]
+
+
+def test_a_consumed_messages_span_is_freed_without_the_garbage_collector(
+    service: Service,
+) -> None:
+    """The guard keeping the message's event ID on a consumer span (against the Kafka
+    instrumentations' later ``topic.partition.offset``) holds the span weakly: no
+    reference cycle per consumed message for the garbage collector to find."""
+    spans: list[weakref.ref[object]] = []
+
+    def consume() -> None:
+        ctx = PROPAGATOR.extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+        with service.tracer.start_as_current_span(
+            "orders receive", context=ctx, kind=SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute(semconv.MESSAGE_ID, "orders.0.5")  # ignored: the event's ID
+            span.set_attribute("messaging.kafka.message.offset", 5)
+            spans.append(weakref.ref(span))
+
+    gc.disable()
+    try:
+        contextvars.copy_context().run(consume)
+        assert spans[0]() is None
+    finally:
+        gc.enable()
+    [finished] = service.spans()
+    assert (finished.attributes or {})[semconv.MESSAGE_ID] == "evt_1"
+    assert (finished.attributes or {})["messaging.kafka.message.offset"] == 5

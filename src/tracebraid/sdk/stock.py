@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import baggage as otel_baggage
@@ -435,19 +435,33 @@ def _keep_event_id(span: Span, event_id: str) -> None:
     ``topic.partition.offset`` after the span started (the offset is in
     ``messaging.kafka.message.offset`` already), which would cut the consumer off from
     the event its producer sent."""
-    if not hasattr(span, "__dict__"):
+    own = getattr(span, "__dict__", None)
+    if own is None:
         return
     # The class's function and a weak reference, not the bound method: the bound method
     # would hold the span from its own ``__dict__``, a reference cycle per consumed
-    # message, which only the garbage collector frees (and which makes it run often).
-    set_attribute = type(span).set_attribute
-    this = weakref.ref(span)
+    # message, which only the garbage collector frees. A ``set_attribute`` already set on
+    # this span (by someone else) is chained to as it is.
+    keeping_event_id: Callable[[str, object], None]
+    try:
+        this = weakref.ref(span)
+    except TypeError:  # a span type without weak references: the bound method
+        this = None
+    if this is None or "set_attribute" in own:
+        chained: Callable[[str, object], None] = span.set_attribute  # type: ignore[assignment]
 
-    def keeping_event_id(key: str, value: object) -> None:
-        if key not in _MESSAGE_ID_KEYS:
-            found = this()
-            if found is not None:
-                set_attribute(found, key, value)  # type: ignore[arg-type]
+        def keeping_event_id(key: str, value: object) -> None:
+            if key not in _MESSAGE_ID_KEYS:
+                chained(key, value)
+
+    else:
+        of_class = type(span).set_attribute
+
+        def keeping_event_id(key: str, value: object) -> None:
+            if key not in _MESSAGE_ID_KEYS:
+                found = this()
+                if found is not None:
+                    of_class(found, key, value)  # type: ignore[arg-type]
 
     span.set_attribute = keeping_event_id  # type: ignore[method-assign]
 
