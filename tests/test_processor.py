@@ -233,13 +233,18 @@ def test_identities_stamped_on_a_span_obey_the_providers_attribute_limits() -> N
     provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
     tracer = provider.get_tracer("stock.instrumentation")
     headers = {"x-event-id": "evt_0123456789", "x-correlation-id": "order_441"}
-    with tracer.start_as_current_span(
-        "orders receive",
-        context=PROPAGATOR.extract(headers),
-        kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "rabbitmq", "messaging.operation": "receive"},
-    ):
-        pass
+
+    def consume() -> None:
+        # In a context of its own: the processor leaves the consumer span current.
+        with tracer.start_as_current_span(
+            "orders receive",
+            context=PROPAGATOR.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.operation": "receive"},
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
     provider.shutdown()
     [span] = exporter.get_finished_spans()
     attributes = dict(span.attributes or {})
@@ -260,13 +265,18 @@ def test_identities_stamped_on_a_span_replace_its_own_in_the_sdks_order() -> Non
     provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
     tracer = provider.get_tracer("stock.instrumentation")
     headers = {"x-event-id": "evt_1", "x-correlation-id": "order_441"}
-    with tracer.start_as_current_span(
-        "orders receive",
-        context=PROPAGATOR.extract(headers),
-        kind=SpanKind.CONSUMER,
-        attributes={semconv.MESSAGE_ID: "amqp-7", "messaging.system": "rabbitmq"},
-    ):
-        pass
+
+    def consume() -> None:
+        # In a context of its own: the processor leaves the consumer span current.
+        with tracer.start_as_current_span(
+            "orders receive",
+            context=PROPAGATOR.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={semconv.MESSAGE_ID: "amqp-7", "messaging.system": "rabbitmq"},
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
     provider.shutdown()
     [span] = exporter.get_finished_spans()
     assert list((span.attributes or {}).items()) == [
