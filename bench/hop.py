@@ -30,7 +30,11 @@ ratios (paired), with its interquartile range; the goal is judged on both clocks
 Goals: tracebraid <= 1.25x bare (issue 2); stock + tracebraid.instrument() <= 1.15x
 stock instrumentation alone (issue 16).
 
-    .venv/bin/python bench/hop.py [--rounds 80] [--hops 300] [--no-markers]
+``--pieces`` adds the two halves of ``instrument()`` as hops of their own (the propagator
+alone, on the stock provider; the span processor alone, with the W3C propagators), so one
+run says which half costs what.
+
+    .venv/bin/python bench/hop.py [--rounds 80] [--hops 300] [--no-markers] [--pieces]
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ SAME = "bare hop, same data"
 OURS = "tracebraid hop"
 STOCK = "stock instrumentation hop"
 ADOPTED = "stock + instrument() hop"
+PROPAGATOR_ONLY = "stock + propagator only"
+PROCESSOR_ONLY = "stock + processor only"
 
 
 class _Discard(SpanExporter):
@@ -182,6 +188,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=80)
     parser.add_argument("--hops", type=int, default=300)
     parser.add_argument("--no-markers", action="store_true", help="disable start markers")
+    parser.add_argument(
+        "--pieces", action="store_true", help="also time the propagator and processor alone"
+    )
     args = parser.parse_args()
 
     provider = TracerProvider()
@@ -206,6 +215,18 @@ def main() -> int:
             CompositePropagator([*w3c, TracebraidPropagator()]),
         ),
     }
+    providers = [provider, adopted_provider]
+    if args.pieces:
+        processor_only = TracerProvider()
+        providers.append(processor_only)
+        processor_only.add_span_processor(BatchSpanProcessor(_Discard(), max_queue_size=65536))
+        processor_only.add_span_processor(SpanProcessor(processor_only))
+        hops[PROPAGATOR_ONLY] = _stock_hop(
+            tracer, CompositePropagator([*w3c, TracebraidPropagator()])
+        )
+        hops[PROCESSOR_ONLY] = _stock_hop(
+            processor_only.get_tracer("bench"), CompositePropagator(w3c)
+        )
     # Every hop runs inside one workflow: its correlation ID is in baggage.
     workflow = otel_context.attach(baggage.set_baggage("correlation_id", "order_441"))
     for hop in hops.values():  # warm caches, the interpreter's specialisations, the threads
@@ -219,8 +240,8 @@ def main() -> int:
             wall[name].append(w)
             cpu[name].append(c)
     otel_context.detach(workflow)
-    provider.shutdown()
-    adopted_provider.shutdown()
+    for each in providers:
+        each.shutdown()
 
     def paired(clock: dict[str, list[float]], name: str, baseline: str) -> list[float]:
         # Each round times every hop back to back, so a per-round ratio cancels the
@@ -258,6 +279,14 @@ def main() -> int:
             f"  (IQR {q1:.2f}-{q3:.2f})  goal <= {ADOPT_GOAL}x:"
             f" {'met' if median <= ADOPT_GOAL else 'NOT met'}"
         )
+    for piece in (PROPAGATOR_ONLY, PROCESSOR_ONLY):
+        if piece in hops:
+            for clock_name, clock in (("wall", wall), ("CPU", cpu)):
+                q1, median, q3 = _quartiles(paired(clock, piece, STOCK))
+                print(
+                    f"{piece} / stock ({clock_name:4s}): {median:5.2f}x paired median"
+                    f"  (IQR {q1:.2f}-{q3:.2f})"
+                )
     return 0
 
 

@@ -4,13 +4,15 @@ consumer spans get the identities, and long-running consumer spans a start marke
 from __future__ import annotations
 
 import contextvars
+import gc
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -219,3 +221,94 @@ def test_a_consumer_span_that_links_to_the_message_gets_its_identities(
     assert span.attributes[semconv.MESSAGE_ID] == "evt_1"
     batch = service.tracer.start_span("orders process", kind=SpanKind.CONSUMER)
     assert semconv.MESSAGE_ID not in (batch.attributes or {})  # no link: not this message
+
+
+def test_identities_stamped_on_a_span_obey_the_providers_attribute_limits() -> None:
+    """The processor writes into the SDK span's store directly only where no limit
+    applies; under a count or length limit it goes through the SDK, which evicts the
+    oldest attribute and truncates long values as for any other attribute."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=3, max_attribute_length=8))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
+    tracer = provider.get_tracer("stock.instrumentation")
+    headers = {"x-event-id": "evt_0123456789", "x-correlation-id": "order_441"}
+
+    def consume() -> None:
+        # In a context of its own: the processor leaves the consumer span current.
+        with tracer.start_as_current_span(
+            "orders receive",
+            context=PROPAGATOR.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.operation": "receive"},
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
+    provider.shutdown()
+    [span] = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes == {
+        "messaging.operation": "receive",
+        semconv.MESSAGE_ID: "evt_0123",
+        semconv.CORRELATION_ID: "order_44",
+    }
+    assert span.dropped_attributes == 1
+
+
+def test_identities_stamped_on_a_span_replace_its_own_in_the_sdks_order() -> None:
+    """Without limits the processor writes the store itself: a value set again replaces
+    the old one and moves last, as the SDK's ``set_attribute`` does."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(tracebraid.SpanProcessor(provider, start_marker_after_ms=None))
+    tracer = provider.get_tracer("stock.instrumentation")
+    headers = {"x-event-id": "evt_1", "x-correlation-id": "order_441"}
+
+    def consume() -> None:
+        # In a context of its own: the processor leaves the consumer span current.
+        with tracer.start_as_current_span(
+            "orders receive",
+            context=PROPAGATOR.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={semconv.MESSAGE_ID: "amqp-7", "messaging.system": "rabbitmq"},
+        ):
+            pass
+
+    contextvars.copy_context().run(consume)
+    provider.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert list((span.attributes or {}).items()) == [
+        ("messaging.system", "rabbitmq"),
+        (semconv.MESSAGE_ID, "evt_1"),
+        (semconv.CORRELATION_ID, "order_441"),
+    ]
+
+
+def test_a_consumed_messages_span_is_freed_without_the_garbage_collector(
+    service: Service,
+) -> None:
+    """The guard keeping the message's event ID on a consumer span (against the Kafka
+    instrumentations' later ``topic.partition.offset``) holds the span weakly: no
+    reference cycle per consumed message for the garbage collector to find."""
+    spans: list[weakref.ref[object]] = []
+
+    def consume() -> None:
+        ctx = PROPAGATOR.extract({"x-event-id": "evt_1", "x-correlation-id": "order_441"})
+        with service.tracer.start_as_current_span(
+            "orders receive", context=ctx, kind=SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute(semconv.MESSAGE_ID, "orders.0.5")  # ignored: the event's ID
+            span.set_attribute("messaging.kafka.message.offset", 5)
+            spans.append(weakref.ref(span))
+
+    gc.disable()
+    try:
+        contextvars.copy_context().run(consume)
+        assert spans[0]() is None
+    finally:
+        gc.enable()
+    [finished] = service.spans()
+    assert (finished.attributes or {})[semconv.MESSAGE_ID] == "evt_1"
+    assert (finished.attributes or {})["messaging.kafka.message.offset"] == 5

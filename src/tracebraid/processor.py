@@ -158,7 +158,11 @@ class SpanProcessor(OTelSpanProcessor):
         work = _InFlight(span, tracer, start + self._delay_ns)
         # One dict operation, atomic under the GIL: no lock on the hot path.
         self._in_flight[span.context.span_id] = work
-        CLOCK.track(work)
+        # ``CLOCK.track`` spelled out (one set operation; the clock's thread is woken
+        # only when it blocked after a quiet second), as tracebraid's own consumers do.
+        CLOCK.in_flight.add(work)
+        if CLOCK.blocked:
+            CLOCK.unblock()
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.kind is not trace.SpanKind.CONSUMER or not self._in_flight:
@@ -168,7 +172,7 @@ class SpanProcessor(OTelSpanProcessor):
             return
         work = self._in_flight.pop(context.span_id, None)
         if work is not None:
-            CLOCK.untrack(work)
+            CLOCK.in_flight.discard(work)  # ``CLOCK.untrack``, spelled out
 
     def shutdown(self) -> None:
         pending = list(self._in_flight.values())

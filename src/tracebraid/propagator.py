@@ -71,6 +71,7 @@ from tracebraid.sdk.stock import (
     carried,
     is_readable,
     remember_extracted,
+    span_attributes,
     stamp_producer,
     with_received,
 )
@@ -162,6 +163,11 @@ def _get(carrier: CarrierT, getter: Getter[CarrierT], name: str) -> object:
     return str(value) if type(value) is int else value
 
 
+def _text(value: object) -> str | None:
+    """A span attribute as a header value: tracebraid stamps its identities as text."""
+    return value if type(value) is str and value else None
+
+
 def _attempt_from_delivery_count(value: object) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -235,15 +241,15 @@ class TracebraidPropagator(TextMapPropagator):
         event_id: str | None = None
         event_name = message.event_name
         if is_readable(span) and span.kind is trace.SpanKind.PRODUCER:  # type: ignore[attr-defined]
-            attributes = span.attributes  # type: ignore[attr-defined]
-            event_id = attributes.get(semconv.MESSAGE_ID)
+            attributes = span_attributes(span)
+            event_id = _text(attributes.get(semconv.MESSAGE_ID))
             if event_id is None or message is not NOTHING_CARRIED:
                 # Not stamped by the processor yet, or the message has identities of its own.
                 event_id = stamp_producer(span, ctx, message)
-                attributes = span.attributes  # type: ignore[attr-defined]
-            correlation = attributes.get(semconv.CORRELATION_ID)
-            cause = attributes.get(semconv.CAUSATION_ID)
-            event_name = event_name or attributes.get(semconv.EVENT_NAME)
+                attributes = span_attributes(span)
+            correlation = _text(attributes.get(semconv.CORRELATION_ID))
+            cause = _text(attributes.get(semconv.CAUSATION_ID))
+            event_name = event_name or _text(attributes.get(semconv.EVENT_NAME))
         else:
             correlation, cause = ambient(ctx)
         if cause == event_id:  # republishing the message being processed (a retry)
