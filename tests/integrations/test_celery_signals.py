@@ -23,6 +23,7 @@ import tracebraid
 import tracebraid.integrations.celery as celery_integration
 from tracebraid import semconv
 from tracebraid.instrument import install_propagator
+from tracebraid.sdk.context import current_processing
 
 app = Celery("tb-signals", broker="memory://")
 app.conf.task_ignore_result = True
@@ -101,3 +102,5 @@ def test_a_retried_task_keeps_its_identities_in_either_order(
     assert producer.attributes is not None
     assert producer.attributes[semconv.MESSAGE_ID] == "task-2"
     assert producer.attributes[semconv.CAUSATION_ID] == "task-1"  # not itself
+    # The task is over: what its thread publishes next is no follow-up of its message.
+    assert current_processing() is None

@@ -54,7 +54,7 @@ from tracebraid.instrument import uses_tracebraid_propagator
 from tracebraid.model import AttributeValue
 from tracebraid.propagator import TracebraidPropagator
 from tracebraid.sdk import carriers as h
-from tracebraid.sdk.stock import restore
+from tracebraid.sdk.stock import finished, restore
 
 try:
     from celery import current_task, signals
@@ -239,6 +239,10 @@ def _postrun(task: object = None, **_: object) -> None:
         _stamp(task, restoring=False)
     except Exception:
         return
+    finally:
+        # A worker thread runs the next task, or the task's own caller goes on: neither
+        # is a follow-up of this task's message.
+        finished()
 
 
 def _retry(reason: object = None, **_: object) -> None:

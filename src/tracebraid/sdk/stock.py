@@ -66,6 +66,7 @@ __all__ = [
     "ambient",
     "carried",
     "expecting",
+    "finished",
     "in_hand",
     "is_readable",
     "linked_received",
@@ -528,6 +529,15 @@ def restore(
     event: EventId | None = event_id or None  # type: ignore[assignment]
     workflow: CorrelationId | None = correlation or None  # type: ignore[assignment]
     _current.set(_StockConsumption(span, event, workflow, event_name))
+
+
+def finished() -> None:
+    """The message being processed is done: what this thread or task publishes next is
+    no longer its follow-up. For frameworks that say when a message's handling ends
+    (Celery's ``task_postrun``); Kafka-style polls keep ``restore``'s message until the
+    next one arrives, since nothing marks the end of its processing.
+    """
+    _current.set(None)
 
 
 # An integration over a framework whose instrumentation injects and extracts with its own
