@@ -43,12 +43,23 @@ def destination_label(destination: str | None) -> str | None:
 def step_label(step: str, destination: str | None) -> str:
     """A step named after its destination, that destination read as one.
 
+    The destination may be the exchange alone (the vocabulary reads aio-pika's
+    ``exchange,routing_key`` as its exchange) while the span name keeps both:
+
     >>> step_label("orders,order.placed receive", "orders,order.placed")
     'orders → order.placed receive'
+    >>> step_label("orders,order.placed receive", "orders")
+    'orders → order.placed receive'
     """
-    if not destination or "," not in destination or destination not in step:
+    if not destination:
         return step
-    return step.replace(destination, destination_label(destination) or destination)
+    if "," in destination and destination in step:
+        return step.replace(destination, destination_label(destination) or destination)
+    first, _, rest = step.partition(" ")
+    if first.startswith(destination + ","):
+        named = destination_label(first) or first
+        return f"{named} {rest}" if rest else named
+    return step
 
 
 def event_label(event_name: str | None, destination: str | None, steps: Sequence[str] = ()) -> str:

@@ -20,8 +20,15 @@ export function tidy(text) {
 
 /** A step named after its destination ("orders,order.placed receive") with it read as one. */
 export function stepLabel(step, destination) {
-  if (!step || !destination || !destination.includes(",") || !step.includes(destination)) return step;
-  return step.replace(destination, destinationLabel(destination));
+  if (!step || !destination) return step;
+  if (destination.includes(",") && step.includes(destination)) {
+    return step.replace(destination, destinationLabel(destination));
+  }
+  // The destination may be the exchange alone while the span name keeps both.
+  const space = step.indexOf(" ");
+  const first = space < 0 ? step : step.slice(0, space);
+  if (!first.startsWith(`${destination},`)) return step;
+  return destinationLabel(first) + (space < 0 ? "" : step.slice(space));
 }
 
 /** The event's name, else "message to <destination> → <steps that took it>". */
