@@ -44,6 +44,8 @@ Rules, in order:
   message saying the message was nacked or rejected; else ``unknown`` for a consumer span
   that ends before the application handles the message (``RECEIVE_ONLY_SCOPES``: the
   span cannot show how handling went); else ``ok``.
+- final: the attempt says no other will follow: Celery's ``FAILURE`` (Celery retries only
+  through ``RETRY``), or a dead letter.
 - dead letter: outcome ``dead_letter``, ``tracebraid.dead_letter`` true, or a
   destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
   ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
@@ -268,6 +270,7 @@ class MessagingView:
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
     strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
+    final: bool = False  # a failure after which no attempt will come (module docstring)
 
 
 def link_message_id(link: SpanLink) -> str | None:
@@ -596,7 +599,15 @@ def normalize(span: Span) -> MessagingView:
         marker_for=marker_for,
         identities=identities,
         strong_identities=strong,
+        final=outcome is AttemptOutcome.DEAD_LETTER
+        or (outcome is AttemptOutcome.ERROR and _gave_up(attributes)),
     )
+
+
+def _gave_up(attributes: Mapping[str, AttributeValue]) -> bool:
+    """True when the span says its task failed for good (Celery's ``FAILURE`` state)."""
+    state = _text(attributes.get(_CELERY_STATE))
+    return state is not None and state.upper() == "FAILURE"
 
 
 @dataclass(frozen=True, slots=True)
