@@ -356,3 +356,27 @@ def test_aio_pikas_exchange_and_routing_key_destination_is_its_exchange(
 )
 def test_retry_routes_are_named_by_their_last_part(destination: str | None, route: bool) -> None:
     assert is_retry_route(destination) is route
+
+
+def test_a_consumer_span_ended_by_a_closing_channel_has_an_unknown_outcome() -> None:
+    # amqplib ends every unsettled span of a closing channel with ERROR "channel closed":
+    # the handler may have done its work (an ack lost) or not, so neither OK nor failed.
+    closed = make(kind=SpanKind.CONSUMER, status=StatusCode.ERROR, status_message="channel closed")
+    view = normalize(closed)
+    assert view.outcome is AttemptOutcome.UNKNOWN
+    assert view.error == "channel closed"
+    # An exception event on it says the handler itself failed.
+    raised = SpanEvent("exception", 5, {"exception.type": "KeyError"})
+    failed = make(kind=SpanKind.CONSUMER, status=StatusCode.ERROR,
+                  status_message="channel closed", events=(raised,))  # fmt: skip
+    assert normalize(failed).outcome is AttemptOutcome.ERROR
+    nacked = make(kind=SpanKind.CONSUMER, status=StatusCode.ERROR,
+                  status_message="nack called on message with requeue")  # fmt: skip
+    assert normalize(nacked).outcome is AttemptOutcome.ERROR
+
+
+def test_error_type_is_read_with_the_status_message_when_no_event_says_it() -> None:
+    # kafkajs records the error's class as error.type and its message as the status.
+    span = make({"error.type": "TimeoutError"}, kind=SpanKind.CONSUMER,
+                status=StatusCode.ERROR, status_message="card gateway timed out")  # fmt: skip
+    assert normalize(span).error == "TimeoutError: card gateway timed out"

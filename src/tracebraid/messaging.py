@@ -37,15 +37,21 @@ Rules, in order:
 - outcome, from the best evidence: ``tracebraid.outcome`` when set; else ``dead_letter``
   when ``tracebraid.dead_letter`` is true; else Celery's ``celery.state`` (``RETRY`` is a
   failed attempt, ``retry``, whose error is ``celery.retry.reason``; ``FAILURE`` is
-  ``error``); else ``error`` for an ERROR status, an ``exception`` event, or a status
+  ``error``); else ``unknown`` for a consumer span its instrumentation ended because the
+  channel or connection closed (or timed out) before the application settled the message
+  (amqplib's ``channel closed``: the handler may have done its work, or not); else
+  ``error`` for an ERROR status, an ``exception`` event, or a status
   message saying the message was nacked or rejected; else ``unknown`` for a consumer span
   that ends before the application handles the message (``RECEIVE_ONLY_SCOPES``: the
   span cannot show how handling went); else ``ok``.
+- final: the attempt says no other will follow: Celery's ``FAILURE`` (Celery retries only
+  through ``RETRY``), or a dead letter.
 - dead letter: outcome ``dead_letter``, ``tracebraid.dead_letter`` true, or a
   destination whose name marks a dead-letter queue (``orders.dlq``, ``orders-dlq``,
   ``orders_dlq``, ``orders.dlx``, ``orders.dead-letter``, ``dlq``, ...).
-- error: the first ``exception`` event as ``"Type: message"``, else Celery's retry reason,
-  else the status message.
+- error: the first ``exception`` event as ``"Type: message"``, else ``error.type`` with the
+  status message (kafkajs records no event), else Celery's retry reason, else the status
+  message.
 - step: ``tracebraid.step``, else the span name; a start marker stands for the span
   it announces, so its step is that span's (its name without `` started``).
 - message identities (event ID, event name, destination, causation) are read on
@@ -227,6 +233,13 @@ _OTHER_IDENTITY_KEYS = frozenset(
     (_CLOUDEVENTS_ID, *_CELERY_TASK_ID, *_KAFKA_OFFSET, *_KAFKA_KEY)
 )  # identities besides the message ID
 _NACK_WORDS = ("nack", "reject")
+# Status messages of a consumer span ended by its instrumentation, not by the application
+# settling the message (amqplib ends every unsettled span of a closing channel so): how
+# the handling went is not on the span.
+_UNSETTLED_ENDINGS = frozenset(
+    {"channel closed", "channel error", "connection closed", "instrumentation timeout"}
+)
+_ERROR_TYPE = "error.type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +270,7 @@ class MessagingView:
     marker_for: SpanId | None = None
     identities: tuple[MessageIdentity, ...] = ()
     strong_identities: tuple[str, ...] = ()  # the values of the strong ``identities``
+    final: bool = False  # a failure after which no attempt will come (module docstring)
 
 
 def link_message_id(link: SpanLink) -> str | None:
@@ -479,7 +493,15 @@ def _outcome(span: Span, role: Role, declared: str | None, flagged: bool) -> Att
             return AttemptOutcome.RETRY
         if state == "FAILURE":
             return AttemptOutcome.ERROR
-    if span.status is StatusCode.ERROR or any(e.name == "exception" for e in span.events):
+    raised = any(e.name == "exception" for e in span.events)
+    if (
+        role is Role.CONSUMER
+        and not raised
+        and span.status_message
+        and span.status_message.strip(" ").lower() in _UNSETTLED_ENDINGS
+    ):
+        return AttemptOutcome.UNKNOWN
+    if span.status is StatusCode.ERROR or raised:
         return AttemptOutcome.ERROR
     if span.status_message and any(w in span.status_message.lower() for w in _NACK_WORDS):
         return AttemptOutcome.ERROR
@@ -502,6 +524,10 @@ def _error(span: Span) -> str | None:
                 return f"{kind}: {message}"
             if kind or message:
                 return kind or message
+    kind = _text(span.attributes.get(_ERROR_TYPE))
+    if kind is not None:
+        said = span.status_message
+        return f"{kind}: {said}" if said and kind not in said else kind
     reason = _text(span.attributes.get(_CELERY_RETRY_REASON))
     if reason:
         return reason
@@ -573,7 +599,15 @@ def normalize(span: Span) -> MessagingView:
         marker_for=marker_for,
         identities=identities,
         strong_identities=strong,
+        final=outcome is AttemptOutcome.DEAD_LETTER
+        or (outcome is AttemptOutcome.ERROR and _gave_up(attributes)),
     )
+
+
+def _gave_up(attributes: Mapping[str, AttributeValue]) -> bool:
+    """True when the span says its task failed for good (Celery's ``FAILURE`` state)."""
+    state = _text(attributes.get(_CELERY_STATE))
+    return state is not None and state.upper() == "FAILURE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,6 +641,7 @@ class VocabularyRules:
     dead_letter_key: str
     celery_state_key: str
     nack_words: tuple[str, ...]
+    unsettled_endings: frozenset[str]
     receive_only_scopes: frozenset[str]
     dead_letter_marks: tuple[str, ...]
     marker_scope: str
@@ -636,6 +671,7 @@ RULES = VocabularyRules(
     dead_letter_key=semconv.DEAD_LETTER,
     celery_state_key=_CELERY_STATE,
     nack_words=_NACK_WORDS,
+    unsettled_endings=_UNSETTLED_ENDINGS,
     receive_only_scopes=RECEIVE_ONLY_SCOPES,
     dead_letter_marks=DEAD_LETTER_MARKS,
     marker_scope=semconv.START_MARKER_SCOPE,

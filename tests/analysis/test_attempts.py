@@ -252,3 +252,24 @@ def test_an_attempt_that_says_it_is_a_retry_is_one_even_when_the_first_is_missin
     ]
     assert branch.retries == 1 and branch.status is BranchStatus.SUCCEEDED
     assert retries(analysis).branches == (branch,)
+
+
+@pytest.mark.parametrize(
+    ("route", "outcome"),
+    [("orders.inventory.retry", AttemptOutcome.RETRY), ("orders.dlq", AttemptOutcome.DEAD_LETTER)],
+)
+def test_an_attempt_that_re_sent_its_message_to_a_retry_route_did_not_succeed(
+    route: str, outcome: AttemptOutcome
+) -> None:
+    # A handler that catches its failure and forwards the message to a retry topic ends
+    # its span OK (kafkajs): the re-send is what says it asked for another attempt.
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    first = b.consume(placed, "reserve", service="inventory", tries=[Try(10)])
+    again = b.publish(first.last, "order.placed", destination=route, event_id=placed.event_id)
+    b.consume(again, "reserve", service="inventory", tries=[Try(10)])
+    (branch,) = analyze(b.build().spans).branches
+    assert [a.outcome for a in branch.attempts] == [outcome, AttemptOutcome.OK]
+    assert branch.attempts[0].error == f"re-sent to {route}"
+    assert (branch.retries, branch.duplicates, branch.status) == (1, 0, BranchStatus.SUCCEEDED)

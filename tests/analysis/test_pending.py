@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
+
 from tracebraid.analysis import (
     DEFAULT_DEADLINE_NS,
+    BranchStatus,
     PendingReason,
     PendingState,
     analyze,
@@ -153,3 +156,30 @@ def test_without_a_topology_failing_work_is_lost_after_the_default_deadline() ->
     topology = parse_topology("default_deadline: 2d\nevents: {}")
     (declared,) = analyze(spans, topology=topology, now_ns=waiting.deadline_ns + SECOND).pending
     assert declared.state is PendingState.PENDING
+
+
+def test_a_final_failure_is_failed_for_good_not_pending() -> None:
+    # Celery's FAILURE comes only once no retry will: the branch is failed, done, and
+    # must not wait as "failing" for a deadline (a RETRY run before it still says failing).
+    b = WorkflowBuilder()
+    post = b.action("POST /orders", service="api", duration_ms=5)
+    placed = b.publish(post, "order.placed", destination="orders")
+    tries = [Try(10, error="Retry in 1s", backoff_ms=50), Try(10, error="KeyError: k")]
+    b.consume(placed, "invoice", service="billing", tries=tries)
+    spans = list(b.build().spans)
+    runs = [n for n, s in enumerate(spans) if s.service == "billing" and s.name == "invoice"]
+    states = ["RETRY", "FAILURE"]
+    for n, state in zip(runs, states, strict=True):
+        spans[n] = dataclasses.replace(
+            spans[n], attributes={**spans[n].attributes, "celery.state": state}
+        )
+    analysis = analyze(spans)
+    (branch,) = analysis.branches
+    assert branch.status is BranchStatus.FAILED and branch.gave_up
+    assert analysis.pending == ()
+    # Without the FAILURE, the same failure may yet be retried: it is pending.
+    spans[runs[-1]] = dataclasses.replace(
+        spans[runs[-1]], attributes={**spans[runs[-1]].attributes, "celery.state": "RETRY"}
+    )
+    (failing,) = analyze(spans).pending
+    assert failing.reason is PendingReason.FAILING

@@ -65,7 +65,11 @@ def spans(draw: st.DrawFn) -> Span:
         end_ns=1_760_000_000_001_000_000,
         service=draw(st.sampled_from(["inventory", "billing"])),
         status=draw(st.sampled_from(list(StatusCode))),
-        status_message=draw(st.sampled_from(["", "basic.nack", "Rejected", "boom"])),
+        status_message=draw(
+            st.sampled_from(
+                ["", "basic.nack", "Rejected", "boom", "channel closed", " Channel Error"]
+            )
+        ),
         attributes=attributes,
         events=(SpanEvent("exception", 1_760_000_000_000_500_000, {}),) if exception else (),
         scope=draw(st.sampled_from(_SCOPES)),

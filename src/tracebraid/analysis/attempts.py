@@ -105,6 +105,8 @@ class Attempt:
     does not. ``end_ns``/``duration_ns`` are ``None`` while in flight.
     ``backoff_before_ns`` is the gap since the previous attempt of the same message ended
     (never negative; ``None`` for a message delivered anew, e.g. by a duplicate publish).
+    ``final`` is true for a failure after which no attempt will come (Celery's
+    ``FAILURE``, a dead letter): the branch is failed for good, not waiting for a retry.
     """
 
     number: int
@@ -117,6 +119,7 @@ class Attempt:
     outcome: AttemptOutcome
     error: str | None
     backoff_before_ns: int | None
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,12 @@ class Branch:
     def succeeded(self) -> bool:
         """True when the last attempt finished successfully."""
         return self.status is BranchStatus.SUCCEEDED
+
+    @property
+    def gave_up(self) -> bool:
+        """True when the last attempt failed for good: no retry will come."""
+        last = self.attempts[-1]
+        return last.final and last.outcome.failed
 
     @property
     def first_start_ns(self) -> int:
@@ -278,13 +287,14 @@ def _attempts(
     for number, ((start, i, open_), kind) in enumerate(
         zip(timeline, _classify(outcomes, said, copies), strict=True), 1
     ):
+        final = False
         if open_:
             ref, end, duration = marker_ref(graph, i), None, None
             reported, error = graph.open_marker_views[i].attempt, None
             backoff = None if previous_end is None else max(0, start - previous_end)
         else:
             ref, end, duration = graph.ref(i), spans[i].end_ns, spans[i].duration_ns
-            reported, error = views[i].attempt, views[i].error
+            reported, error, final = views[i].attempt, views[i].error, views[i].final
             # A retry or redelivery processes the same message again, after its previous
             # attempt; a message from another producer (a duplicate publish) waited in
             # the queue for its own publish, not in back-off.
@@ -298,7 +308,7 @@ def _attempts(
             numbers[i] = number
         attempts.append(
             Attempt(number, reported, kind, ref, start, end, duration, outcomes[number - 1],
-                    error, backoff)
+                    error, backoff, final)
         )  # fmt: skip
         if end is not None:
             previous_end = end

@@ -310,6 +310,29 @@ def _unknown_when_handled_outside(
             views[boss] = dataclasses.replace(view, outcome=AttemptOutcome.UNKNOWN)
 
 
+def _retries_requested(
+    views: list[MessagingView],
+    owner: list[int],
+    delivered: list[tuple[EventId, ...]],
+    republishers: Mapping[EventId, list[int]],
+) -> None:
+    """An attempt that re-sent the message it was handling to a retry or dead-letter
+    route asked for another attempt (or gave up): it did not succeed, even when its span
+    ended OK (a kafkajs handler that catches its failure and forwards the record to a
+    retry topic). Its outcome becomes ``retry`` (``dead_letter`` for a dead-letter route)."""
+    for event_id, producers in republishers.items():
+        for producer in producers:
+            boss, sent = owner[producer], views[producer]
+            if boss == NO_NODE or event_id not in delivered[boss]:
+                continue
+            if views[boss].outcome is not AttemptOutcome.OK or not is_retry_route(sent.destination):
+                continue
+            outcome = AttemptOutcome.DEAD_LETTER if sent.dead_letter else AttemptOutcome.RETRY
+            views[boss] = dataclasses.replace(
+                views[boss], outcome=outcome, error=f"re-sent to {sent.destination}"
+            )
+
+
 def _route_joins(
     views: list[MessagingView], owner: list[int], message: list[EventId | None]
 ) -> dict[int, int]:
@@ -573,6 +596,7 @@ def build_graph(spans: Iterable[Span]) -> CausalGraph:
     _unknown_when_handled_outside(ordered, views, parent, adopted)
     delivered, consumers = _consumers(views, message, container, linked, absent_ids, named)
     origins, republishers = _producers(views, message, parent, owner, delivered)
+    _retries_requested(views, owner, delivered, republishers)
 
     for event_id, readers in consumers.items():
         own_origins = tuple(origins.get(event_id, ()))

@@ -4,7 +4,9 @@ For every event in the workflow, the expected consumers come from the topology
 (declared, or learned from history: ``tracebraid.analysis.topology``); every consumer
 that actually took the event is expected too ("observed"). An expected consumer is
 settled once one of its attempts succeeded (or the event was dead-lettered for it:
-that is reported as a dead letter, not as pending). Otherwise its branch is:
+that is reported as a dead letter, not as pending), or once its last attempt failed for
+good (Celery's ``FAILURE``: no retry will come, so the branch is failed, done, not
+waiting for a deadline). Otherwise its branch is:
 
 - ``pending`` with reason ``not_started`` (no attempt and no start marker seen),
   ``in_flight`` (a start marker without a finished span) or ``failing`` (attempts
@@ -144,7 +146,7 @@ _SETTLED = (BranchStatus.SUCCEEDED, BranchStatus.DEAD_LETTERED, BranchStatus.UNK
 
 
 def _settled(branches: list[Branch]) -> bool:
-    return any(b.status in _SETTLED for b in branches)
+    return any(b.status in _SETTLED or (b.attempts and b.gave_up) for b in branches)
 
 
 @dataclass(frozen=True, slots=True)

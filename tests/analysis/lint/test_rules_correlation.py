@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tracebraid.analysis.lint import lint
 from tracebraid.model import SpanKind
 from tracebraid.testing.workflows import order_flow
@@ -81,3 +83,23 @@ def test_stock_spans_that_carry_correlation_and_then_drop_it_are_flagged() -> No
     s.aio_pika_publish(got, "inventory", "reserved", message_id="m-2", at=6.0)
     (finding,) = [f for f in lint(s.spans).findings if f.rule == "TB201"]
     assert (finding.service, finding.step) == ("inventory", "orders receive")
+
+
+@pytest.mark.parametrize("link_only", [False, True])
+def test_a_consumer_is_paired_with_its_producer_by_structure_not_only_by_event_id(
+    link_only: bool,
+) -> None:
+    # Without tracebraid's propagator the consumer carries another message ID (a Kafka
+    # offset) and no correlation ID; it is still the child of (or links to) the producer
+    # span whose message it took, so the correlation was lost in transit.
+    s = Spans()
+    post = s.add("POST /orders", SpanKind.SERVER, "checkout-api")
+    placed = s.publish(post, "order.placed", "evt_1")
+    work = s.consume(placed, "authorize-payment", "payment", event_id="0-17",
+                     correlation=None, link_only=link_only)  # fmt: skip
+    s.publish(work, "payment.authorized", "evt_2", correlation=None, at=8.0,
+              destination="payments")  # fmt: skip
+    lost = [f for f in lint(s.spans).findings if f.rule == "TB201"]
+    assert [(f.service, f.step, f.key) for f in lost] == [
+        ("payment", "authorize-payment", "order.placed (in transit)")
+    ]
