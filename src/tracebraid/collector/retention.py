@@ -35,15 +35,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tracebraid.collector.holding import Decision, HoldingFile, trace_key
 from tracebraid.errors import ConfigurationError, StoreError
 from tracebraid.messaging import normalize
-from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
+from tracebraid.model import Span
 from tracebraid.sampling import check_ratio, keeps
-from tracebraid.store.base import SpanStore, TraceSummary, WriteResult
+from tracebraid.store.base import ReadsThrough, SpanStore, WriteResult
 
 __all__ = ["Judge", "RetainingStore", "RetentionPolicy", "RetentionStats"]
 
@@ -97,7 +97,7 @@ class RetentionStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-class RetainingStore:
+class RetainingStore(ReadsThrough):
     """A ``SpanStore`` whose writes go through retention; reads go to ``store``.
 
     The collector writes into it; ``stop()`` ends the decisions (held spans stay held,
@@ -113,7 +113,7 @@ class RetainingStore:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.holding = holding
         self.policy = policy
         self._judge = judge
@@ -251,52 +251,6 @@ class RetainingStore:
         self._thread.join(30)
         with self._lock:
             self.holding.close()
-
-    # -- reads: the underlying store's -----------------------------------------------
-
-    def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_of_trace(trace_id)
-
-    def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_of_traces(trace_ids)
-
-    def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_of_correlation(correlation_id)
-
-    def spans_by_event(self, event_id: EventId) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_by_event(event_id)
-
-    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_by_events(event_ids)
-
-    def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
-        """See ``SpanStore``."""
-        return self.store.spans_linking_to(trace_id, span_id)
-
-    def trace_ids_with(
-        self,
-        *,
-        correlation_ids: Collection[CorrelationId] = (),
-        event_ids: Collection[EventId] = (),
-        link_targets: Collection[tuple[TraceId, SpanId]] = (),
-    ) -> set[TraceId]:
-        """See ``SpanStore``."""
-        return self.store.trace_ids_with(
-            correlation_ids=correlation_ids, event_ids=event_ids, link_targets=link_targets
-        )
-
-    def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
-        """See ``SpanStore``."""
-        return self.store.recent_traces(limit, before_ns)
-
-    def iter_trace_ids(self) -> Iterator[TraceId]:
-        """See ``SpanStore``."""
-        return self.store.iter_trace_ids()
 
     def span_count(self) -> int:
         """Spans in the underlying store (held spans are in ``retention_stats``)."""

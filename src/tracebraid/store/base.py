@@ -20,7 +20,14 @@ from typing import Protocol, runtime_checkable
 
 from tracebraid.model import CorrelationId, EventId, Span, SpanId, TraceId
 
-__all__ = ["SharedWrites", "SpanStore", "StoreReopener", "TraceSummary", "WriteResult"]
+__all__ = [
+    "ReadsThrough",
+    "SharedWrites",
+    "SpanStore",
+    "StoreReopener",
+    "TraceSummary",
+    "WriteResult",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +162,73 @@ class SharedWrites(Protocol):
     def reopener(self) -> StoreReopener | None:
         """A picklable callable opening this same store elsewhere; None if it cannot."""
         ...
+
+
+class ReadsThrough:
+    """Every ``SpanStore`` read, answered by the wrapped ``store``: the base of a store
+    that changes only how spans are written (the collector's retention holds them first).
+
+    A subclass defines ``write`` and ``close``; what it reads is what ``store`` holds.
+
+    Example::
+
+        >>> from tracebraid.store import SqliteStore
+        >>> class Counting(ReadsThrough):
+        ...     def write(self, spans: Sequence[Span]) -> WriteResult:
+        ...         return self.store.write(spans)
+        ...     def close(self) -> None:
+        ...         self.store.close()
+        >>> Counting(SqliteStore(":memory:")).span_count()
+        0
+    """
+
+    def __init__(self, store: SpanStore) -> None:
+        self.store = store
+
+    def spans_of_trace(self, trace_id: TraceId) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_of_trace(trace_id)
+
+    def spans_of_traces(self, trace_ids: Collection[TraceId]) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_of_traces(trace_ids)
+
+    def spans_of_correlation(self, correlation_id: CorrelationId) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_of_correlation(correlation_id)
+
+    def spans_by_event(self, event_id: EventId) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_by_event(event_id)
+
+    def spans_by_events(self, event_ids: Collection[EventId]) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_by_events(event_ids)
+
+    def spans_linking_to(self, trace_id: TraceId, span_id: SpanId) -> list[Span]:
+        """See ``SpanStore``."""
+        return self.store.spans_linking_to(trace_id, span_id)
+
+    def trace_ids_with(
+        self,
+        *,
+        correlation_ids: Collection[CorrelationId] = (),
+        event_ids: Collection[EventId] = (),
+        link_targets: Collection[tuple[TraceId, SpanId]] = (),
+    ) -> set[TraceId]:
+        """See ``SpanStore``."""
+        return self.store.trace_ids_with(
+            correlation_ids=correlation_ids, event_ids=event_ids, link_targets=link_targets
+        )
+
+    def recent_traces(self, limit: int = 50, before_ns: int | None = None) -> list[TraceSummary]:
+        """See ``SpanStore``."""
+        return self.store.recent_traces(limit, before_ns)
+
+    def iter_trace_ids(self) -> Iterator[TraceId]:
+        """See ``SpanStore``."""
+        return self.store.iter_trace_ids()
+
+    def span_count(self) -> int:
+        """See ``SpanStore``."""
+        return self.store.span_count()

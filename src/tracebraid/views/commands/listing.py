@@ -36,6 +36,7 @@ from tracebraid.views.commands._options import (
     show,
     store_url,
 )
+from tracebraid.views.counts import analysed_counts
 from tracebraid.views.source import parse_since
 
 __all__ = ["WorkflowLine", "register", "run", "workflow_lines"]
@@ -144,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     since = parse_since(args.since, now_ns=time.time_ns())
     url = store_url(args)
     with reading(url) as store:
-        page = search_traces(store, TraceQuery(since_ns=since, limit=args.limit))
+        page = search_traces(
+            store, TraceQuery(since_ns=since, limit=args.limit), facts=analysed_counts
+        )
     lines = workflow_lines(page.hits)
     if not lines:
         show(Text(f"no traces in {url}" + (f" since {args.since}" if args.since else "")))

@@ -36,6 +36,7 @@ from tracebraid.messaging import is_start_marker, marker_target
 from tracebraid.model import Span
 from tracebraid.store import fetch_workflow
 from tracebraid.store.search import MAX_PAGE, SearchPage, TraceQuery, search_traces
+from tracebraid.views.counts import analysed_counts
 from tracebraid.views.documents import latency_document, workflow_document
 from tracebraid.views.schema import WorkflowDocument
 from tracebraid.views.source import UnknownKeyError, recent
@@ -249,7 +250,7 @@ class ConsoleApi:
 
     async def workflow_search(self, request: Request) -> Response:
         def build() -> WorkflowSearchDocument:
-            page = search_traces(self.store, self._query(request))
+            page = search_traces(self.store, self._query(request), facts=analysed_counts)
             return {
                 "schema": "tracebraid.workflow_search/v1",
                 "workflows": self.rows(page),
