@@ -306,6 +306,14 @@ def register(subparsers: Any) -> None:
     _retention_options(parser)
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (%(default)s)")
     parser.add_argument(
+        "--max-view-spans",
+        type=int,
+        default=None,
+        metavar="N",
+        help="spans one workflow view analyses at most; past it the view says what it left "
+        "out and how to narrow it (default 20,000)",
+    )
+    parser.add_argument(
         "--no-ui", action="store_true", help="serve the collector only, without the web UI and API"
     )
     parser.add_argument(
@@ -351,6 +359,8 @@ def run(args: argparse.Namespace) -> int:
             max_requests=_positive(args.max_requests, "--max-requests"),
         )
         hosts = _hosts(args.host, args.allowed_host)
+        if args.max_view_spans is not None:
+            _positive(args.max_view_spans, "--max-view-spans")
         topology = None if args.topology is None else load_topology(args.topology)
         policy = _retention_policy(args)
         sock = bind(args.host, args.port)
@@ -374,7 +384,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_ui:
         from tracebraid.views.web import web_ui
 
-        ui = web_ui(store, topology=topology)
+        sized = {} if args.max_view_spans is None else {"max_view_spans": args.max_view_spans}
+        ui = web_ui(store, topology=topology, **sized)
         print(f"tracebraid serve: web UI on http://{shown}:{port}/", file=sys.stderr, flush=True)
     try:
         serve(

@@ -23,6 +23,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from web_data import MARKUP, WebDemo
 
+from tracebraid.store import SqliteStore, fetch_workflow
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -305,34 +307,45 @@ def test_a_token_is_asked_for_once_then_sent_with_every_call(
 
 
 def test_a_view_past_the_span_cap_says_so_in_a_banner(
-    page: Page, base_url: str, web_demo: WebDemo
+    page: Page,
+    base_url: str,
+    web_store_path: Path,
+    web_demo: WebDemo,
+    tmp_path: Path,
 ) -> None:
-    # The view as served, with the ``limited`` the reader adds past its span cap
-    # (``WorkflowReader.max_view_spans``, 20,000: too many to write here in a test).
-    limited = {
-        "shown": 20_000,
-        "total": 31_250,
-        "message": "showing the first 20,000 of 31,250 spans; to see the rest, narrow it: "
-        "open one of its traces (scope=trace) or a branch by its event ID",
-    }
-
-    def capped(route: Any) -> None:
-        answer = route.fetch()
-        view = answer.json()
-        assert view["limited"] is None  # the demo is far under the cap
-        route.fulfill(response=answer, json={**view, "limited": limited})
-
+    # The same store served twice: with the default cap the demo order is whole; a serve
+    # whose cap is under the order's span count shows its beginning and says so.
     page.goto(f"{base_url}/#/workflow/{web_demo.plain}")
     _ready(page, "workflow")
     expect(page.locator(".limited-banner")).to_have_count(0)
-    page.route(re.compile(r".*/api/workflows/[^/]+/runs/[^/]+/view.*"), capped)
-    page.reload()
-    _ready(page, "workflow")
-    banner = page.get_by_role("alert")
-    expect(banner).to_have_class("limited-banner")
-    expect(banner).to_contain_text("Partial view: 20,000 of 31,250 spans.")
-    expect(banner).to_contain_text(
-        "alone. To see the rest, narrow it: open one of its traces (scope=trace) or a branch"
+    process, url = _serve(web_store_path, tmp_path / "serve.log", "--max-view-spans", "12")
+    try:
+        with SqliteStore(web_store_path) as store:
+            total = len(fetch_workflow(store, web_demo.plain).spans)
+        assert total > 12
+        page.goto(f"{url}/#/workflow/{web_demo.plain}")
+        _ready(page, "workflow")
+        banner = page.get_by_role("alert")
+        expect(banner).to_have_class("limited-banner")
+        expect(banner).to_contain_text(f"Partial view: 12 of {total:,} spans.")
+        expect(banner).to_contain_text(
+            "To see the rest, narrow it: open one of its traces (scope=trace) or a branch"
+        )
+        # the banner leads the page, above the title
+        assert page.locator(".wf-head > *").first.get_attribute("class") == "limited-banner"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_view_cap_below_one_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracebraid", "serve", "--port", "0", "--max-view-spans", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
-    # the banner leads the page, above the title
-    assert page.locator(".wf-head > *").first.get_attribute("class") == "limited-banner"
+    assert result.returncode == 2
+    assert "--max-view-spans must be at least 1, not 0" in result.stderr
+    assert not (tmp_path / "tracebraid.db").exists()  # refused before opening the store

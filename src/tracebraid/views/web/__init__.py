@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 
 from tracebraid.analysis import Topology
 from tracebraid.store import SpanStore
-from tracebraid.views.web.reader import WorkflowReader
+from tracebraid.views.web.reader import MAX_VIEW_SPANS, WorkflowReader
 from tracebraid.views.web.shell import PublicShell
 
 __all__ = ["PublicShell", "WebUi", "WorkflowReader", "web_ui"]
@@ -45,10 +45,12 @@ def web_ui(
     *,
     topology: Topology | None = None,
     clock: Callable[[], int] = time.time_ns,
+    max_view_spans: int = MAX_VIEW_SPANS,
 ) -> WebUi:
-    """The UI over ``store``; ``topology`` declares expected consumers (else learned)."""
+    """The UI over ``store``; ``topology`` declares expected consumers (else learned);
+    a view analyses at most ``max_view_spans`` spans and says when it left some out."""
     from tracebraid.views.api import api_routes
 
-    reader = WorkflowReader(store, topology=topology, clock=clock)
+    reader = WorkflowReader(store, topology=topology, clock=clock, max_view_spans=max_view_spans)
     reader.warm_up()
     return WebUi(tuple(api_routes(reader)))

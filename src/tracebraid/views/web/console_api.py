@@ -51,8 +51,13 @@ from tracebraid.views.web.fleet import (
     windows,
 )
 from tracebraid.views.web.openapi import Endpoint, Param
-from tracebraid.views.web.reader import WorkflowReader
-from tracebraid.views.web.records import ViewDocument, spans_document, view_document
+from tracebraid.views.web.reader import WorkflowReader, first_spans
+from tracebraid.views.web.records import (
+    LimitedJson,
+    ViewDocument,
+    spans_document,
+    view_document,
+)
 from tracebraid.views.web.runs import (
     CountsJson,
     Run,
@@ -175,12 +180,13 @@ class ConsoleApi:
             )
         return list(found.spans)
 
-    def _runs(self, key: str) -> tuple[list[Span], WorkflowAnalysis, list[Run]]:
-        """The workflow's spans, their analysis, and its runs read off that analysis' graph."""
-        spans = self._spans(key)
+    def _runs(self, key: str) -> tuple[list[Span], WorkflowAnalysis, list[Run], LimitedJson | None]:
+        """The workflow's spans (within the reader's span cap, as every view is), their
+        analysis, its runs read off that analysis' graph, and what the cap left out."""
+        spans, limited = first_spans(self._spans(key), self.reader.max_view_spans, "workflow")
         analysis = analyze(spans, topology=self.reader.topology(), now_ns=self.reader.now_ns())
         graph = analysis.graph
-        return spans, analysis, split_runs(graph.spans, views=graph.views)
+        return spans, analysis, split_runs(graph.spans, views=graph.views), limited
 
     def _run_analysis(
         self, spans: list[Span], analysis: WorkflowAnalysis, runs: list[Run], run: Run
@@ -198,7 +204,7 @@ class ConsoleApi:
             kept = self._documents.get((key, stored))
         if kept is not None:
             return kept
-        spans, analysis, runs = self._runs(key)
+        spans, analysis, runs, _ = self._runs(key)
         found = []
         for run in runs:
             mine, analysed = self._run_analysis(spans, analysis, runs, run)
@@ -268,7 +274,7 @@ class ConsoleApi:
             kept = self._views.get((key, which))
             if kept is not None and kept[1] == stored and now - kept[0] < _VIEW_TTL_NS:
                 return kept[2]
-        spans, whole, runs = self._runs(key)
+        spans, whole, runs, limited = self._runs(key)
         if which == "latest":
             run = runs[-1]
         else:
@@ -290,6 +296,7 @@ class ConsoleApi:
             spans=spans_document(
                 _drawn(mine), key=key, truncated=False, details=False, graph=analysis.graph
             ),
+            limited=limited,
         )
         document: RunViewDocument = {
             **base,

@@ -49,6 +49,7 @@ __all__ = [
     "VIEW_TTL_S",
     "Loaded",
     "WorkflowReader",
+    "first_spans",
 ]
 
 _log = logging.getLogger(__name__)
@@ -62,6 +63,30 @@ MAX_VIEW_SPANS = 20_000
 """Spans a view analyses and answers at most (about 20 MB of JSON); more are counted."""
 VIEW_CACHE_BYTES = 64 * 1024 * 1024
 """Encoded views kept at most, in bytes; a view larger than a quarter of it is not kept."""
+
+
+def first_spans(spans: list[Span], most: int, scope: str) -> tuple[list[Span], LimitedJson | None]:
+    """At most ``most`` of ``spans``, the first by start, and what to say when some are
+    left out (``None`` when all are kept): what bounds one view's cost, for every view.
+
+    A parent starts before its children, so what is kept is the workflow's beginning,
+    whole, rather than scattered spans.
+    """
+    if len(spans) <= most:
+        return spans, None
+    kept = sorted(spans, key=lambda s: (s.start_ns, s.trace_id, s.span_id))[:most]
+    narrow = (
+        "open one of its traces (scope=trace) or a branch by its event ID"
+        if scope == "workflow"
+        else "open a branch by its event ID as the key"
+    )
+    limited: LimitedJson = {
+        "shown": len(kept),
+        "total": len(spans),
+        "message": f"showing the first {len(kept):,} of {len(spans):,} spans; to see "
+        f"the rest, narrow it: {narrow}",
+    }
+    return kept, limited
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,24 +207,7 @@ class WorkflowReader:
         return self.trace(key) if scope == "trace" else self.workflow(key)
 
     def _analysed(self, key: str, scope: str, spans: list[Span], truncated: bool) -> Loaded:
-        limited: LimitedJson | None = None
-        if len(spans) > self.max_view_spans:
-            total = len(spans)
-            # The first spans by start: a parent starts before its children, so what is
-            # shown is the workflow's beginning, whole, rather than scattered spans.
-            spans = sorted(spans, key=lambda s: (s.start_ns, s.trace_id, s.span_id))
-            del spans[self.max_view_spans :]
-            narrow = (
-                "open one of its traces (scope=trace) or a branch by its event ID"
-                if scope == "workflow"
-                else "open a branch by its event ID as the key"
-            )
-            limited = {
-                "shown": len(spans),
-                "total": total,
-                "message": f"showing the first {len(spans):,} of {total:,} spans; to see "
-                f"the rest, narrow it: {narrow}",
-            }
+        spans, limited = first_spans(spans, self.max_view_spans, scope)
         analysis = analyze(spans, topology=self.topology(), now_ns=self.now_ns())
         return Loaded(key, scope, spans, analysis, truncated, limited)
 
